@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer"
+)
+
+func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
+	dir := fs.String("dir", "", "")
+	port := fs.Int("port", transfer.DefaultPort, "")
+	once := fs.Bool("once", false, "")
+	accept := fs.String("accept", "", "")
+	overwrite := fs.Bool("overwrite", false, "")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) > 0 {
+			return usagef("receive takes no arguments (did you mean --dir %s?)", args[0])
+		}
+		if *port < 0 || *port > 65535 {
+			return usagef("--port %d is not a UDP port", *port)
+		}
+		interactive := isTerminal(e.stdin) && !e.json
+		policy := transfer.PolicyTrusted
+		switch *accept {
+		case "":
+			if interactive {
+				policy = transfer.PolicyAsk
+			}
+		case "ask":
+			if !interactive {
+				return usagef("--accept ask needs a terminal to ask on")
+			}
+			policy = transfer.PolicyAsk
+		case "all":
+			policy = transfer.PolicyAll
+		case "trusted":
+		default:
+			return usagef("--accept must be ask, all or trusted, not %q", *accept)
+		}
+		if *dir == "" {
+			d, err := defaultDir()
+			if err != nil {
+				return err
+			}
+			*dir = d
+		}
+		dev, name, err := e.device()
+		if err != nil {
+			return err
+		}
+		trust, err := identity.OpenTrustStore(dev.Home)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		rv := &receiveView{e: e, once: *once, cancel: cancel}
+		cfg := transfer.ReceiverConfig{
+			Device: dev, Name: name, Dir: *dir, Port: *port, Overwrite: *overwrite,
+			Policy: policy, Trust: trust, Events: rv.onEvent, Logger: e.log,
+		}
+		if policy == transfer.PolicyAsk {
+			p := newPrompter(e)
+			cfg.Ask = p.ask
+		}
+		r, err := transfer.Listen(cfg)
+		if err != nil {
+			return err
+		}
+		rv.dir = r.Dir()
+		rv.id, rv.name = dev.ID, name
+		if err := r.Serve(ctx); err != nil {
+			return err
+		}
+		if rv.failed != nil {
+			return rv.failed
+		}
+		return nil
+	}
+}
+
+// defaultDir is the user's download folder + /ferry.
+func defaultDir() (string, error) {
+	if d := os.Getenv("XDG_DOWNLOAD_DIR"); d != "" {
+		return filepath.Join(d, "ferry"), nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find the download folder (use --dir): %w", err)
+	}
+	return filepath.Join(h, "Downloads", "ferry"), nil
+}
+
+// receiveView renders a receiver's events.
+type receiveView struct {
+	e      *env
+	once   bool
+	cancel context.CancelFunc
+	dir    string
+	id     identity.DeviceID
+	name   string
+	failed error
+
+	mu      sync.Mutex
+	stopBar func()
+}
+
+func (v *receiveView) onEvent(ev transfer.Event) {
+	o := v.e.out
+	switch ev := ev.(type) {
+	case transfer.EventListening:
+		o.event(map[string]any{"event": "listening", "port": ev.Port, "id": v.id.String(), "name": v.name, "dir": v.dir},
+			fmt.Sprintf("ferry is receiving as %q (%s)\nlistening on UDP port %d, saving into %s", v.name, v.id.Short(), ev.Port, v.dir))
+	case transfer.EventSession:
+		o.event(map[string]any{"event": "session", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(),
+			"files": ev.Info.Files, "bytes": ev.Info.Bytes, "resumed": ev.Resumed, "code": ev.Info.Code},
+			fmt.Sprintf("receiving from %s (%s), verification code %s: %s%s", quoteName(ev.Info.PeerName), ev.Info.PeerID.Short(),
+				ev.Info.Code, describe(ev.Info, 0), resumedText(ev.Resumed)))
+		v.mu.Lock()
+		if v.stopBar != nil {
+			v.stopBar()
+		}
+		v.stopBar = o.bar(ev.Progress, "receiving")
+		v.mu.Unlock()
+	case transfer.EventDeclined:
+		o.event(map[string]any{"event": "declined", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "reason": ev.Reason},
+			fmt.Sprintf("refused an offer from %s (%s): %s", quoteName(ev.Info.PeerName), ev.Info.PeerID.Short(), ev.Reason))
+	case transfer.EventFile:
+		o.event(map[string]any{"event": "file", "path": ev.Path, "size": ev.Size, "hash": ev.Hash},
+			fmt.Sprintf("saved %s (%s)", displayPath(ev.Path), transfer.HumanBytes(ev.Size)))
+	case transfer.EventSessionEnd:
+		v.mu.Lock()
+		if v.stopBar != nil {
+			v.stopBar()
+			v.stopBar = nil
+		}
+		v.mu.Unlock()
+		if ev.Err != nil {
+			o.event(map[string]any{"event": "session_error", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "message": ev.Err.Error()},
+				fmt.Sprintf("transfer from %s stopped: %v (what was verified is kept; the sender can resume)", quoteName(ev.Info.PeerName), ev.Err))
+			return
+		}
+		o.event(map[string]any{"event": "session_done", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "files": ev.Files, "bytes": ev.Bytes},
+			fmt.Sprintf("received %d file(s), %s from %s", ev.Files, transfer.HumanBytes(ev.Bytes), quoteName(ev.Info.PeerName)))
+		if v.once {
+			v.cancel()
+		}
+	}
+}
+
+func resumedText(n int64) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("\n  resuming: %s already here", transfer.HumanBytes(n))
+}
+
+func quoteName(s string) string { return fmt.Sprintf("%q", s) }
+
+func displayPath(p string) string {
+	return strings.ToValidUTF8(fmt.Sprintf("%q", p), "?")
+}
+
+// prompter asks on the terminal whether to accept an offer, one question at
+// a time.
+type prompter struct {
+	e     *env
+	mu    sync.Mutex
+	lines chan string
+}
+
+func newPrompter(e *env) *prompter {
+	p := &prompter{e: e, lines: make(chan string)}
+	// Standard input cannot be read with a deadline: one reader feeds lines
+	// to whichever question is open, and ends with the process.
+	go func() {
+		sc := bufio.NewScanner(e.stdin)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	return p
+}
+
+func (p *prompter) ask(ctx context.Context, info transfer.OfferInfo) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.e.out
+	o.event(nil, fmt.Sprintf("\n%s (%s) wants to send you %s\nverification code: %s (compare it with the sender's screen)\naccept? [y/N] ",
+		quoteName(info.PeerName), info.PeerID, describe(info, 10), info.Code))
+	select {
+	case line, ok := <-p.lines:
+		if !ok {
+			return false, fmt.Errorf("standard input closed")
+		}
+		a := strings.ToLower(strings.TrimSpace(line))
+		return a == "y" || a == "yes", nil
+	case <-ctx.Done():
+		o.event(nil, "(no answer; declined)")
+		return false, ctx.Err()
+	}
+}

@@ -1,0 +1,168 @@
+package transfer
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/ferry-lan/ferry/transfer/safepath"
+)
+
+// source is an offered entry and where its bytes come from.
+type source struct {
+	Entry
+	abs string // local file; "" for folders and standard input
+}
+
+// StdinPath is the path argument that stands for standard input.
+const StdinPath = "-"
+
+// chunkFor picks the chunk size of a file: 1 MiB, larger for files so big
+// that they would have more than 65536 chunks.
+func chunkFor(size int64) int64 {
+	c := int64(1 << 20)
+	for size/c > 1<<16 && c < maxChunkSize {
+		c <<= 1
+	}
+	return c
+}
+
+// buildManifest lists what paths name: files as they are, folders with
+// everything below them (keeping empty folders). Each argument becomes a
+// top-level entry named by its base name. Symbolic links inside folders are
+// followed when they point at a file and skipped (with a warning) when they
+// point at a folder, so a link loop cannot hang the walk.
+func buildManifest(paths []string, stdinName string, log *slog.Logger) ([]source, error) {
+	var out []source
+	set := safepath.NewSet()
+	add := func(s source) error {
+		if err := set.Add(s.Path, s.Dir); err != nil {
+			return fmt.Errorf("cannot send %s: %w", s.Path, err)
+		}
+		if len(out) >= maxEntries {
+			return fmt.Errorf("more than %d files and folders in one session", maxEntries)
+		}
+		out = append(out, s)
+		return nil
+	}
+	for _, p := range paths {
+		if p == StdinPath {
+			if stdinName == "" {
+				return nil, fmt.Errorf("sending standard input needs a name: --as NAME")
+			}
+			name := norm.NFC.String(stdinName)
+			if err := add(source{Entry: Entry{Path: name, Size: -1, Chunk: 1 << 20, Stream: true}}); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("cannot send %s: %w", p, err)
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("cannot send %s: %w", p, err)
+		}
+		top := norm.NFC.String(filepath.Base(abs))
+		if !fi.IsDir() {
+			if !fi.Mode().IsRegular() {
+				return nil, fmt.Errorf("cannot send %s: not a regular file or folder", p)
+			}
+			if err := add(fileSource(top, abs, fi)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		err = filepath.WalkDir(abs, func(full string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return fmt.Errorf("read %s: %w", full, err)
+			}
+			rel, err := filepath.Rel(abs, full)
+			if err != nil {
+				return err
+			}
+			name := top
+			if rel != "." {
+				name = top + "/" + norm.NFC.String(filepath.ToSlash(rel))
+			}
+			info, err := d.Info()
+			if err != nil {
+				return fmt.Errorf("read %s: %w", full, err)
+			}
+			if info.Mode()&fs.ModeSymlink != 0 {
+				target, err := os.Stat(full)
+				switch {
+				case err != nil:
+					log.Warn("skipping a broken symbolic link", "path", full)
+					return nil
+				case target.IsDir():
+					log.Warn("skipping a symbolic link to a folder", "path", full)
+					return nil
+				case !target.Mode().IsRegular():
+					log.Warn("skipping a link to something that is not a file", "path", full)
+					return nil
+				}
+				info = target
+			}
+			switch {
+			case info.IsDir():
+				return add(source{Entry: Entry{Path: name, Dir: true, MTime: info.ModTime().UnixNano()}})
+			case info.Mode().IsRegular():
+				return add(fileSource(name, full, info))
+			default:
+				log.Warn("skipping something that is not a file or folder", "path", full)
+				return nil
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cannot send %s: %w", p, err)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("nothing to send")
+	}
+	return out, nil
+}
+
+func fileSource(name, abs string, fi fs.FileInfo) source {
+	return source{
+		Entry: Entry{
+			Path:  name,
+			Size:  fi.Size(),
+			Chunk: chunkFor(fi.Size()),
+			Exec:  fi.Mode().Perm()&0o100 != 0,
+			MTime: fi.ModTime().UnixNano(),
+		},
+		abs: abs,
+	}
+}
+
+// sessionID names an offer: the same paths with the same contents give the
+// same ID, so a receiver recognises a retry.
+func sessionID(entries []Entry) string {
+	h := blake3.New()
+	enc := json.NewEncoder(h)
+	for i := range entries {
+		enc.Encode(&entries[i])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// pathsOf lists the offered file paths (for display).
+func pathsOf(src []source) []string {
+	var out []string
+	for _, s := range src {
+		if !s.Dir {
+			out = append(out, s.Path)
+		}
+	}
+	return out
+}

@@ -1,0 +1,1001 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/zeebo/blake3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer/safepath"
+)
+
+// Policy says which offers a receiver accepts.
+type Policy int
+
+const (
+	// PolicyTrusted accepts paired devices only.
+	PolicyTrusted Policy = iota
+	// PolicyAsk accepts paired devices, and asks about everyone else.
+	PolicyAsk
+	// PolicyAll accepts every offer.
+	PolicyAll
+)
+
+// DefaultPort is the UDP port a receiver listens on unless told otherwise.
+const DefaultPort = 47100
+
+const (
+	maxDataStreams    = 16
+	maxConns          = 64 // connections being handled at once, authenticated or not
+	defaultMaxSession = 4
+	askTimeout        = 2 * time.Minute
+	rememberAccepted  = 15 * time.Minute
+	pieceSize         = 128 << 10
+	planTimeout       = 10 * time.Minute
+)
+
+// Truster answers whether a device is paired.
+type Truster interface {
+	Trusted(identity.DeviceID) bool
+}
+
+// ReceiverConfig configures a Receiver.
+type ReceiverConfig struct {
+	Device    *identity.Device
+	Name      string // display name sent to senders
+	Dir       string // receiving folder; created if missing
+	Port      int    // UDP port; 0 picks a free one
+	Overwrite bool
+	Policy    Policy
+	Trust     Truster
+	// Ask decides an offer under PolicyAsk from an unpaired device.
+	Ask func(ctx context.Context, info OfferInfo) (bool, error)
+	// Events receives progress reports; it must not block for long.
+	Events      func(Event)
+	Logger      *slog.Logger
+	MaxSessions int
+}
+
+// Receiver accepts transfer sessions and writes files into a folder.
+type Receiver struct {
+	cfg  ReceiverConfig
+	dir  string
+	tr   *quic.Transport
+	ln   *quic.Listener
+	log  *slog.Logger
+	conn *net.UDPConn
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	owners   map[string]*session // partial file → session writing it
+	accepted map[string]time.Time
+	nSess    int
+}
+
+// Listen opens the receiver's socket. Serve must be called to accept sessions.
+func Listen(cfg ReceiverConfig) (*Receiver, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Events == nil {
+		cfg.Events = func(Event) {}
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = defaultMaxSession
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("receiving folder: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create receiving folder: %w", err)
+	}
+	udp, err := listenUDP(cfg.Port)
+	if err != nil {
+		return nil, err
+	}
+	key := quic.StatelessResetKey(cfg.Device.Secret("quic stateless reset"))
+	tr := &quic.Transport{Conn: udp, StatelessResetKey: &key}
+	ln, err := tr.Listen(serverTLS(cfg.Device), quicConfig())
+	if err != nil {
+		tr.Close()
+		return nil, fmt.Errorf("listen for QUIC: %w", err)
+	}
+	return &Receiver{
+		cfg: cfg, dir: dir, tr: tr, ln: ln, log: cfg.Logger, conn: udp,
+		sessions: make(map[*session]struct{}),
+		owners:   make(map[string]*session),
+		accepted: make(map[string]time.Time),
+	}, nil
+}
+
+// Port returns the UDP port the receiver listens on.
+func (r *Receiver) Port() int { return r.conn.LocalAddr().(*net.UDPAddr).Port }
+
+// Dir returns the absolute receiving folder.
+func (r *Receiver) Dir() string { return r.dir }
+
+// Serve accepts connections until ctx is done, then closes every session
+// (senders are told to retry later) and the socket. It returns nil after a
+// cancellation and waits for every goroutine it started.
+func (r *Receiver) Serve(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	slots := make(chan struct{}, maxConns)
+	defer r.tr.Close()
+	g.Go(func() error {
+		<-ctx.Done()
+		r.ln.Close()
+		return nil
+	})
+	r.cfg.Events(EventListening{Port: r.Port()})
+	for {
+		conn, err := r.ln.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return g.Wait()
+			}
+			g.Wait()
+			return fmt.Errorf("accept: %w", err)
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			conn.CloseWithError(codeBusy, "too many connections")
+			continue
+		}
+		g.Go(func() error {
+			defer func() { <-slots }()
+			r.handleConn(ctx, conn)
+			return nil
+		})
+	}
+}
+
+// session is one accepted offer being received.
+type session struct {
+	r      *Receiver
+	conn   *quic.Conn
+	ctrl   *quic.Stream
+	peer   identity.DeviceID
+	offer  Offer
+	info   OfferInfo
+	token  []byte
+	st     *store
+	files  []*recvFile // nil for folder entries
+	nFiles int
+	prog   *Progress
+	ready  chan *recvFile
+	cancel context.CancelCauseFunc
+	ended  chan struct{}
+
+	gctx   context.Context
+
+	ctrlMu sync.Mutex
+
+	strMu   sync.Mutex
+	streams []*quic.ReceiveStream
+	closed  bool
+}
+
+// track registers a data stream so that the end of the session unblocks it.
+func (s *session) track(str *quic.ReceiveStream) {
+	s.strMu.Lock()
+	defer s.strMu.Unlock()
+	if s.closed {
+		str.SetReadDeadline(time.Now())
+	}
+	s.streams = append(s.streams, str)
+}
+
+// enqueue hands a complete file to the finalizer.
+func (s *session) enqueue(rf *recvFile) {
+	select {
+	case s.ready <- rf:
+	case <-s.gctx.Done():
+	}
+}
+
+var errComplete = errors.New("session complete")
+var errSuperseded = errors.New("superseded by a newer session from the same device")
+
+func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
+	peer, err := identity.PeerID(conn.ConnectionState().TLS)
+	if err != nil {
+		conn.CloseWithError(codeProtocol, "no certificate")
+		return
+	}
+	log := r.log.With("peer", peer.Short(), "addr", conn.RemoteAddr().String())
+	actx, cancel := context.WithTimeout(ctx, offerTimeout)
+	ctrl, err := conn.AcceptStream(actx)
+	cancel()
+	if err != nil {
+		log.Debug("no control stream", "err", err)
+		conn.CloseWithError(codeProtocol, "no offer in time")
+		return
+	}
+	ctrl.SetReadDeadline(time.Now().Add(offerTimeout))
+	t, body, err := readFrame(ctrl)
+	var offer Offer
+	if err == nil {
+		err = decodeFrame(t, frameOffer, body, &offer)
+	}
+	if err == nil {
+		err = validateOffer(&offer)
+	}
+	body = nil
+	if err != nil {
+		log.Info("bad offer", "err", err)
+		conn.CloseWithError(codeProtocol, truncate(err.Error()))
+		return
+	}
+	ctrl.SetReadDeadline(time.Time{})
+	s := &session{r: r, conn: conn, ctrl: ctrl, peer: peer, offer: offer, ended: make(chan struct{})}
+	s.info = r.offerInfo(peer, &offer)
+	err = s.run(ctx, log)
+	close(s.ended)
+	r.release(s)
+	switch {
+	case errors.Is(err, errComplete):
+		r.cfg.Events(EventSessionEnd{Info: s.info, Files: s.nFiles, Bytes: s.prog.Total})
+		// Let the sender read the last frames and close first.
+		select {
+		case <-conn.Context().Done():
+		case <-time.After(3 * time.Second):
+		}
+		conn.CloseWithError(codeDone, "")
+	case errors.Is(err, errDeclinedHere):
+		// already reported and closed
+	default:
+		code, msg := closeReason(ctx, err)
+		log.Info("session ended", "err", err)
+		conn.CloseWithError(code, msg)
+		if s.prog != nil {
+			r.cfg.Events(EventSessionEnd{Info: s.info, Err: err})
+		}
+	}
+}
+
+var errDeclinedHere = errors.New("declined")
+
+func closeReason(ctx context.Context, err error) (quic.ApplicationErrorCode, string) {
+	switch {
+	case ctx.Err() != nil:
+		return codeShutdown, "the receiver is stopping"
+	case errors.Is(err, errSuperseded):
+		return codeSuperseded, err.Error()
+	case errors.Is(err, ErrDiskFull):
+		return codeDiskFull, truncate(err.Error())
+	case errors.Is(err, ErrIntegrity):
+		return codeIntegrity, truncate(err.Error())
+	case errors.Is(err, ErrTargetGone):
+		return codeTargetGone, truncate(err.Error())
+	case errors.Is(err, ErrProtocol), errors.Is(err, safepath.ErrUnsafePath), errors.Is(err, safepath.ErrPathCollision):
+		return codeProtocol, truncate(err.Error())
+	}
+	return codeFatal, truncate(err.Error())
+}
+
+func truncate(s string) string {
+	if len(s) > 512 {
+		return s[:512] + "…"
+	}
+	return s
+}
+
+func (r *Receiver) offerInfo(peer identity.DeviceID, o *Offer) OfferInfo {
+	info := OfferInfo{PeerName: o.Name, PeerID: peer, Code: identity.VerificationCode(r.cfg.Device.ID, peer)}
+	for _, e := range o.Entries {
+		if e.Dir {
+			info.Dirs++
+			continue
+		}
+		info.Files++
+		if e.Size < 0 || info.Bytes < 0 {
+			info.Bytes = -1
+		} else {
+			info.Bytes += e.Size
+		}
+		info.Paths = append(info.Paths, e.Path)
+	}
+	if r.cfg.Trust != nil {
+		info.Trusted = r.cfg.Trust.Trusted(peer)
+	}
+	return info
+}
+
+// validateOffer checks everything about an offer that does not need the disk.
+func validateOffer(o *Offer) error {
+	if o.Version != ProtocolVersion {
+		return protoErr("protocol version %d, this receiver speaks %d", o.Version, ProtocolVersion)
+	}
+	if len(o.Entries) > maxEntries {
+		return protoErr("%d entries, the limit is %d", len(o.Entries), maxEntries)
+	}
+	if len(o.Name) > 256 {
+		return protoErr("sender name of %d bytes", len(o.Name))
+	}
+	set := safepath.NewSet()
+	var total int64
+	for i := range o.Entries {
+		e := &o.Entries[i]
+		if err := set.Add(e.Path, e.Dir); err != nil {
+			return err
+		}
+		if e.Dir {
+			if e.Size != 0 || e.Chunk != 0 || e.Stream {
+				return protoErr("folder %q has a size", e.Path)
+			}
+			continue
+		}
+		if e.Chunk < minChunkSize || e.Chunk > maxChunkSize || e.Chunk&(e.Chunk-1) != 0 {
+			return protoErr("%q: chunk size %d", e.Path, e.Chunk)
+		}
+		if e.Stream {
+			if e.Size != -1 {
+				return protoErr("streamed %q has a size", e.Path)
+			}
+			continue
+		}
+		if e.Size < 0 || e.Size > e.Chunk*maxChunksPerFile {
+			return protoErr("%q: size %d", e.Path, e.Size)
+		}
+		if total += e.Size; total < 0 {
+			return protoErr("total size overflows")
+		}
+	}
+	return nil
+}
+
+// decide applies the policy to an offer.
+func (s *session) decide(ctx context.Context) (bool, string, string, error) {
+	r := s.r
+	if s.info.Trusted {
+		return true, "", "", nil
+	}
+	switch r.cfg.Policy {
+	case PolicyAll:
+		return true, "", "", nil
+	case PolicyTrusted:
+		return false, "not-trusted", "this receiver accepts only paired devices (pair first with `ferry pair`)", nil
+	}
+	key := s.peer.String() + "/" + s.offer.Session
+	r.mu.Lock()
+	when, ok := r.accepted[key]
+	r.mu.Unlock()
+	if ok && time.Since(when) < rememberAccepted {
+		return true, "", "", nil // a reconnect of an offer the user already accepted
+	}
+	if r.cfg.Ask == nil {
+		return false, "declined", "nobody is there to accept the offer", nil
+	}
+	actx, cancel := context.WithTimeout(ctx, askTimeout)
+	defer cancel()
+	// The sender may give up while the question is on screen.
+	stop := context.AfterFunc(s.conn.Context(), cancel)
+	defer stop()
+	yes, err := r.cfg.Ask(actx, s.info)
+	if err != nil {
+		if s.conn.Context().Err() != nil {
+			return false, "", "", &connLost{errors.New("the sender went away while the offer was shown")}
+		}
+		return false, "declined", "no answer in time", nil
+	}
+	if !yes {
+		return false, "declined", "the receiver declined", nil
+	}
+	r.mu.Lock()
+	for k, t := range r.accepted {
+		if time.Since(t) > rememberAccepted {
+			delete(r.accepted, k)
+		}
+	}
+	r.accepted[key] = time.Now()
+	r.mu.Unlock()
+	return true, "", "", nil
+}
+
+func (s *session) run(ctx context.Context, log *slog.Logger) error {
+	r := s.r
+	ok, code, reason, err := s.decide(ctx)
+	if err != nil {
+		return err
+	}
+	if ok && !r.admit(s) {
+		ok, code, reason = false, "busy", "the receiver is busy with other transfers; try again later"
+	}
+	if !ok {
+		r.cfg.Events(EventDeclined{Info: s.info, Reason: reason})
+		s.writeCtrl(frameDecision, Decision{Accept: false, Code: code, Reason: reason, Name: r.cfg.Name})
+		s.waitClose(codeDeclined, reason)
+		return errDeclinedHere
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.cancel = cancel
+
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return fmt.Errorf("open receiving folder: %w", err)
+	}
+	defer root.Close()
+	s.st = &store{root: root, dir: r.dir, overwrite: r.cfg.Overwrite, sender: s.peer}
+	s.files = make([]*recvFile, len(s.offer.Entries))
+	for i, e := range s.offer.Entries {
+		if !e.Dir {
+			s.files[i] = s.st.newRecvFile(i, e)
+			s.nFiles++
+		}
+	}
+	if err := r.claim(ctx, s); err != nil {
+		return err
+	}
+	defer func() {
+		for _, rf := range s.files {
+			if rf != nil {
+				rf.closeFiles()
+			}
+		}
+	}()
+
+	// Resume: what do we already hold?
+	var have []Have
+	var kept, need int64
+	for _, rf := range s.files {
+		if rf == nil {
+			continue
+		}
+		idx, err := s.st.resume(rf)
+		if err != nil {
+			return err
+		}
+		if rf.existing != nil {
+			have = append(have, Have{File: rf.idx, Complete: true, Hash: rf.existing})
+		}
+		if len(idx) > 0 {
+			hs := make([][hashLen]byte, len(idx))
+			for k, i := range idx {
+				hs[k] = rf.hashes[i]
+			}
+			have = append(have, Have{File: rf.idx, Ranges: rangesOf(idx), Digest: haveDigest(idx, hs)})
+		}
+		kept += rf.haveLen
+		if rf.e.Size > 0 {
+			need += rf.e.Size - rf.haveLen
+		}
+	}
+	if free, known := freeSpace(r.dir); known && need > 0 && free < need+(1<<20) {
+		reason := fmt.Sprintf("not enough free space on the receiver: the transfer needs %s, %s is available in %s",
+			HumanBytes(need), HumanBytes(free), r.dir)
+		r.cfg.Events(EventDeclined{Info: s.info, Reason: reason})
+		s.writeCtrl(frameDecision, Decision{Accept: false, Code: "no-space", Reason: reason, Name: r.cfg.Name})
+		s.waitClose(codeDeclined, reason)
+		return errDeclinedHere
+	}
+	s.token = make([]byte, tokenLen)
+	rand.Read(s.token)
+	s.prog = &Progress{Total: s.info.Bytes}
+	s.prog.Done.Store(kept)
+	if err := s.writeCtrl(frameDecision, Decision{Accept: true, Token: s.token, Name: r.cfg.Name, Have: have}); err != nil {
+		return classify(err)
+	}
+	log.Info("accepted", "files", s.nFiles, "bytes", s.info.Bytes, "resumed", kept)
+
+	// The plan must be in before data is taken: it may discard kept chunks.
+	// The sender hashes what we kept before it answers, hence the long wait.
+	s.ctrl.SetReadDeadline(time.Now().Add(planTimeout))
+	t, body, err := readFrame(s.ctrl)
+	if err != nil {
+		return classify(err)
+	}
+	var plan Plan
+	if err := decodeFrame(t, framePlan, body, &plan); err != nil {
+		return err
+	}
+	s.ctrl.SetReadDeadline(time.Time{})
+	for _, i := range plan.Restart {
+		if i < 0 || i >= len(s.files) || s.files[i] == nil {
+			return protoErr("plan restarts entry %d", i)
+		}
+		s.prog.Done.Add(-s.files[i].haveLen)
+		s.st.forget(s.files[i])
+	}
+	for _, i := range plan.Skip {
+		if i < 0 || i >= len(s.files) || s.files[i] == nil || s.files[i].existing == nil || s.files[i].skip {
+			return protoErr("plan skips entry %d", i)
+		}
+		s.files[i].skip = true
+		s.prog.Done.Add(s.files[i].e.Size)
+	}
+	for _, rf := range s.files {
+		if rf != nil {
+			rf.fp = newFileProgress(rf.e.Path, rf.e.Size, rf.haveLen)
+		}
+	}
+	if err := s.st.mkdirs(s.offer.Entries); err != nil {
+		return err
+	}
+	r.cfg.Events(EventSession{Info: s.info, Progress: s.prog, Resumed: s.prog.Done.Load()})
+
+	s.ready = make(chan *recvFile, 1024)
+	g, gctx := errgroup.WithContext(ctx)
+	s.gctx = gctx
+	g.Go(func() error { // unblock every read when the session ends
+		<-gctx.Done()
+		s.ctrl.SetReadDeadline(time.Now())
+		s.strMu.Lock()
+		s.closed = true
+		for _, str := range s.streams {
+			str.SetReadDeadline(time.Now())
+		}
+		s.strMu.Unlock()
+		return nil
+	})
+	g.Go(func() error { return s.readControl() })
+	g.Go(func() error { return s.acceptData(gctx, g) })
+	g.Go(func() error { return s.finalize(gctx) })
+	err = g.Wait()
+	if c := context.Cause(ctx); errors.Is(c, errSuperseded) {
+		return c
+	}
+	return err
+}
+
+// admit counts an accepted session against the cap.
+func (r *Receiver) admit(s *session) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.nSess >= r.cfg.MaxSessions {
+		return false
+	}
+	r.nSess++
+	r.sessions[s] = struct{}{}
+	return true
+}
+
+// claim takes ownership of the session's partial files. A session of the
+// same sender still holding one of them is a leftover of an attempt that
+// broke (the sender reconnected before the old connection timed out): it is
+// cancelled, and claim waits until it has let go.
+func (r *Receiver) claim(ctx context.Context, s *session) error {
+	for {
+		r.mu.Lock()
+		var old *session
+		for _, rf := range s.files {
+			if rf == nil {
+				continue
+			}
+			if o := r.owners[rf.part]; o != nil && o != s {
+				old = o
+				break
+			}
+		}
+		if old == nil {
+			for _, rf := range s.files {
+				if rf != nil {
+					r.owners[rf.part] = s
+				}
+			}
+			r.mu.Unlock()
+			return nil
+		}
+		r.mu.Unlock()
+		if old.peer != s.peer {
+			return fmt.Errorf("internal: partial file shared by two devices")
+		}
+		if old.cancel != nil {
+			old.cancel(errSuperseded)
+		}
+		select {
+		case <-old.ended:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (r *Receiver) release(s *session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.sessions[s]; ok {
+		delete(r.sessions, s)
+		r.nSess--
+	}
+	for k, o := range r.owners {
+		if o == s {
+			delete(r.owners, k)
+		}
+	}
+}
+
+func (s *session) writeCtrl(t byte, v any) error {
+	s.ctrlMu.Lock()
+	defer s.ctrlMu.Unlock()
+	s.ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
+	return writeFrame(s.ctrl, t, v)
+}
+
+// waitClose waits briefly for the sender to close after a refusal, so the
+// decision frame is delivered, then closes.
+func (s *session) waitClose(code quic.ApplicationErrorCode, msg string) {
+	select {
+	case <-s.conn.Context().Done():
+	case <-time.After(2 * time.Second):
+	}
+	s.conn.CloseWithError(code, truncate(msg))
+}
+
+// readControl takes FileEnd frames from the sender.
+func (s *session) readControl() error {
+	br := bufio.NewReader(s.ctrl)
+	for {
+		t, body, err := readFrame(br)
+		if err != nil {
+			if errors.Is(err, ErrProtocol) {
+				return err
+			}
+			return classify(err)
+		}
+		var fe FileEnd
+		if err := decodeFrame(t, frameFileEnd, body, &fe); err != nil {
+			return err
+		}
+		if fe.File < 0 || fe.File >= len(s.files) || s.files[fe.File] == nil {
+			return protoErr("end of entry %d, which is not a file", fe.File)
+		}
+		if len(fe.Hash) != hashLen {
+			return protoErr("file hash of %d bytes", len(fe.Hash))
+		}
+		rf := s.files[fe.File]
+		rf.mu.Lock()
+		if rf.end != nil {
+			rf.mu.Unlock()
+			return protoErr("second end of %q", rf.e.Path)
+		}
+		if rf.e.Stream {
+			if err := rf.checkStreamEnd(fe.Size); err != nil {
+				rf.mu.Unlock()
+				return err
+			}
+		} else if fe.Size != rf.e.Size {
+			rf.mu.Unlock()
+			return protoErr("%q ends at %d bytes, offered as %d", rf.e.Path, fe.Size, rf.e.Size)
+		}
+		rf.end = &fe
+		ready := rf.complete()
+		if ready {
+			rf.finalizing = true
+		}
+		rf.mu.Unlock()
+		if ready {
+			s.enqueue(rf)
+		}
+	}
+}
+
+// checkStreamEnd fixes the chunk count of a streamed entry once its size is
+// known. Called with rf.mu held.
+func (rf *recvFile) checkStreamEnd(size int64) error {
+	if size < 0 || size > rf.e.Chunk*maxChunksPerFile {
+		return protoErr("streamed %q ends at size %d", rf.e.Path, size)
+	}
+	n := (size + rf.e.Chunk - 1) / rf.e.Chunk
+	if int64(len(rf.have)) > n {
+		return protoErr("streamed %q has chunks beyond its end", rf.e.Path)
+	}
+	for int64(len(rf.have)) < n {
+		rf.grow()
+	}
+	rf.e.Size = size
+	for i := int64(0); i < n; i++ {
+		if (rf.have[i] || rf.inflight[i]) && rf.lens[i] != rf.e.chunkLen(i) {
+			return protoErr("streamed %q: chunk %d has %d bytes, want %d", rf.e.Path, i, rf.lens[i], rf.e.chunkLen(i))
+		}
+	}
+	return nil
+}
+
+func (rf *recvFile) grow() {
+	rf.have = append(rf.have, false)
+	rf.inflight = append(rf.inflight, false)
+	rf.hashes = append(rf.hashes, [hashLen]byte{})
+	rf.lens = append(rf.lens, 0)
+}
+
+// acceptData takes the sender's data streams.
+func (s *session) acceptData(ctx context.Context, g *errgroup.Group) error {
+	for {
+		str, err := s.conn.AcceptUniStream(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return classify(err)
+		}
+		g.Go(func() error { return s.readData(ctx, str) })
+	}
+}
+
+// readData receives the chunks of one data stream.
+func (s *session) readData(ctx context.Context, str *quic.ReceiveStream) error {
+	defer str.CancelRead(0)
+	s.track(str)
+	br := bufio.NewReaderSize(str, 64<<10)
+	tok, err := readStreamHello(br)
+	if err != nil {
+		return classify(err)
+	}
+	if subtle.ConstantTimeCompare(tok, s.token) != 1 {
+		return protoErr("data stream with a wrong session token")
+	}
+	buf := make([]byte, pieceSize)
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		h, err := readChunkHeader(br)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, ErrProtocol) {
+				return err
+			}
+			return classify(err)
+		}
+		if err := s.readChunk(br, h, buf); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
+	if int(h.File) >= len(s.files) || s.files[h.File] == nil {
+		return protoErr("chunk for entry %d, which is not a file", h.File)
+	}
+	rf := s.files[h.File]
+	idx := int64(h.Chunk)
+	length := int64(h.Len)
+	rf.mu.Lock()
+	if rf.done || rf.finalizing {
+		rf.mu.Unlock()
+		return protoErr("chunk %d of %q after its end", idx, rf.e.Path)
+	}
+	if rf.e.Stream && rf.end == nil {
+		if idx >= maxChunksPerFile || length > rf.e.Chunk || length == 0 {
+			rf.mu.Unlock()
+			return protoErr("chunk %d of %d bytes for streamed %q", idx, length, rf.e.Path)
+		}
+		for int64(len(rf.have)) <= idx {
+			rf.grow()
+		}
+	} else if idx >= int64(len(rf.have)) || length != rf.e.chunkLen(idx) {
+		rf.mu.Unlock()
+		return protoErr("chunk %d of %d bytes for %q (%d bytes in chunks of %d)", idx, length, rf.e.Path, rf.e.Size, rf.e.Chunk)
+	}
+	if rf.have[idx] || rf.inflight[idx] {
+		rf.mu.Unlock()
+		return protoErr("chunk %d of %q sent twice", idx, rf.e.Path)
+	}
+	if err := s.st.open(rf); err != nil {
+		rf.mu.Unlock()
+		return s.storageErr(err)
+	}
+	rf.inflight[idx] = true
+	if rf.e.Stream {
+		rf.lens[idx] = length
+	}
+	f := rf.f
+	rf.mu.Unlock()
+
+	hasher := blake3.New()
+	off := idx * rf.e.Chunk
+	for left := length; left > 0; {
+		n := min(int64(len(buf)), left)
+		if _, err := io.ReadFull(br, buf[:n]); err != nil {
+			return classify(unexpected(err))
+		}
+		hasher.Write(buf[:n])
+		if _, err := f.WriteAt(buf[:n], off); err != nil {
+			return s.storageErr(fmt.Errorf("write %q: %w", rf.e.Path, err))
+		}
+		off += n
+		left -= n
+		s.prog.Wire.Add(n)
+		if rf.fp != nil {
+			rf.fp.Done.Add(n)
+			s.prog.cur.Store(rf.fp)
+		}
+	}
+	var trailer [hashLen]byte
+	if _, err := io.ReadFull(br, trailer[:]); err != nil {
+		return classify(unexpected(err))
+	}
+	var sum [hashLen]byte
+	hasher.Sum(sum[:0])
+	if sum != trailer {
+		return fmt.Errorf("%w: chunk %d of %q does not match its hash", ErrIntegrity, idx, rf.e.Path)
+	}
+	rf.mu.Lock()
+	rf.inflight[idx] = false
+	rf.have[idx] = true
+	rf.hashes[idx] = sum
+	rf.nHave++
+	rf.haveLen += length
+	err := rf.record(idx, sum)
+	ready := err == nil && rf.complete()
+	if ready {
+		rf.finalizing = true
+	}
+	rf.mu.Unlock()
+	if err != nil {
+		return s.storageErr(err)
+	}
+	s.prog.Done.Add(length)
+	if ready {
+		s.enqueue(rf)
+	}
+	return nil
+}
+
+func (s *session) storageErr(err error) error {
+	if isNoSpace(err) {
+		return fmt.Errorf("%w: %s: %v (the verified part is kept; free some space and send again to resume)", ErrDiskFull, s.r.dir, err)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		if e := s.st.stillThere(); e != nil {
+			return e
+		}
+	}
+	return err
+}
+
+// finalize verifies, flushes and renames complete files. Files that become
+// complete together are flushed with one syncfs instead of an fsync each.
+func (s *session) finalize(ctx context.Context) error {
+	done := 0
+	if s.nFiles == 0 {
+		return s.finish()
+	}
+	dirFile, err := s.st.root.Open(".")
+	if err != nil {
+		return fmt.Errorf("open receiving folder: %w", err)
+	}
+	defer dirFile.Close()
+	for _, rf := range s.files {
+		if rf == nil || !rf.skip {
+			continue
+		}
+		rf.mu.Lock()
+		rf.done = true
+		rf.end = &FileEnd{File: rf.idx, Size: rf.e.Size, Hash: rf.existing}
+		rf.mu.Unlock()
+		if err := s.delivered(rf, path.Join(rf.parent, rf.base)); err != nil {
+			return err
+		}
+		done++
+	}
+	if done == s.nFiles {
+		return s.finish()
+	}
+	batch := make([]*recvFile, 0, 256)
+	for {
+		batch = batch[:0]
+		select {
+		case rf := <-s.ready:
+			batch = append(batch, rf)
+		case <-ctx.Done():
+			return nil
+		}
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case rf := <-s.ready:
+				batch = append(batch, rf)
+			default:
+				break more
+			}
+		}
+		for _, rf := range batch {
+			if err := s.st.prepareFinal(rf); err != nil {
+				if errors.Is(err, ErrIntegrity) || errors.Is(err, ErrProtocol) {
+					s.st.discard(rf)
+				}
+				return s.storageErr(err)
+			}
+		}
+		if len(batch) == 1 {
+			if err := batch[0].f.Sync(); err != nil {
+				return s.storageErr(fmt.Errorf("flush %q: %w", batch[0].e.Path, err))
+			}
+		} else if err := syncFS(dirFile); err != nil {
+			for _, rf := range batch {
+				if err := rf.f.Sync(); err != nil {
+					return s.storageErr(fmt.Errorf("flush %q: %w", rf.e.Path, err))
+				}
+			}
+		}
+		for _, rf := range batch {
+			rf.closeFiles()
+			name, err := s.st.rename(rf)
+			if err != nil {
+				return s.storageErr(err)
+			}
+			s.st.removeJournal(rf)
+			rf.mu.Lock()
+			rf.done = true
+			rf.mu.Unlock()
+			if err := s.delivered(rf, name); err != nil {
+				return err
+			}
+			done++
+		}
+		if done == s.nFiles {
+			return s.finish()
+		}
+	}
+}
+
+// delivered reports a file under its final name to the user and the sender.
+func (s *session) delivered(rf *recvFile, name string) error {
+	s.r.cfg.Events(EventFile{Path: filepath.Join(s.r.dir, filepath.FromSlash(name)), Name: name, Size: rf.end.Size, Hash: hex.EncodeToString(rf.end.Hash)})
+	if err := s.writeCtrl(frameFileDone, FileDone{File: rf.idx, Name: name}); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// finish sets folder times, deepest first (creating files inside a folder
+// changes its time), and tells the sender everything arrived.
+func (s *session) finish() error {
+	dirs := slices.DeleteFunc(slices.Clone(s.offer.Entries), func(e Entry) bool { return !e.Dir })
+	slices.SortFunc(dirs, func(a, b Entry) int { return len(b.Path) - len(a.Path) })
+	for _, e := range dirs {
+		if e.MTime != 0 {
+			t := time.Unix(0, e.MTime)
+			if err := safepath.CheckParents(s.st.root, e.Path); err == nil {
+				s.st.root.Chtimes(e.Path, t, t)
+			}
+		}
+	}
+	var bytes int64
+	for _, rf := range s.files {
+		if rf != nil {
+			bytes += rf.end.Size
+		}
+	}
+	if err := s.writeCtrl(frameDone, DoneFrame{Files: s.nFiles, Bytes: bytes}); err != nil {
+		return classify(err)
+	}
+	return errComplete
+}
+
+// HumanBytes formats a byte count for people: "1.5 GiB".
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

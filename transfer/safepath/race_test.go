@@ -1,0 +1,5 @@
+//go:build race
+
+package safepath
+
+const raceEnabled = true

@@ -1,0 +1,430 @@
+package transfer
+
+import (
+	"bufio"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer/safepath"
+)
+
+// store writes one session's files into the receiving folder. Every path it
+// touches came through safepath and every file operation goes through an
+// os.Root, so nothing is created outside the folder or through a symlink.
+type store struct {
+	root      *os.Root
+	dir       string // absolute path of the receiving folder
+	overwrite bool
+	sender    identity.DeviceID
+}
+
+// recvFile is the receiving side of one file entry.
+type recvFile struct {
+	idx     int
+	e       Entry
+	parent  string // folder of the final path, relative to the root ("." for top level)
+	base    string // final base name as offered
+	part    string // partial file, relative to the root
+	journal string // journal, relative to the root ("" when the file has one chunk)
+
+	mu       sync.Mutex
+	f        *os.File
+	j        *os.File
+	have     []bool
+	inflight []bool
+	hashes   [][hashLen]byte
+	lens     []int64 // chunk lengths of a streamed entry
+	fp       *FileProgress
+	existing []byte // file hash of an identical-looking file under the final name
+	skip     bool   // the sender agreed it is identical: nothing to receive
+	nHave    int64
+	haveLen  int64 // bytes verified
+	end      *FileEnd
+	finalizing,
+	done bool
+}
+
+func partialKey(sender identity.DeviceID, p string) string {
+	h := blake3.New()
+	h.Write([]byte("ferry partial v1\x00"))
+	h.Write(sender[:])
+	h.Write([]byte(p))
+	sum := h.Sum(nil)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:15]))
+}
+
+func (s *store) newRecvFile(idx int, e Entry) *recvFile {
+	parent, base := path.Split(e.Path)
+	parent = strings.TrimSuffix(parent, "/")
+	if parent == "" {
+		parent = "."
+	}
+	key := partialKey(s.sender, e.Path)
+	rf := &recvFile{
+		idx:    idx,
+		e:      e,
+		parent: parent,
+		base:   base,
+		part:   path.Join(parent, ".ferry-"+key+".part"),
+	}
+	if e.Stream || e.Chunks() > 1 {
+		rf.journal = path.Join(parent, ".ferry-"+key+".journal")
+	}
+	n := e.Chunks()
+	if e.Stream {
+		n = 0 // grows as chunks arrive
+	}
+	rf.have = make([]bool, n)
+	rf.inflight = make([]bool, n)
+	rf.hashes = make([][hashLen]byte, n)
+	rf.lens = make([]int64, n)
+	return rf
+}
+
+// mkdirs creates the folder entries of an offer.
+func (s *store) mkdirs(entries []Entry) error {
+	for _, e := range entries {
+		if !e.Dir {
+			continue
+		}
+		if err := safepath.MkdirAll(s.root, e.Path, 0o755); err != nil {
+			return fmt.Errorf("create folder %q: %w", e.Path, err)
+		}
+	}
+	return nil
+}
+
+// resume looks for a partial copy of rf from an earlier attempt and returns
+// the chunks it holds that still hash to what the journal recorded. Anything
+// that does not match is forgotten; the partial restarts.
+func (s *store) resume(rf *recvFile) ([]int64, error) {
+	if rf.e.Stream {
+		return nil, nil
+	}
+	if h, ok := s.existing(rf); ok {
+		rf.existing = h
+		return nil, nil
+	}
+	if rf.journal == "" {
+		return nil, nil
+	}
+	if err := safepath.CheckParents(s.root, rf.journal); err != nil {
+		return nil, nil // a parent is missing or unsafe: nothing to resume
+	}
+	jf, err := s.root.OpenFile(rf.journal, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, nil
+	}
+	h, recs, err := readJournal(bufio.NewReader(jf), rf.e.Chunks())
+	jf.Close()
+	if err != nil || h != s.journalHeader(rf) {
+		return nil, nil
+	}
+	if err := safepath.CheckParents(s.root, rf.part); err != nil {
+		return nil, nil
+	}
+	pf, err := s.root.OpenFile(rf.part, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, nil
+	}
+	defer pf.Close()
+	buf := make([]byte, 256<<10)
+	var kept []int64
+	for i := int64(0); i < rf.e.Chunks(); i++ {
+		want, ok := recs[i]
+		if !ok {
+			continue
+		}
+		hasher := blake3.New()
+		n, err := io.CopyBuffer(hasher, io.NewSectionReader(pf, i*rf.e.Chunk, rf.e.chunkLen(i)), buf)
+		if err != nil || n != rf.e.chunkLen(i) {
+			continue
+		}
+		var got [hashLen]byte
+		hasher.Sum(got[:0])
+		if got != want {
+			continue
+		}
+		rf.have[i] = true
+		rf.hashes[i] = got
+		rf.nHave++
+		rf.haveLen += n
+		kept = append(kept, i)
+	}
+	return kept, nil
+}
+
+// existing hashes a file already under the entry's final name when its size
+// and modification time match the offer: most likely an earlier, complete
+// delivery of the same file, which the sender can then skip.
+func (s *store) existing(rf *recvFile) ([]byte, bool) {
+	final := path.Join(rf.parent, rf.base)
+	if safepath.CheckParents(s.root, final) != nil {
+		return nil, false
+	}
+	fi, err := s.root.Lstat(final)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != rf.e.Size || fi.ModTime().UnixNano() != rf.e.MTime {
+		return nil, false
+	}
+	f, err := s.root.OpenFile(final, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	buf := make([]byte, 256<<10)
+	hashes := make([][hashLen]byte, rf.e.Chunks())
+	for i := range hashes {
+		h := blake3.New()
+		n, err := io.CopyBuffer(h, io.NewSectionReader(f, int64(i)*rf.e.Chunk, rf.e.chunkLen(int64(i))), buf)
+		if err != nil || n != rf.e.chunkLen(int64(i)) {
+			return nil, false
+		}
+		h.Sum(hashes[i][:0])
+	}
+	sum := fileHash(rf.e.Size, rf.e.Chunk, hashes)
+	return sum[:], true
+}
+
+func (s *store) journalHeader(rf *recvFile) journalHeader {
+	return journalHeader{Sender: s.sender.String(), Path: rf.e.Path, Size: rf.e.Size, MTime: rf.e.MTime, Chunk: rf.e.Chunk}
+}
+
+// forget drops the kept chunks of rf: the sender's source no longer matches.
+func (s *store) forget(rf *recvFile) {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	for i := range rf.have {
+		rf.have[i] = false
+		rf.hashes[i] = [hashLen]byte{}
+	}
+	rf.nHave, rf.haveLen = 0, 0
+}
+
+// open creates or reopens the partial file and rewrites the journal with the
+// chunks kept so far. Called with rf.mu held.
+func (s *store) open(rf *recvFile) error {
+	if rf.f != nil {
+		return nil
+	}
+	if err := safepath.MkdirAll(s.root, rf.parent, 0o755); err != nil {
+		return fmt.Errorf("create folder for %q: %w", rf.e.Path, err)
+	}
+	if err := safepath.CheckParents(s.root, rf.part); err != nil {
+		return fmt.Errorf("write %q: %w", rf.e.Path, err)
+	}
+	flags := os.O_RDWR | os.O_CREATE | syscall.O_NOFOLLOW
+	if rf.nHave == 0 {
+		flags |= os.O_TRUNC
+	}
+	f, err := s.root.OpenFile(rf.part, flags, 0o600)
+	if err != nil {
+		return fmt.Errorf("create partial file for %q: %w", rf.e.Path, err)
+	}
+	if rf.journal != "" {
+		if err := s.rewriteJournal(rf); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	rf.f = f
+	return nil
+}
+
+func (s *store) rewriteJournal(rf *recvFile) error {
+	b, err := encodeJournalHeader(s.journalHeader(rf))
+	if err != nil {
+		return err
+	}
+	for i := range rf.have {
+		if rf.have[i] {
+			b = encodeJournalRecord(b, int64(i), rf.hashes[i])
+		}
+	}
+	if err := safepath.CheckParents(s.root, rf.journal); err != nil {
+		return fmt.Errorf("write journal for %q: %w", rf.e.Path, err)
+	}
+	j, err := s.root.OpenFile(rf.journal, os.O_RDWR|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("create journal for %q: %w", rf.e.Path, err)
+	}
+	if _, err := j.Write(b); err != nil {
+		j.Close()
+		return fmt.Errorf("write journal for %q: %w", rf.e.Path, err)
+	}
+	rf.j = j
+	return nil
+}
+
+// record appends a verified chunk to the journal. Called with rf.mu held.
+func (rf *recvFile) record(idx int64, sum [hashLen]byte) error {
+	if rf.j == nil {
+		return nil
+	}
+	var b [journalRecordLen]byte
+	if _, err := rf.j.Write(encodeJournalRecord(b[:0], idx, sum)); err != nil {
+		return fmt.Errorf("write journal for %q: %w", rf.e.Path, err)
+	}
+	return nil
+}
+
+// complete reports whether every chunk is verified and the sender's end
+// frame is in. Called with rf.mu held.
+func (rf *recvFile) complete() bool {
+	if rf.end == nil || rf.done || rf.finalizing {
+		return false
+	}
+	return rf.nHave == int64(len(rf.have))
+}
+
+func (rf *recvFile) closeFiles() {
+	if rf.f != nil {
+		rf.f.Close()
+		rf.f = nil
+	}
+	if rf.j != nil {
+		rf.j.Close()
+		rf.j = nil
+	}
+}
+
+// prepareFinal checks the whole-file hash and sets mode and times on the
+// partial file, before it is flushed and renamed.
+func (s *store) prepareFinal(rf *recvFile) error {
+	if err := s.open(rf); err != nil { // empty files have no chunk that opened them
+		return err
+	}
+	size := rf.e.Size
+	if rf.e.Stream {
+		size = rf.end.Size
+	}
+	if rf.haveLen != size {
+		return protoErr("%q: received %d bytes, the sender says %d", rf.e.Path, rf.haveLen, size)
+	}
+	if got := fileHash(size, rf.e.Chunk, rf.hashes); got != [hashLen]byte(rf.end.Hash) {
+		return fmt.Errorf("%w: %q: file hash mismatch", ErrIntegrity, rf.e.Path)
+	}
+	if rf.e.Stream {
+		if err := rf.f.Truncate(size); err != nil {
+			return fmt.Errorf("finish %q: %w", rf.e.Path, err)
+		}
+	}
+	mode := os.FileMode(0o644)
+	if rf.e.Exec {
+		mode = 0o755
+	}
+	if err := rf.f.Chmod(mode); err != nil {
+		return fmt.Errorf("finish %q: %w", rf.e.Path, err)
+	}
+	if rf.e.MTime != 0 {
+		t := time.Unix(0, rf.e.MTime)
+		if err := s.root.Chtimes(rf.part, t, t); err != nil {
+			return fmt.Errorf("finish %q: %w", rf.e.Path, err)
+		}
+	}
+	return nil
+}
+
+// rename moves a flushed partial file to a free final name in its folder
+// and returns the final path relative to the root.
+func (s *store) rename(rf *recvFile) (string, error) {
+	if err := safepath.CheckParents(s.root, rf.part); err != nil {
+		return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
+	}
+	if err := s.stillThere(); err != nil {
+		return "", err
+	}
+	dir, err := s.root.Open(rf.parent)
+	if err != nil {
+		return "", fmt.Errorf("finish %q: open folder: %w", rf.e.Path, err)
+	}
+	defer dir.Close()
+	partBase := path.Base(rf.part)
+	if s.overwrite {
+		if fi, err := s.root.Lstat(path.Join(rf.parent, rf.base)); err == nil && !fi.Mode().IsRegular() {
+			return "", fmt.Errorf("finish %q: %w: something other than a file has that name", rf.e.Path, fs.ErrExist)
+		}
+		if err := renameReplace(dir, partBase, rf.base); err != nil {
+			return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
+		}
+		return path.Join(rf.parent, rf.base), nil
+	}
+	for n := 0; n < 10000; n++ {
+		name := numbered(rf.base, n)
+		err := renameNoReplace(dir, partBase, name)
+		if err == nil {
+			return path.Join(rf.parent, name), nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
+		}
+	}
+	return "", fmt.Errorf("finish %q: no free name", rf.e.Path)
+}
+
+// stillThere checks that the receiving folder was not removed or replaced
+// while the session ran: renaming into a deleted folder would lose the file.
+func (s *store) stillThere() error {
+	a, err := os.Stat(s.dir)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrTargetGone, s.dir, err)
+	}
+	b, err := s.root.Stat(".")
+	if err != nil || !os.SameFile(a, b) {
+		return fmt.Errorf("%w: %s was removed or replaced", ErrTargetGone, s.dir)
+	}
+	return nil
+}
+
+// numbered returns the n-th candidate name: "report.pdf", "report (1).pdf", …
+func numbered(base string, n int) string {
+	if n == 0 {
+		return base
+	}
+	stem, ext := splitExt(base)
+	return fmt.Sprintf("%s (%d)%s", stem, n, ext)
+}
+
+func splitExt(base string) (string, string) {
+	if strings.HasPrefix(base, ".") && strings.Count(base, ".") == 1 {
+		return base, "" // ".bashrc"
+	}
+	lower := strings.ToLower(base)
+	for _, double := range []string{".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst"} {
+		if strings.HasSuffix(lower, double) && len(base) > len(double) {
+			return base[:len(base)-len(double)], base[len(base)-len(double):]
+		}
+	}
+	ext := path.Ext(base)
+	if ext == base {
+		return base, ""
+	}
+	return base[:len(base)-len(ext)], ext
+}
+
+// removeJournal deletes the journal of a finalized file.
+func (s *store) removeJournal(rf *recvFile) {
+	if rf.journal != "" {
+		s.root.Remove(rf.journal)
+	}
+}
+
+// discard deletes the partial data of a file that cannot be completed.
+func (s *store) discard(rf *recvFile) {
+	rf.closeFiles()
+	s.root.Remove(rf.part)
+	if rf.journal != "" {
+		s.root.Remove(rf.journal)
+	}
+}

@@ -185,7 +185,7 @@ type session struct {
 	cancel context.CancelCauseFunc
 	ended  chan struct{}
 
-	gctx   context.Context
+	gctx context.Context
 
 	ctrlMu sync.Mutex
 

@@ -170,7 +170,7 @@ type sendFile struct {
 	skip   bool    // the receiver has it already
 	hashes [][hashLen]byte
 
-	fp   *FileProgress
+	fp *FileProgress
 
 	mu   sync.Mutex
 	left int // chunks of need not yet written

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/ferry-lan/ferry/discovery"
 	"github.com/ferry-lan/ferry/identity"
 	"github.com/ferry-lan/ferry/transfer"
 )
@@ -49,8 +51,9 @@ type env struct {
 const usageText = `ferry moves files between computers on the same network.
 
 Usage:
-  ferry receive [--dir DIR] [--port N] [--once] [--accept ask|all|trusted] [--overwrite]
-  ferry send --to HOST:PORT PATH...       (PATH "-" is standard input, named by --as NAME)
+  ferry receive [--dir DIR] [--port N] [--once] [--accept ask|all|trusted] [--overwrite] [--iface NAME]...
+  ferry send [--to NAME|DEVICE-ID|HOST:PORT] PATH...   (PATH "-" is standard input, named by --as NAME)
+  ferry peers [--timeout D] [--watch] [--iface NAME]...
   ferry id
 
 Flags every command accepts, before or after the command:
@@ -73,6 +76,8 @@ func lookup(verb string) (command, bool) {
 		return sendCmd, true
 	case "id":
 		return idCmd, true
+	case "peers":
+		return peersCmd, true
 	}
 	return nil, false
 }
@@ -114,6 +119,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		level = slog.LevelDebug
 	}
 	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// The mDNS library logs through the standard log package.
+	log.SetFlags(0)
+	log.SetOutput(discovery.LibraryLogWriter(e.log))
 	e.out = newOutput(stdout, stderr, e.json)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/ferry-lan/ferry/discovery"
 	"github.com/ferry-lan/ferry/identity"
 	"github.com/ferry-lan/ferry/transfer"
 )
@@ -21,6 +22,7 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	once := fs.Bool("once", false, "")
 	accept := fs.String("accept", "", "")
 	overwrite := fs.Bool("overwrite", false, "")
+	ifaces := fs.StringArray("iface", nil, "")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) > 0 {
 			return usagef("receive takes no arguments (did you mean --dir %s?)", args[0])
@@ -78,6 +80,19 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		rv.dir = r.Dir()
 		rv.id, rv.name = dev.ID, name
+		ad, err := discovery.Advertise(ctx, discovery.Service{Name: name, ID: dev.ID, Port: r.Port()},
+			discovery.Options{Interfaces: *ifaces, Logger: e.log})
+		if err != nil {
+			if len(*ifaces) > 0 {
+				r.Close()
+				return discoveryErr(err)
+			}
+			// Receiving by address still works without discovery.
+			e.out.event(map[string]any{"event": "warning", "message": "not advertised on the network: " + err.Error()},
+				fmt.Sprintf("warning: not advertised on the network (%v); senders need --to HOST:%d", err, r.Port()))
+		} else {
+			defer ad.Close() // the goodbye, before the socket closes
+		}
 		if err := r.Serve(ctx); err != nil {
 			return err
 		}

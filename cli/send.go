@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/ferry-lan/ferry/discovery"
+	"github.com/ferry-lan/ferry/identity"
 	"github.com/ferry-lan/ferry/transfer"
 )
 
@@ -17,6 +19,8 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	to := fs.String("to", "", "")
 	as := fs.String("as", "", "")
 	streams := fs.Int("streams", 4, "")
+	ifaces := fs.StringArray("iface", nil, "")
+	wait := fs.Duration("timeout", 5*time.Second, "")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) == 0 {
 			return usagef("send needs at least one PATH (or - for standard input)")
@@ -36,21 +40,25 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		if *streams < 1 || *streams > 15 {
 			return usagef("--streams must be between 1 and 15")
 		}
-		if *to == "" {
-			return usagef("send needs --to HOST:PORT")
-		}
-		addr, err := normalizeAddr(*to)
-		if err != nil {
-			return err
+		if *wait <= 0 {
+			return usagef("--timeout must be positive")
 		}
 		dev, name, err := e.device()
 		if err != nil {
 			return err
 		}
+		trust, err := identity.OpenTrustStore(dev.Home)
+		if err != nil {
+			return err
+		}
 		sv := &sendView{e: e, start: time.Now()}
 		defer sv.stop()
+		tg, err := e.resolveTarget(ctx, *to, discovery.Options{Interfaces: *ifaces, Logger: e.log}, *wait, trust, dev.ID)
+		if err != nil {
+			return err
+		}
 		res, err := transfer.Send(ctx, transfer.SendOptions{
-			Device: dev, Name: name, Addrs: []string{addr}, Paths: args, Stdin: e.stdin, As: *as,
+			Device: dev, Name: name, Addrs: tg.addrs, Expect: tg.expect, Paths: args, Stdin: e.stdin, As: *as,
 			Streams: *streams, Events: sv.onEvent, Logger: e.log,
 		})
 		sv.stop()

@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferry-lan/ferry/discovery"
+	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer"
+)
+
+// target is where a send goes: addresses to dial and, when known, the key
+// the receiver must present.
+type target struct {
+	addrs  []string
+	expect identity.DeviceID
+}
+
+// settle is how long discovery keeps listening after the first answer, to
+// see whether another receiver also answers.
+const settle = 400 * time.Millisecond
+
+// resolveTarget turns --to (or its absence) into a target:
+//   - HOST:PORT or an IP address: that address, any key;
+//   - empty: the one receiver on the network (several: a picker on a
+//     terminal, else a usage error listing them);
+//   - NAME or a device-ID prefix: the matching receiver, which must then
+//     present the advertised key — or, for a paired device, its pinned key
+//     whatever the network advertises.
+func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Options, wait time.Duration, trust *identity.TrustStore, self identity.DeviceID) (target, error) {
+	if to != "" && looksLikeAddr(to) {
+		addr, err := normalizeAddr(to)
+		if err != nil {
+			return target{}, err
+		}
+		return target{addrs: []string{addr}}, nil
+	}
+	var pinned []identity.Peer
+	for _, p := range trust.Peers() {
+		if to != "" && (strings.EqualFold(p.Name, to) || p.ID.HasPrefix(to) && len(normalizeIDText(to)) >= 4) {
+			pinned = append(pinned, p)
+		}
+	}
+	match := func(p discovery.Peer) bool {
+		if p.ID == self {
+			return false
+		}
+		if to == "" {
+			return true
+		}
+		return strings.EqualFold(p.Name, to) || strings.EqualFold(p.Instance, to) || (len(normalizeIDText(to)) >= 4 && p.ID.HasPrefix(to))
+	}
+	found, err := collectPeers(ctx, opts, wait, match)
+	if err != nil {
+		if len(pinned) == 0 {
+			if addr, ok := lookupHost(ctx, to); ok {
+				return target{addrs: []string{addr}}, nil
+			}
+		}
+		return target{}, err
+	}
+	if len(pinned) > 0 {
+		// A paired device is identified by its key, never by what the LAN says.
+		var impostors []discovery.Peer
+		for _, p := range found {
+			if slices.ContainsFunc(pinned, func(q identity.Peer) bool { return q.ID == p.ID }) {
+				e.log.Debug("paired receiver found", "name", p.Name, "id", p.ID.Short())
+				return target{addrs: addrStrings(p), expect: p.ID}, nil
+			}
+			impostors = append(impostors, p)
+		}
+		if len(impostors) > 0 {
+			return target{}, fmt.Errorf("%w: a device on the network calls itself %q but is not the paired device %s (it presents %s): possible impersonation, nothing was sent",
+				transfer.ErrPeerMismatch, to, pinned[0].ID.Short(), impostors[0].ID.Short())
+		}
+	}
+	switch {
+	case len(found) == 0:
+		if addr, ok := lookupHost(ctx, to); ok && to != "" {
+			return target{addrs: []string{addr}}, nil
+		}
+		if to == "" {
+			return target{}, fmt.Errorf("%w: no ferry receiver found on the network within %s (is `ferry receive` running? or use --to HOST:PORT)", transfer.ErrUnreachable, wait)
+		}
+		return target{}, fmt.Errorf("%w: no receiver named %q found on the network within %s", transfer.ErrUnreachable, to, wait)
+	case len(found) == 1:
+		p := found[0]
+		e.out.event(nil, fmt.Sprintf("sending to %s (%s)", printable(p.Name), p.ID.Short()))
+		return target{addrs: addrStrings(p), expect: p.ID}, nil
+	}
+	p, err := e.pick(found, to)
+	if err != nil {
+		return target{}, err
+	}
+	return target{addrs: addrStrings(p), expect: p.ID}, nil
+}
+
+// collectPeers browses until the first matching peer answers (or wait
+// passes), then a little longer, and returns every match by device ID.
+func collectPeers(ctx context.Context, opts discovery.Options, wait time.Duration, match func(discovery.Peer) bool) ([]discovery.Peer, error) {
+	b, err := discovery.Browse(ctx, opts)
+	if err != nil {
+		return nil, discoveryErr(err)
+	}
+	defer b.Close()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	var found []discovery.Peer
+	for {
+		select {
+		case ev, ok := <-b.Events():
+			if !ok {
+				return found, b.Close()
+			}
+			i := slices.IndexFunc(found, func(p discovery.Peer) bool { return p.ID == ev.Peer.ID })
+			switch {
+			case ev.Type == discovery.PeerDown && i >= 0:
+				found = slices.Delete(found, i, i+1)
+			case ev.Type != discovery.PeerDown && match(ev.Peer) && i >= 0:
+				found[i] = ev.Peer
+			case ev.Type != discovery.PeerDown && match(ev.Peer):
+				if len(found) == 0 {
+					deadline.Reset(settle)
+				}
+				found = append(found, ev.Peer)
+			}
+		case <-deadline.C:
+			return found, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// pick asks which of several receivers to use, on a terminal; elsewhere it
+// is a usage error that lists them.
+func (e *env) pick(peers []discovery.Peer, to string) (discovery.Peer, error) {
+	var list strings.Builder
+	for i, p := range peers {
+		fmt.Fprintf(&list, "\n  %d) %s  %s  %s", i+1, printable(p.Name), p.ID.Short(), addrList(p.Addrs))
+	}
+	what := "several receivers are on the network"
+	if to != "" {
+		what = fmt.Sprintf("several receivers match %q", to)
+	}
+	if !isTerminal(e.stdin) || e.json {
+		return discovery.Peer{}, usagef("%s; choose one with --to NAME or --to DEVICE-ID:%s", what, list.String())
+	}
+	fmt.Fprintf(e.stdout, "%s:%s\nsend to which? [1-%d] ", what, list.String(), len(peers))
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil {
+		return discovery.Peer{}, usagef("no receiver chosen")
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || n < 1 || n > len(peers) {
+		return discovery.Peer{}, usagef("no receiver chosen")
+	}
+	return peers[n-1], nil
+}
+
+func addrStrings(p discovery.Peer) []string {
+	var out []string
+	for _, ap := range p.AddrPorts() {
+		out = append(out, ap.String())
+	}
+	return out
+}
+
+// looksLikeAddr tells an address (HOST:PORT, [V6]:PORT, an IP literal)
+// from a device name or ID prefix.
+func looksLikeAddr(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	if _, port, err := net.SplitHostPort(s); err == nil {
+		_, err := strconv.Atoi(port)
+		return err == nil
+	}
+	return false
+}
+
+// lookupHost resolves a DNS host name (the default port) as the last resort.
+// Only names with a dot are tried: a bare word is a device name, and asking
+// a DNS server about it would leak it off the LAN for nothing.
+func lookupHost(ctx context.Context, host string) (string, bool) {
+	if !strings.Contains(host, ".") || strings.ContainsAny(host, " /") {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil || len(addrs) == 0 {
+		return "", false
+	}
+	return net.JoinHostPort(addrs[0], strconv.Itoa(transfer.DefaultPort)), true
+}
+
+func normalizeIDText(s string) string {
+	return strings.NewReplacer("-", "", " ", "").Replace(s)
+}

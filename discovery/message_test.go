@@ -1,0 +1,187 @@
+package discovery
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/miekg/dns"
+)
+
+// rec describes one advertiser's records, to build packets like the
+// advertiser's library sends them.
+type rec struct {
+	svc   Service
+	ttl   uint32
+	addrs []string
+	flush bool // cache-flush bit on the address records, as in announcements
+}
+
+func (r rec) rrs() (ptr dns.RR, others []dns.RR) {
+	inst := escapeLabel(r.svc.Instance()) + "." + serviceName
+	host := r.svc.hostLabel() + "." + domain
+	hdr := func(name string, t uint16, ttl uint32, flush bool) dns.RR_Header {
+		h := dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
+		if flush {
+			h.Class |= cacheFlushBit
+		}
+		return h
+	}
+	ptr = &dns.PTR{Hdr: hdr(serviceName, dns.TypePTR, r.ttl, false), Ptr: inst}
+	txt := &dns.TXT{Hdr: hdr(inst, dns.TypeTXT, r.ttl, false)}
+	for _, s := range r.svc.txt() {
+		txt.Txt = append(txt.Txt, escapeTXT(s))
+	}
+	others = []dns.RR{
+		&dns.SRV{Hdr: hdr(inst, dns.TypeSRV, r.ttl, false), Port: uint16(r.svc.Port), Target: host},
+		txt,
+	}
+	addrTTL := uint32(120)
+	if r.ttl == 0 {
+		addrTTL = 0
+	}
+	for _, s := range r.addrs {
+		a := netip.MustParseAddr(s)
+		if a.Is4() {
+			others = append(others, &dns.A{Hdr: hdr(host, dns.TypeA, addrTTL, r.flush), A: net.IP(a.AsSlice())})
+		} else {
+			others = append(others, &dns.AAAA{Hdr: hdr(host, dns.TypeAAAA, addrTTL, r.flush), AAAA: net.IP(a.AsSlice())})
+		}
+	}
+	return ptr, others
+}
+
+// pkt packs a response: PTR in the answer section, the rest additional, as
+// a browse answer; or everything in the answer section (announce).
+func pkt(t testing.TB, announce bool, rs ...rec) []byte {
+	t.Helper()
+	m := new(dns.Msg)
+	m.Response, m.Authoritative = true, true
+	for _, r := range rs {
+		ptr, others := r.rrs()
+		m.Answer = append(m.Answer, ptr)
+		if announce {
+			m.Answer = append(m.Answer, others...)
+		} else {
+			m.Extra = append(m.Extra, others...)
+		}
+	}
+	m.Compress = true
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseResponse(t *testing.T) {
+	a := rec{svc: Service{Name: "alpha", ID: testID("a"), Port: 4001}, ttl: 3200, addrs: []string{"10.231.0.1", "fd31::1", "fe80::1"}}
+	r, err := parseResponse(pkt(t, false, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.instances) != 1 {
+		t.Fatalf("instances = %+v", r.instances)
+	}
+	ir := r.instances[0]
+	if ir.label != a.svc.Instance() || !ir.alive || ir.goodbye || !ir.srv || ir.port != 4001 ||
+		ir.target != "ferry-"+strings.ToLower(a.svc.ID.Short())+".local." || !ir.hasTXT || len(ir.txt) != 3 {
+		t.Errorf("instance = %+v", ir)
+	}
+	if len(r.addrs) != 3 || r.addrs[0].addr != netip.MustParseAddr("10.231.0.1") || r.addrs[0].host != ir.target {
+		t.Errorf("addrs = %+v", r.addrs)
+	}
+
+	bye := a
+	bye.ttl = 0
+	r, _ = parseResponse(pkt(t, true, bye))
+	if len(r.instances) != 1 || r.instances[0].alive || !r.instances[0].goodbye {
+		t.Errorf("goodbye parsed as %+v", r.instances)
+	}
+
+	// A query is not a response; other services are ignored.
+	q := new(dns.Msg)
+	q.SetQuestion(serviceName, dns.TypePTR)
+	qb, _ := q.Pack()
+	if _, err := parseResponse(qb); err == nil {
+		t.Error("query accepted as a response")
+	}
+	m := new(dns.Msg)
+	m.Response = true
+	m.Answer = []dns.RR{&dns.PTR{Hdr: dns.RR_Header{Name: "_http._tcp.local.", Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: 9}, Ptr: "x._http._tcp.local."}}
+	mb, _ := m.Pack()
+	if r, err := parseResponse(mb); err != nil || len(r.instances) != 0 {
+		t.Errorf("foreign service: %+v, %v", r, err)
+	}
+}
+
+// FuzzParseResponse feeds arbitrary packets to the decoder, and what it
+// returns to the TXT parser: nothing may panic, and what reaches a Peer must
+// be printable.
+func FuzzParseResponse(f *testing.F) {
+	a := rec{svc: Service{Name: "alpha", ID: testID("a"), Port: 4001, Flags: map[string]string{"pair": "1"}},
+		ttl: 3200, addrs: []string{"10.231.0.1", "fd31::1", "fe80::1"}}
+	f.Add(pkt(f, false, a))
+	bye := a
+	bye.ttl = 0
+	f.Add(pkt(f, true, bye))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := parseResponse(b)
+		if err != nil {
+			return
+		}
+		if len(r.instances) > maxPerResponse || len(r.addrs) > maxPerResponse {
+			t.Fatalf("%d instances, %d addrs", len(r.instances), len(r.addrs))
+		}
+		for _, ir := range r.instances {
+			if ir.label == "" || len(ir.label) > maxLabel {
+				t.Fatalf("label %q", ir.label)
+			}
+			checkTXTInfo(t, parseTXT(ir.txt))
+		}
+	})
+}
+
+// FuzzParseTXT feeds TXT strings (one a line, in miekg/dns's escaped form)
+// to parseTXT.
+func FuzzParseTXT(f *testing.F) {
+	f.Add("v=1\nid=" + testID("a").String() + "\nname=alpha\npair=1")
+	f.Add(`name=\027[2J\226\128\174` + "\nID=x\nv=99999999999\n=\npair")
+	f.Fuzz(func(t *testing.T, s string) {
+		checkTXTInfo(t, parseTXT(strings.Split(s, "\n")))
+	})
+}
+
+func checkTXTInfo(t *testing.T, info txtInfo) {
+	t.Helper()
+	if len(info.flags) > maxFlags {
+		t.Fatalf("%d flags", len(info.flags))
+	}
+	ok := func(s string) bool { return utf8.ValidString(s) && strings.IndexFunc(s, unprintable) < 0 }
+	if !ok(info.name) {
+		t.Fatalf("name %q not printable", info.name)
+	}
+	for k, v := range info.flags {
+		if !ok(k) || !ok(v) || k == keyID || k == keyName || k == keyVersion {
+			t.Fatalf("flag %q=%q", k, v)
+		}
+	}
+	if info.idOK && info.id.IsZero() {
+		t.Fatal("zero id accepted")
+	}
+}
+
+// TestFuzzSeedsPresent keeps the checked-in corpus honest: each fuzz target
+// has seeds in testdata/fuzz.
+func TestFuzzSeedsPresent(t *testing.T) {
+	for _, name := range []string{"FuzzParseResponse", "FuzzParseTXT"} {
+		ents, err := os.ReadDir(filepath.Join("testdata", "fuzz", name))
+		if err != nil || len(ents) == 0 {
+			t.Errorf("no seeds for %s: %v", name, err)
+		}
+	}
+}

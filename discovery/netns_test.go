@@ -1,0 +1,379 @@
+package discovery
+
+// A private LAN of network namespaces for end-to-end tests, and the helper
+// processes that run this package inside them: the test binary re-executes
+// itself in a namespace (ip netns exec NS /proc/self/exe -test.run=^TestHelperProcess$)
+// with FDSC_ROLE saying what to do, and reports on stdout, one JSON object a
+// line. Namespaces are named fdsc-<pid>-<tag>-<host>; addresses are from
+// 10.231.0.0/16 and fd31::/64 only.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferry-lan/ferry/identity"
+)
+
+// needNetns skips the test unless it can build namespaces; with CI=true it
+// fails instead, so that CI never passes by skipping.
+func needNetns(t *testing.T) {
+	t.Helper()
+	var why string
+	if os.Geteuid() != 0 {
+		why = "needs root for network namespaces"
+	} else if _, err := exec.LookPath("ip"); err != nil {
+		why = "needs iproute2 (ip)"
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true and the end-to-end test cannot run: %s", why)
+	}
+	t.Skip(why)
+}
+
+type lan struct {
+	t      *testing.T
+	prefix string // namespace name prefix
+	ports  int    // switch ports made so far
+}
+
+var staleNS = regexp.MustCompile(`^fdsc-(\d+)-`)
+
+// newLAN returns an empty LAN; its namespaces and processes go away when the
+// test ends. Namespaces left by earlier runs that died are removed first.
+func newLAN(t *testing.T, tag string) *lan {
+	t.Helper()
+	needNetns(t)
+	for _, ns := range listNS() {
+		if m := staleNS.FindStringSubmatch(ns); m != nil {
+			pid, _ := strconv.Atoi(m[1])
+			if pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH {
+				deleteNS(ns)
+			}
+		}
+	}
+	l := &lan{t: t, prefix: fmt.Sprintf("fdsc-%d-%s-", os.Getpid(), tag)}
+	t.Cleanup(func() {
+		for _, ns := range listNS() {
+			if strings.HasPrefix(ns, l.prefix) {
+				deleteNS(ns)
+			}
+		}
+	})
+	return l
+}
+
+func listNS() []string {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			names = append(names, f[0])
+		}
+	}
+	return names
+}
+
+func deleteNS(ns string) {
+	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	_ = exec.Command("ip", "netns", "del", ns).Run()
+}
+
+func (l *lan) ns(host string) string { return l.prefix + host }
+
+// ip runs ip(8) with args, failing the test on error.
+func (l *lan) ip(args ...string) string {
+	l.t.Helper()
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		l.t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// sh runs a command inside host's namespace.
+func (l *lan) sh(host string, args ...string) string {
+	l.t.Helper()
+	return l.ip(append([]string{"netns", "exec", l.ns(host)}, args...)...)
+}
+
+// addSwitch makes a namespace with a bridge that floods multicast.
+func (l *lan) addSwitch(name string) {
+	l.ip("netns", "add", l.ns(name))
+	l.ip("-n", l.ns(name), "link", "add", "br0", "type", "bridge")
+	l.ip("-n", l.ns(name), "link", "set", "br0", "type", "bridge", "mcast_snooping", "0")
+	l.ip("-n", l.ns(name), "link", "set", "br0", "up")
+}
+
+// addHost makes a host namespace with lo up and IPv6 duplicate address
+// detection off, so that addresses are usable at once.
+func (l *lan) addHost(name string) {
+	l.ip("netns", "add", l.ns(name))
+	l.ip("-n", l.ns(name), "link", "set", "lo", "up")
+	l.sh(name, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+}
+
+// connect plugs host into sw through an interface named ifname with addrs
+// ("10.231.1.1/24", "fd31::1/64").
+func (l *lan) connect(host, sw, ifname string, addrs ...string) {
+	l.ports++
+	port := fmt.Sprintf("p%d", l.ports)
+	l.ip("link", "add", ifname, "netns", l.ns(host), "type", "veth", "peer", "name", port, "netns", l.ns(sw))
+	l.ip("-n", l.ns(sw), "link", "set", port, "master", "br0", "up")
+	for _, a := range addrs {
+		args := []string{"-n", l.ns(host), "addr", "add", a, "dev", ifname}
+		if strings.Contains(a, ":") {
+			args = append(args, "nodad")
+		}
+		l.ip(args...)
+	}
+	l.ip("-n", l.ns(host), "link", "set", ifname, "multicast", "on", "up")
+}
+
+// linkLocal returns the IPv6 link-local address of host's ifname.
+func (l *lan) linkLocal(host, ifname string) netip.Addr {
+	l.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := exec.Command("ip", "-n", l.ns(host), "-j", "-6", "addr", "show", "dev", ifname, "scope", "link").Output()
+		var ifs []struct {
+			AddrInfo []struct {
+				Local string `json:"local"`
+			} `json:"addr_info"`
+		}
+		if json.Unmarshal(out, &ifs) == nil && len(ifs) > 0 && len(ifs[0].AddrInfo) > 0 {
+			return netip.MustParseAddr(ifs[0].AddrInfo[0].Local)
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s %s has no link-local address: %s", host, ifname, out)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the kernel, not waiting for a peer
+	}
+}
+
+// helperMsg is one line of a helper's report.
+type helperMsg struct {
+	Ev         string  `json:"ev"`             // ready, up, changed, down, flags, peers, check, closed, error
+	T          float64 `json:"t_ms,omitempty"` // ms since the helper started its operation
+	Instance   string  `json:"instance,omitempty"`
+	Peer       *Peer   `json:"peer,omitempty"`
+	Peers      []Peer  `json:"peers,omitempty"`
+	Err        string  `json:"err,omitempty"`
+	AdvErr     string  `json:"adv_err,omitempty"`
+	BrowseErr  string  `json:"browse_err,omitempty"`
+	Before     int     `json:"goroutines_before,omitempty"`
+	After      int     `json:"goroutines_after,omitempty"`
+	ReceivedAt time.Time
+}
+
+// proc is a running helper.
+type proc struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	msgs   chan helperMsg // closed when stdout ends
+	stderr *lockedBuffer
+	exited chan struct{}
+	err    error // the exit status, once exited is closed
+	seen   []helperMsg
+	peers  map[identity.DeviceID]Peer // a browser's view, from the events consumed
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// start runs a helper with role in host's namespace; env is KEY=VALUE pairs.
+func (l *lan) start(host, role string, env ...string) *proc {
+	l.t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", l.ns(host), exe, "-test.run=^TestHelperProcess$", "-test.timeout=3m")
+	// The race detector waits a second at exit for late reports; the helpers
+	// report before they exit.
+	cmd.Env = append(os.Environ(), "FDSC_ROLE="+role, "GORACE=atexit_sleep_ms=50 "+os.Getenv("GORACE"))
+	cmd.Env = append(cmd.Env, env...)
+	p := &proc{t: l.t, name: host + "/" + role, cmd: cmd, msgs: make(chan helperMsg, 256),
+		stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		l.t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		l.t.Fatalf("start %s: %v", p.name, err)
+	}
+	go func() { // owned by p: ends with the process's stdout; Cleanup waits for it
+		defer close(p.msgs)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var m helperMsg
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				continue // test framework output such as "PASS"
+			}
+			m.ReceivedAt = time.Now()
+			p.msgs <- m
+		}
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	l.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		for range p.msgs {
+		}
+		<-p.exited
+	})
+	return p
+}
+
+// next returns the next message that satisfies match, failing the test after
+// timeout. Messages that do not match are kept in p.seen.
+func (p *proc) next(timeout time.Duration, what string, match func(helperMsg) bool) helperMsg {
+	p.t.Helper()
+	m, ok := p.poll(timeout, match)
+	if !ok {
+		p.t.Fatalf("%s: no %s within %v\nmessages: %+v\nstderr:\n%s", p.name, what, timeout, p.seen, tail(p.stderr.String()))
+	}
+	return m
+}
+
+// poll is next without failing.
+func (p *proc) poll(timeout time.Duration, match func(helperMsg) bool) (helperMsg, bool) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case m, ok := <-p.msgs:
+			if !ok {
+				return helperMsg{}, false
+			}
+			p.seen = append(p.seen, m)
+			if m.Peer != nil {
+				if p.peers == nil {
+					p.peers = make(map[identity.DeviceID]Peer)
+				}
+				if m.Ev == "down" {
+					delete(p.peers, m.Peer.ID)
+				} else {
+					p.peers[m.Peer.ID] = *m.Peer
+				}
+			}
+			if m.Ev == "error" {
+				p.t.Errorf("%s: %s", p.name, m.Err)
+			}
+			if match(m) {
+				return m, true
+			}
+		case <-timer.C:
+			return helperMsg{}, false
+		}
+	}
+}
+
+// signal sends sig to the helper.
+func (p *proc) signal(sig syscall.Signal) {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signal %s: %v", p.name, err)
+	}
+}
+
+// finish asks the helper to stop (closes its stdin), and checks that it shut
+// down cleanly: exit status 0, no data race, no goroutine left behind.
+func (p *proc) finish() {
+	p.t.Helper()
+	p.stdin.Close()
+	p.checkClosed()
+}
+
+// checkClosed waits for a helper that was asked to stop.
+func (p *proc) checkClosed() {
+	p.t.Helper()
+	m := p.next(15*time.Second, "closed report", func(m helperMsg) bool { return m.Ev == "closed" })
+	if m.After > 0 {
+		p.t.Errorf("%s: %d goroutines of the package left after Close (%d before)\n%s", p.name, m.After, m.Before, tail(p.stderr.String()))
+	}
+	p.waitExit(0)
+}
+
+func (p *proc) waitExit(want int) {
+	p.t.Helper()
+	for range p.msgs {
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		p.t.Fatalf("%s did not exit", p.name)
+	}
+	code := 0
+	if p.err != nil {
+		code = -1
+		if ee, ok := p.err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+	}
+	if code != want || strings.Contains(p.stderr.String(), "DATA RACE") {
+		p.t.Errorf("%s exited with %d (%v), want %d\n%s", p.name, code, p.err, want, tail(p.stderr.String()))
+	}
+}
+
+func tail(s string) string {
+	const n = 6000
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// peerEvent matches an event of type ev about the device id.
+func peerEvent(ev string, id string) func(helperMsg) bool {
+	return func(m helperMsg) bool { return m.Ev == ev && m.Peer != nil && m.Peer.ID.String() == id }
+}
+
+func median(xs []time.Duration) time.Duration {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

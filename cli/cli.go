@@ -54,6 +54,9 @@ Usage:
   ferry receive [--dir DIR] [--port N] [--once] [--accept ask|all|trusted] [--overwrite] [--iface NAME]...
   ferry send [--to NAME|DEVICE-ID|HOST:PORT] PATH...   (PATH "-" is standard input, named by --as NAME)
   ferry peers [--timeout D] [--watch] [--iface NAME]...
+  ferry pair [--timeout D] [--qr-png FILE]             show a PIN and QR code for another device
+  ferry pair PIN|CODE [--to NAME|HOST:PORT]            pair with the device showing them
+  ferry trust list | ferry trust remove ID
   ferry id
 
 Flags every command accepts, before or after the command:
@@ -78,6 +81,10 @@ func lookup(verb string) (command, bool) {
 		return idCmd, true
 	case "peers":
 		return peersCmd, true
+	case "pair":
+		return pairCmd, true
+	case "trust":
+		return trustCmd, true
 	}
 	return nil, false
 }

@@ -1,0 +1,256 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-lan/ferry/discovery"
+	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/pairing"
+)
+
+// pairFlag is the TXT flag a device with an open pairing window advertises.
+const pairFlag = "pair"
+
+func pairCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
+	timeout := fs.Duration("timeout", pairing.DefaultTimeout, "")
+	qrPNG := fs.String("qr-png", "", "")
+	to := fs.String("to", "", "")
+	ifaces := fs.StringArray("iface", nil, "")
+	return func(ctx context.Context, e *env, args []string) error {
+		if *timeout <= 0 {
+			return usagef("--timeout must be positive")
+		}
+		switch len(args) {
+		case 0:
+			if *to != "" {
+				return usagef("--to goes with a PIN or code: ferry pair PIN --to NAME")
+			}
+			return showPairing(ctx, e, *timeout, *qrPNG, *ifaces)
+		case 1:
+			if *qrPNG != "" {
+				return usagef("--qr-png is for the device that shows the code")
+			}
+			return joinPairing(ctx, e, args[0], *to, *timeout, *ifaces)
+		}
+		return usagef("pair takes at most one argument, the PIN or the code")
+	}
+}
+
+// showPairing opens a pairing window and shows its PIN and QR code.
+func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG string, ifaces []string) error {
+	dev, name, err := e.device()
+	if err != nil {
+		return err
+	}
+	trust, err := identity.OpenTrustStore(dev.Home)
+	if err != nil {
+		return err
+	}
+	hosts, err := lanAddrs(ifaces)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := pairing.Open(ctx, dev, name, pairing.Options{
+		Hosts: hosts, Timeout: timeout, Logger: e.log,
+		OnEvent: func(ev pairing.Event) {
+			switch ev.Kind {
+			case pairing.AttemptFailed:
+				e.out.event(map[string]any{"event": "attempt_failed", "from": ev.Remote.String(), "message": ev.Err.Error(), "remaining": ev.Remaining},
+					fmt.Sprintf("a pairing attempt from %s failed: %v (%d attempt(s) left)", ev.Remote, ev.Err, ev.Remaining))
+			case pairing.AttemptBusy:
+				e.out.event(map[string]any{"event": "attempt_busy", "from": ev.Remote.String()},
+					fmt.Sprintf("refused a second pairing attempt from %s while one is running", ev.Remote))
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("open pairing window: %w", err)
+	}
+	defer w.Close()
+	code := w.Code().String()
+	if qrPNG != "" {
+		png, err := pairing.QRPNG(code, 512)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(qrPNG, png, 0o644); err != nil {
+			return fmt.Errorf("write QR code: %w", err)
+		}
+	}
+	ad, err := discovery.Advertise(ctx, discovery.Service{Name: name, ID: dev.ID, Port: int(w.Addr().Port()), Flags: map[string]string{pairFlag: "1"}},
+		discovery.Options{Interfaces: ifaces, Logger: e.log})
+	if err != nil {
+		e.out.event(map[string]any{"event": "warning", "message": "not advertised: " + err.Error()},
+			fmt.Sprintf("warning: the window is not advertised (%v); the other device needs the QR code or --to HOST:%d", err, w.Addr().Port()))
+	} else {
+		defer ad.Close()
+	}
+	if e.json {
+		e.out.emit(map[string]any{"event": "pairing", "pin": w.PIN().String(), "code": code, "port": w.Addr().Port(),
+			"id": dev.ID.String(), "name": name, "expires": w.Expires().UTC().Format(time.RFC3339)})
+	} else {
+		qr, err := pairing.QRTerminal(code, false)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\nScan the code with the other device, or paste this on it:\n  ferry pair '%s'\n\nor type the PIN there:\n  ferry pair %s\n\nThis window closes at %s (after 3 failed attempts, sooner).\n",
+			qr, code, w.PIN(), w.Expires().Local().Format("15:04:05"))
+	}
+	peer, err := w.Wait(ctx)
+	if err != nil {
+		return pairErr(err)
+	}
+	return finishPairing(e, trust, peer)
+}
+
+// joinPairing pairs with a device that shows a PIN or code.
+func joinPairing(ctx context.Context, e *env, arg, to string, timeout time.Duration, ifaces []string) error {
+	secret, err := pairing.ParseSecret(arg)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	dev, name, err := e.device()
+	if err != nil {
+		return err
+	}
+	trust, err := identity.OpenTrustStore(dev.Home)
+	if err != nil {
+		return err
+	}
+	var addrs []netip.AddrPort
+	if _, isCode := secret.(pairing.Code); !isCode || to != "" {
+		addrs, err = e.pairingAddrs(ctx, to, ifaces, dev.ID)
+		if err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	peer, err := pairing.Pair(ctx, dev, name, addrs, secret)
+	if err != nil {
+		return pairErr(err)
+	}
+	return finishPairing(e, trust, peer)
+}
+
+// pairingAddrs finds the device with an open pairing window: --to HOST:PORT,
+// --to NAME, or the only one on the network.
+func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self identity.DeviceID) ([]netip.AddrPort, error) {
+	if to != "" && looksLikeAddr(to) {
+		addr, err := normalizeAddr(to)
+		if err != nil {
+			return nil, err
+		}
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", to, err)
+		}
+		return []netip.AddrPort{ua.AddrPort()}, nil
+	}
+	match := func(p discovery.Peer) bool {
+		if p.ID == self || p.Flags[pairFlag] != "1" {
+			return false
+		}
+		return to == "" || strings.EqualFold(p.Name, to) || strings.EqualFold(p.Instance, to) ||
+			(len(normalizeIDText(to)) >= 4 && p.ID.HasPrefix(to))
+	}
+	found, err := collectPeers(ctx, discovery.Options{Interfaces: ifaces, Logger: e.log}, 5*time.Second, match)
+	if err != nil {
+		return nil, err
+	}
+	switch len(found) {
+	case 0:
+		return nil, errors.New("no device with an open pairing window found on the network (run `ferry pair` on the other device first, or use --to HOST:PORT)")
+	case 1:
+		e.out.event(nil, fmt.Sprintf("pairing with %s (%s)…", printable(found[0].Name), found[0].ID.Short()))
+		return found[0].AddrPorts(), nil
+	}
+	p, err := e.pick(found, to)
+	if err != nil {
+		return nil, err
+	}
+	return p.AddrPorts(), nil
+}
+
+func finishPairing(e *env, trust *identity.TrustStore, peer identity.Peer) error {
+	if err := trust.Add(peer); err != nil {
+		return fmt.Errorf("store the paired device: %w", err)
+	}
+	e.out.event(map[string]any{"event": "paired", "name": peer.Name, "id": peer.ID.String(), "via": peer.Via},
+		fmt.Sprintf("paired with %s (%s)", printable(peer.Name), peer.ID))
+	return nil
+}
+
+func pairErr(err error) error {
+	switch {
+	case errors.Is(err, pairing.ErrClosed):
+		return fmt.Errorf("pairing failed: %w (the window closed after 3 failed attempts; start again)", err)
+	case errors.Is(err, pairing.ErrWrongSecret):
+		return fmt.Errorf("pairing failed: wrong PIN or code: %w", err)
+	case errors.Is(err, pairing.ErrExpired):
+		return fmt.Errorf("pairing failed: the pairing window expired: %w", err)
+	case errors.Is(err, pairing.ErrUnreachable):
+		return fmt.Errorf("pairing failed: no pairing window there (expired or closed?): %w", err)
+	}
+	return fmt.Errorf("pairing failed: %w", err)
+}
+
+// lanAddrs lists this device's addresses that others on the LAN can reach
+// and a QR code can carry: IPv4 and global or unique-local IPv6, on up,
+// non-loopback interfaces (or the named ones).
+func lanAddrs(ifaces []string) ([]netip.Addr, error) {
+	all, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list network interfaces: %w", err)
+	}
+	var out []netip.Addr
+	for _, ifi := range all {
+		if len(ifaces) > 0 && !slices.Contains(ifaces, ifi.Name) {
+			continue
+		}
+		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			pfx, err := netip.ParsePrefix(a.String())
+			if err != nil {
+				continue
+			}
+			ip := pfx.Addr().Unmap()
+			if ip.IsLinkLocalUnicast() || ip.IsLoopback() || ip.IsMulticast() {
+				continue
+			}
+			out = append(out, ip)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("this device has no address on a network (no interface is up with an IPv4 or global IPv6 address)")
+	}
+	// IPv4 first: shorter QR codes, and what most LANs route.
+	slices.SortStableFunc(out, func(a, b netip.Addr) int {
+		switch {
+		case a.Is4() && !b.Is4():
+			return -1
+		case !a.Is4() && b.Is4():
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}

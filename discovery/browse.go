@@ -23,7 +23,7 @@ import (
 const (
 	defaultSweepInterval = 2 * time.Second
 	defaultMissedSweeps  = 3
-	minSweepInterval     = time.Second // RFC 6762 §5.2: queries at least a second apart
+	minSweepInterval     = time.Second            // RFC 6762 §5.2: queries at least a second apart
 	firstRepeat          = 500 * time.Millisecond // a second query soon after the start, against loss
 	goodbyeGrace         = time.Second            // RFC 6762 §10.1
 	coalesce             = 20 * time.Millisecond  // lets one sweep's answers arrive before events go out

@@ -11,8 +11,8 @@ import (
 // ErrNotFound is returned by Find when no peer matched in time.
 var ErrNotFound = errors.New("no matching peer found")
 
-// List browses for timeout and returns the peers seen, by name. If ctx ends
-// first it returns the peers seen so far with ctx's error.
+// List browses for timeout and returns the peers up at its end, by name. If
+// ctx ends first it returns the peers up then, with ctx's error.
 func List(ctx context.Context, timeout time.Duration, opts Options) ([]Peer, error) {
 	b, err := Browse(ctx, opts)
 	if err != nil {

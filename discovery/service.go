@@ -19,9 +19,6 @@ const (
 	domain      = "local."
 	serviceName = serviceType + "." + domain // "_ferry._udp.local."
 
-	// Version is the protocol version this package advertises in TXT "v".
-	Version = 1
-
 	maxLabel   = 63  // bytes in a DNS label
 	maxTXT     = 255 // bytes in one TXT string
 	maxNameLen = 200 // bytes of a display name
@@ -32,6 +29,9 @@ const (
 	keyID      = "id"
 	keyName    = "name"
 )
+
+// Version is the protocol version this package advertises in TXT "v".
+const Version = 1
 
 // ErrBadService is returned by Advertise and SetFlags for a Service that
 // cannot be advertised; the error text says which field is wrong.

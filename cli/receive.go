@@ -65,13 +65,13 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		rv := &receiveView{e: e, once: *once, cancel: cancel}
+		rv := &receiveView{e: e, once: *once, cancel: cancel, trust: trust}
 		cfg := transfer.ReceiverConfig{
 			Device: dev, Name: name, Dir: *dir, Port: *port, Overwrite: *overwrite,
 			Policy: policy, Trust: trust, Events: rv.onEvent, Logger: e.log,
 		}
 		if policy == transfer.PolicyAsk {
-			p := newPrompter(e)
+			p := newPrompter(e, trust)
 			cfg.Ask = p.ask
 		}
 		r, err := transfer.Listen(cfg)
@@ -124,6 +124,7 @@ type receiveView struct {
 	id     identity.DeviceID
 	name   string
 	failed error
+	trust  *identity.TrustStore
 
 	mu      sync.Mutex
 	stopBar func()
@@ -147,8 +148,13 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 		v.stopBar = o.bar(ev.Progress, "receiving")
 		v.mu.Unlock()
 	case transfer.EventDeclined:
-		o.event(map[string]any{"event": "declined", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "reason": ev.Reason},
-			fmt.Sprintf("refused an offer from %s (%s): %s", quoteName(ev.Info.PeerName), ev.Info.PeerID.Short(), ev.Reason))
+		warn := impostorWarning(v.trust, ev.Info)
+		m := map[string]any{"event": "declined", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "reason": ev.Reason}
+		if warn != "" {
+			m["warning"] = warn
+			warn = "\n" + warn
+		}
+		o.event(m, fmt.Sprintf("refused an offer from %s (%s): %s%s", quoteName(ev.Info.PeerName), ev.Info.PeerID.Short(), ev.Reason, warn))
 	case transfer.EventFile:
 		o.event(map[string]any{"event": "file", "path": ev.Path, "size": ev.Size, "hash": ev.Hash},
 			fmt.Sprintf("saved %s (%s)", displayPath(ev.Path), transfer.HumanBytes(ev.Size)))
@@ -172,6 +178,21 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 	}
 }
 
+// impostorWarning is a loud warning when an unpaired sender uses the name of
+// a paired device: most likely someone impersonating it.
+func impostorWarning(trust *identity.TrustStore, info transfer.OfferInfo) string {
+	if trust == nil || info.Trusted {
+		return ""
+	}
+	for _, p := range trust.Peers() {
+		if strings.EqualFold(p.Name, info.PeerName) && p.ID != info.PeerID {
+			return fmt.Sprintf("WARNING: this sender calls itself %s, the name of your paired device %s, but presents another key (%s): possible impersonation",
+				quoteName(info.PeerName), p.ID.Short(), info.PeerID.Short())
+		}
+	}
+	return ""
+}
+
 func resumedText(n int64) string {
 	if n <= 0 {
 		return ""
@@ -189,12 +210,13 @@ func displayPath(p string) string {
 // a time.
 type prompter struct {
 	e     *env
+	trust *identity.TrustStore
 	mu    sync.Mutex
 	lines chan string
 }
 
-func newPrompter(e *env) *prompter {
-	p := &prompter{e: e, lines: make(chan string)}
+func newPrompter(e *env, trust *identity.TrustStore) *prompter {
+	p := &prompter{e: e, trust: trust, lines: make(chan string)}
 	// Standard input cannot be read with a deadline: one reader feeds lines
 	// to whichever question is open, and ends with the process.
 	go func() {
@@ -211,6 +233,9 @@ func (p *prompter) ask(ctx context.Context, info transfer.OfferInfo) (bool, erro
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	o := p.e.out
+	if warn := impostorWarning(p.trust, info); warn != "" {
+		o.event(nil, "\n"+warn)
+	}
 	o.event(nil, fmt.Sprintf("\n%s (%s) wants to send you %s\nverification code: %s (compare it with the sender's screen)\naccept? [y/N] ",
 		quoteName(info.PeerName), info.PeerID, describe(info, 10), info.Code))
 	select {

@@ -17,7 +17,7 @@ import (
 )
 
 func peersCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
-	timeout := fs.Duration("timeout", 1500*time.Millisecond, "")
+	timeout := fs.Duration("timeout", time.Second, "")
 	watch := fs.Bool("watch", false, "")
 	ifaces := fs.StringArray("iface", nil, "")
 	return func(ctx context.Context, e *env, args []string) error {

@@ -54,6 +54,11 @@ func LoadOrCreate(home, name string) (*Device, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("create home %s: %w", home, err)
 	}
+	unlock, err := lockHome(home)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	d, err := load(home)
 	if err == nil {
 		return d, nil

@@ -1,0 +1,1013 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// What TestMain sets up once for the whole package.
+var (
+	ferryBin string // the ferry binary built from the module root
+	scratch  string // TestMain's folder: the binary and source files shared by tests
+)
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "ferry-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	scratch = dir
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	ferryBin = filepath.Join(dir, "ferry")
+	args := []string{"build", "-o", ferryBin}
+	if os.Getenv("FERRY_E2E_RACE") == "1" {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, ".")...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: go %s: %v\n%s", strings.Join(args, " "), err, out)
+		return 1
+	}
+	sweepStale()
+	return m.Run()
+}
+
+// moduleRoot is the folder of the go.mod this package belongs to.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside a Go module")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// inCI: in CI a test that cannot run fails instead of skipping.
+func inCI() bool { return os.Getenv("CI") == "true" }
+
+// cannotRun skips the test, or fails it in CI.
+func cannotRun(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if inCI() {
+		t.Fatalf("CI=true but the end-to-end test cannot run: "+format, args...)
+	}
+	t.Skipf("skipping: "+format, args...)
+}
+
+// needLAN checks what building a namespace LAN takes: root and iproute2.
+func needLAN(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping the namespace LAN in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		cannotRun(t, "network namespaces need root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		cannotRun(t, "iproute2's ip is missing: %v", err)
+	}
+}
+
+// lan is a private LAN: a switch namespace with a bridge and hosts on it.
+type lan struct {
+	t     testing.TB
+	tag   string // "<pid>-<n>": what its namespace names share
+	num   int    // the <lan> in 10.240.<lan>.<i> and fd40:<lan>::<i>
+	sw    string // switch namespace
+	hosts []*host
+	made  []string // namespaces created so far
+}
+
+// host is a namespace with one interface, eth0, on the LAN.
+type host struct {
+	lan  *lan
+	i    int
+	ns   string
+	name string // ferry --name
+	home string // FERRY_HOME: every host is its own device
+	user string // HOME: the default receiving folder is under it
+	v4   string
+	v6   string
+
+	rxMu sync.Mutex
+	rx   *counterShell
+}
+
+var lanCount atomic.Int32
+
+// newLAN builds a LAN of n hosts, numbered 1..n, and removes it when the
+// test ends. Its namespaces are named fe2e-<pid>-<n>-…, after this test
+// process, so sweepStale can tell leftovers of a dead run.
+func newLAN(t testing.TB, n int) *lan {
+	t.Helper()
+	needLAN(t)
+	k := int(lanCount.Add(1))
+	l := &lan{t: t, num: (k-1)%250 + 1, tag: fmt.Sprintf("%x-%x", os.Getpid(), k)}
+	l.sw = "fe2e-" + l.tag + "-sw"
+	t.Cleanup(l.down)
+	if err := l.up(n); err != nil {
+		cannotRun(t, "building the namespace LAN: %v", err)
+	}
+	return l
+}
+
+// sweepStale deletes fe2e- namespaces left by test processes that died
+// before their cleanup ran (a timeout panic, say). Namespaces of live
+// processes are left alone.
+func sweepStale() {
+	if os.Geteuid() != 0 {
+		return
+	}
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "fe2e-") {
+			continue
+		}
+		ns := f[0]
+		parts := strings.SplitN(strings.TrimPrefix(ns, "fe2e-"), "-", 2)
+		pid, err := strconv.ParseInt(parts[0], 16, 32)
+		if err != nil || pid <= 0 || syscall.Kill(int(pid), 0) != syscall.ESRCH {
+			continue
+		}
+		pids, _ := exec.Command("ip", "netns", "pids", ns).Output()
+		for _, p := range strings.Fields(string(pids)) {
+			if n, err := strconv.Atoi(p); err == nil {
+				syscall.Kill(n, syscall.SIGKILL)
+			}
+		}
+		if ipCmd("netns", "del", ns) == nil {
+			fmt.Fprintf(os.Stderr, "e2e: removed %s, left by a test process that is gone\n", ns)
+		}
+	}
+}
+
+func (l *lan) up(n int) error {
+	if err := l.addNS(l.sw); err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"-n", l.sw, "link", "add", "br0", "type", "bridge"},
+		{"-n", l.sw, "link", "set", "br0", "type", "bridge", "mcast_snooping", "0"},
+		{"-n", l.sw, "link", "set", "br0", "up"},
+	} {
+		if err := ipCmd(args...); err != nil {
+			return err
+		}
+	}
+	for i := 1; i <= n; i++ {
+		user := l.t.TempDir()
+		h := &host{
+			lan:  l,
+			i:    i,
+			ns:   fmt.Sprintf("fe2e-%s-h%d", l.tag, i),
+			name: fmt.Sprintf("h%d-%s", i, l.tag),
+			home: filepath.Join(user, ".config", "ferry"),
+			user: user,
+			v4:   fmt.Sprintf("10.240.%d.%d", l.num, i),
+			v6:   fmt.Sprintf("fd40:%x::%x", l.num, i),
+		}
+		if err := l.addNS(h.ns); err != nil {
+			return err
+		}
+		l.hosts = append(l.hosts, h)
+		tmp := fmt.Sprintf("fe%sv%d", strings.ReplaceAll(l.tag, "-", "x"), i) // renamed inside the namespace
+		port := fmt.Sprintf("p%d", i)
+		for _, args := range [][]string{
+			{"link", "add", tmp, "netns", h.ns, "type", "veth", "peer", "name", port, "netns", l.sw},
+			{"-n", l.sw, "link", "set", port, "master", "br0", "up"},
+			{"-n", h.ns, "link", "set", "lo", "up"},
+			{"-n", h.ns, "link", "set", tmp, "name", "eth0"},
+			{"-n", h.ns, "addr", "add", h.v4 + "/24", "dev", "eth0"},
+			{"-n", h.ns, "addr", "add", h.v6 + "/64", "dev", "eth0", "nodad"},
+			{"-n", h.ns, "link", "set", "eth0", "multicast", "on", "up"},
+		} {
+			if err := ipCmd(args...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (l *lan) addNS(ns string) error {
+	if err := ipCmd("netns", "add", ns); err != nil {
+		return err
+	}
+	l.made = append(l.made, ns)
+	return nil
+}
+
+// down stops the helpers, kills whatever still runs in the namespaces (the
+// tests' own ferry processes were killed and waited for by then) and
+// deletes the namespaces.
+func (l *lan) down() {
+	for _, h := range l.hosts {
+		h.rxMu.Lock()
+		if h.rx != nil {
+			h.rx.stop()
+			h.rx = nil
+		}
+		h.rxMu.Unlock()
+	}
+	for _, ns := range l.made {
+		out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				l.t.Logf("killing stray process %d in %s", pid, ns)
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	for _, ns := range l.made {
+		if err := ipCmd("netns", "del", ns); err != nil {
+			l.t.Errorf("remove namespace: %v", err)
+		}
+	}
+}
+
+func ipCmd(args ...string) error {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// h returns host i (1-based).
+func (l *lan) h(i int) *host { return l.hosts[i-1] }
+
+// command runs name with args inside the host's namespace.
+func (h *host) command(name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", h.ns, name}, args...)...)
+}
+
+// addr is HOST:PORT of this host's IPv4 address.
+func (h *host) addr(port int) string { return fmt.Sprintf("%s:%d", h.v4, port) }
+
+// addr6 is [HOST]:PORT of this host's IPv6 address.
+func (h *host) addr6(port int) string { return fmt.Sprintf("[%s]:%d", h.v6, port) }
+
+// ---------------------------------------------------------------------------
+// ferry processes
+
+// event is one NDJSON line of ferry's --json output.
+type event map[string]any
+
+func (e event) name() string { s, _ := e["event"].(string); return s }
+
+func (e event) str(k string) string { s, _ := e[k].(string); return s }
+
+// num is a numeric field, or -1 when it is missing.
+func (e event) num(k string) int64 {
+	n, ok := e[k].(json.Number)
+	if !ok {
+		return -1
+	}
+	v, err := n.Int64()
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// proc is a ferry process owned by a test: its stdout is read as NDJSON
+// as it comes, and the test's cleanup kills it if needed and waits for it.
+type proc struct {
+	t     testing.TB
+	label string
+	args  []string
+	cmd   *exec.Cmd
+	begun time.Time
+
+	mu      sync.Mutex
+	events  []event
+	at      []time.Time   // when each event arrived
+	bad     []string      // stdout lines that are not JSON objects
+	changed chan struct{} // closed and replaced when a line arrives or the process ends
+	exited  bool
+	code    int
+	took    time.Duration
+	cpu     time.Duration // user + system time, once ended
+	stderr  lockedBuffer
+
+	done chan struct{} // closed after the process was waited for
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// start runs ferry on the host in the background as
+// `ferry --name NAME --json ARGS...` with the host's FERRY_HOME.
+func (h *host) start(stdin io.Reader, args ...string) *proc {
+	t := h.lan.t
+	t.Helper()
+	full := append([]string{"--name", h.name, "--json"}, args...)
+	cmd := h.command(ferryBin, full...)
+	label := fmt.Sprintf("h%d: ferry %s", h.i, strings.Join(args, " "))
+	return startProc(t, label, cmd, h.env(), stdin)
+}
+
+func (h *host) env() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "XDG_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "FERRY_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "FERRY_HOME="+h.home, "HOME="+h.user)
+}
+
+// identity creates the host's device identity (ferry id) and returns its ID.
+func (h *host) identity() string {
+	h.lan.t.Helper()
+	p := h.run(30*time.Second, nil, "id")
+	if p.exitCode() != 0 {
+		h.lan.t.Fatalf("ferry id on host %d exited %d: %s", h.i, p.exitCode(), p.stderr.String())
+	}
+	return p.mustEvent("").str("id")
+}
+
+// run runs ferry on the host in the foreground and returns it ended.
+func (h *host) run(timeout time.Duration, stdin io.Reader, args ...string) *proc {
+	h.lan.t.Helper()
+	p := h.start(stdin, args...)
+	p.wait(timeout)
+	return p
+}
+
+func startProc(t testing.TB, label string, cmd *exec.Cmd, env []string, stdin io.Reader) *proc {
+	t.Helper()
+	p := &proc{t: t, label: label, args: cmd.Args, cmd: cmd, changed: make(chan struct{}), done: make(chan struct{})}
+	cmd.Env = env
+	cmd.Stdin = stdin
+	cmd.Stderr = &p.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.begun = time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", label, err)
+	}
+	go p.read(stdout)
+	t.Cleanup(func() {
+		p.kill()
+		<-p.done
+		if len(p.bad) > 0 {
+			t.Errorf("%s printed lines that are not JSON on stdout with --json: %q", label, p.bad)
+		}
+		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") { // FERRY_E2E_RACE=1
+			t.Errorf("%s hit a data race", label)
+		}
+		if t.Failed() {
+			t.Logf("%s", p.dump())
+		}
+	})
+	return p
+}
+
+// read takes stdout line by line until the process ends, then waits for it.
+func (p *proc) read(stdout io.Reader) {
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.UseNumber()
+		var ev event
+		err := dec.Decode(&ev)
+		p.mu.Lock()
+		if err != nil || ev == nil {
+			p.bad = append(p.bad, string(line))
+		} else {
+			p.events = append(p.events, ev)
+			p.at = append(p.at, time.Now())
+		}
+		close(p.changed)
+		p.changed = make(chan struct{})
+		p.mu.Unlock()
+	}
+	io.Copy(io.Discard, stdout)
+	err := p.cmd.Wait()
+	p.mu.Lock()
+	p.exited = true
+	p.code = p.cmd.ProcessState.ExitCode()
+	if err != nil && p.code == 0 {
+		p.code = -1
+	}
+	p.took = time.Since(p.begun)
+	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		p.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	close(p.changed)
+	p.mu.Unlock()
+	close(p.done)
+}
+
+// kill sends SIGKILL (to ferry itself: ip netns exec execs it in place).
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+	default:
+		p.cmd.Process.Kill()
+	}
+}
+
+// killAndWait kills the process and waits until it is gone.
+func (p *proc) killAndWait() {
+	p.kill()
+	<-p.done
+}
+
+// wait waits for the process to end and returns its exit code; past the
+// timeout it kills the process and fails the test.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	select {
+	case <-p.done:
+	case <-tm.C:
+		p.killAndWait()
+		p.t.Fatalf("%s still ran after %v; killed", p.label, timeout)
+	}
+	return p.code
+}
+
+func (p *proc) exitCode() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.code
+}
+
+func (p *proc) duration() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.took
+}
+
+// cpuTime is the CPU time of an ended process.
+func (p *proc) cpuTime() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cpu.Round(time.Millisecond)
+}
+
+// peakRSS is the high-water resident set of a running process, in MiB
+// (VmHWM; rusage's maxrss would count the forking test process's memory).
+func (p *proc) peakRSS() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return -1
+}
+
+func (p *proc) hasExited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitEvent waits until the process printed an event with this name and
+// returns the first one. It fails the test if the process ends without it or
+// the timeout passes.
+func (p *proc) waitEvent(name string, timeout time.Duration) event {
+	p.t.Helper()
+	return p.waitEvents(name, 1, timeout)[0]
+}
+
+// waitEvents waits until the process printed n events with this name and
+// returns them.
+func (p *proc) waitEvents(name string, n int, timeout time.Duration) []event {
+	p.t.Helper()
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	for {
+		p.mu.Lock()
+		var got []event
+		for _, e := range p.events {
+			if e.name() == name {
+				got = append(got, e)
+			}
+		}
+		exited, changed := p.exited, p.changed
+		p.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if exited {
+			p.t.Fatalf("%s exited with code %d after %d of %d %q events\nstderr: %s", p.label, p.exitCode(), len(got), n, name, tail(p.stderr.String()))
+		}
+		select {
+		case <-changed:
+		case <-tm.C:
+			p.t.Fatalf("%s printed %d of %d %q events within %v", p.label, len(got), n, name, timeout)
+		}
+	}
+}
+
+// when returns the arrival time of the first event with this name, or the
+// zero time.
+func (p *proc) when(name string) time.Time {
+	return p.whenFirst(func(e event) bool { return e.name() == name })
+}
+
+// whenFirst returns the arrival time of the first event that matches, or
+// the zero time.
+func (p *proc) whenFirst(match func(event) bool) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, e := range p.events {
+		if match(e) {
+			return p.at[i]
+		}
+	}
+	return time.Time{}
+}
+
+// sessionsDone waits until n sessions of a receiver ended and fails the
+// test unless each ended with session_done; it returns those events.
+func (p *proc) sessionsDone(n int, timeout time.Duration) []event {
+	p.t.Helper()
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	for {
+		p.mu.Lock()
+		var ends []event
+		for _, e := range p.events {
+			if e.name() == "session_done" || e.name() == "session_error" {
+				ends = append(ends, e)
+			}
+		}
+		exited, changed := p.exited, p.changed
+		p.mu.Unlock()
+		if len(ends) >= n {
+			for i, e := range ends[:n] {
+				if e.name() != "session_done" {
+					p.t.Fatalf("%s: session %d ended with %v, want session_done", p.label, i+1, e)
+				}
+			}
+			return ends[:n]
+		}
+		if exited {
+			p.t.Fatalf("%s exited with code %d after %d session ends, want %d", p.label, p.exitCode(), len(ends), n)
+		}
+		select {
+		case <-changed:
+		case <-tm.C:
+			p.t.Fatalf("%s: %d session ends within %v, want %d", p.label, len(ends), timeout, n)
+		}
+	}
+}
+
+// all returns the events with this name printed so far.
+func (p *proc) all(name string) []event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []event
+	for _, e := range p.events {
+		if e.name() == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// last returns the last event with this name, or nil.
+func (p *proc) last(name string) event {
+	evs := p.all(name)
+	if len(evs) == 0 {
+		return nil
+	}
+	return evs[len(evs)-1]
+}
+
+// mustEvent returns the last event with this name or fails the test.
+func (p *proc) mustEvent(name string) event {
+	p.t.Helper()
+	e := p.last(name)
+	if e == nil {
+		p.t.Fatalf("%s printed no %q event", p.label, name)
+	}
+	return e
+}
+
+func (p *proc) dump() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "--- %s (exited=%v code=%d after %v)\n", p.label, p.exited, p.code, p.took.Round(time.Millisecond))
+	for i, e := range p.events {
+		if i == 40 {
+			fmt.Fprintf(&b, "  … %d more events\n", len(p.events)-40)
+			break
+		}
+		j, _ := json.Marshal(e)
+		fmt.Fprintf(&b, "  stdout: %s\n", j)
+	}
+	if s := p.stderr.String(); s != "" {
+		fmt.Fprintf(&b, "  stderr: %s\n", tail(s))
+	}
+	return b.String()
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "…" + s[len(s)-2000:]
+	}
+	return s
+}
+
+// receive starts `ferry receive --dir DIR --port PORT --accept ACCEPT` on the
+// host (without --dir when dir is "", without --port when port < 0), waits
+// for its listening event and returns it with the port.
+func (h *host) receive(dir string, port int, accept string, extra ...string) (*proc, int) {
+	h.lan.t.Helper()
+	args := []string{"receive", "--accept", accept}
+	if dir != "" {
+		args = append(args, "--dir", dir)
+	}
+	if port >= 0 {
+		args = append(args, "--port", strconv.Itoa(port))
+	}
+	p := h.start(nil, append(args, extra...)...)
+	ev := p.waitEvent("listening", 15*time.Second)
+	got := int(ev.num("port"))
+	if got <= 0 || (port > 0 && got != port) {
+		h.lan.t.Fatalf("listening event with port %d (asked for %d): %v", got, port, ev)
+	}
+	return p, got
+}
+
+// ---------------------------------------------------------------------------
+// network counters and impairments
+
+// counterShell is a shell inside a namespace that answers each line on its
+// standard input with eth0's rx_bytes, read from sysfs without forking.
+type counterShell struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func (c *counterShell) stop() {
+	c.in.Close()
+	if err := c.cmd.Wait(); err != nil {
+		c.cmd.Process.Kill()
+	}
+}
+
+// rxBytes is what the host's eth0 has received so far, headers included
+// (/sys/class/net/eth0/statistics/rx_bytes inside the namespace).
+func (h *host) rxBytes() int64 {
+	t := h.lan.t
+	t.Helper()
+	h.rxMu.Lock()
+	defer h.rxMu.Unlock()
+	if h.rx == nil {
+		cmd := h.command("sh", "-c", `while read _; do read v </sys/class/net/eth0/statistics/rx_bytes; echo "$v"; done`)
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start the rx_bytes reader: %v", err)
+		}
+		h.rx = &counterShell{cmd: cmd, in: in, out: bufio.NewReader(out)}
+	}
+	if _, err := io.WriteString(h.rx.in, "\n"); err != nil {
+		t.Fatalf("rx_bytes reader: %v", err)
+	}
+	line, err := h.rx.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("rx_bytes reader: %v", err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+	if err != nil {
+		t.Fatalf("rx_bytes reader said %q", line)
+	}
+	return n
+}
+
+// waitRx polls the host's rx_bytes until n bytes arrived since base, and
+// fails if running ends first or the timeout passes.
+func (h *host) waitRx(base, n int64, timeout time.Duration, running *proc) int64 {
+	t := h.lan.t
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		got := h.rxBytes() - base
+		if got >= n {
+			return got
+		}
+		if running.hasExited() {
+			t.Fatalf("%s ended (code %d) after only %d of the %d bytes to wait for: too fast to interrupt",
+				running.label, running.exitCode(), got, n)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("host %d received %d of %d bytes within %v", h.i, got, n, timeout)
+		}
+		<-tick.C
+	}
+}
+
+var nftOnce sync.Once
+
+// needNft makes sure nft exists, installing nftables if needed.
+func needNft(t testing.TB) {
+	t.Helper()
+	nftOnce.Do(func() {
+		if _, err := exec.LookPath("nft"); err == nil {
+			return
+		}
+		out, err := exec.Command("apt-get", "install", "-y", "nftables").CombinedOutput()
+		if err != nil {
+			t.Logf("apt-get install nftables: %v: %s", err, tail(string(out)))
+		}
+	})
+	if _, err := exec.LookPath("nft"); err != nil {
+		cannotRun(t, "nft is missing and could not be installed")
+	}
+}
+
+// lossy makes the host drop percent of the UDP packets it receives (this
+// kernel has no netem), like lossy in the acceptance lib.sh, and returns a
+// function that counts the UDP packets the rule saw and dropped. The rule
+// sees packets as the stack has them: a sender's GSO batch crosses the veth
+// as one packet, so call noGSO on the sending host to drop wire packets one
+// by one.
+func (h *host) lossy(percent int) (counts func() (seen, dropped int64)) {
+	t := h.lan.t
+	t.Helper()
+	needNft(t)
+	rules := fmt.Sprintf(`table inet lossy {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		meta l4proto udp counter
+		meta l4proto udp numgen random mod 100 < %d counter drop
+	}
+}
+`, percent)
+	cmd := h.command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		cannotRun(t, "nft on host %d: %v: %s", h.i, err, out)
+	}
+	re := regexp.MustCompile(`counter packets (\d+)`)
+	return func() (int64, int64) {
+		out, err := h.command("nft", "list", "table", "inet", "lossy").Output()
+		if err != nil {
+			return -1, -1
+		}
+		m := re.FindAllSubmatch(out, -1)
+		if len(m) != 2 {
+			return -1, -1
+		}
+		seen, _ := strconv.ParseInt(string(m[0][1]), 10, 64)
+		dropped, _ := strconv.ParseInt(string(m[1][1]), 10, 64)
+		return seen, dropped
+	}
+}
+
+// noGSO makes the host's eth0 segment UDP GSO batches in software before
+// they leave it, so the LAN carries (and a lossy rule sees) single packets.
+func (h *host) noGSO() {
+	t := h.lan.t
+	t.Helper()
+	if err := ipCmd("-n", h.ns, "link", "set", "dev", "eth0", "gso_max_segs", "1"); err != nil {
+		cannotRun(t, "%v", err)
+	}
+}
+
+// shape limits what host i receives to rate (tc tbf on its switch port) and
+// returns a function that lifts the limit.
+func (h *host) shape(rate string) (lift func()) {
+	t := h.lan.t
+	t.Helper()
+	port := fmt.Sprintf("p%d", h.i)
+	out, err := exec.Command("ip", "netns", "exec", h.lan.sw, "tc", "qdisc", "add", "dev", port, "root",
+		"tbf", "rate", rate, "burst", "64kb", "latency", "100ms").CombinedOutput()
+	if err != nil {
+		cannotRun(t, "tc tbf: %v: %s", err, out)
+	}
+	return func() {
+		exec.Command("ip", "netns", "exec", h.lan.sw, "tc", "qdisc", "del", "dev", port, "root").Run()
+	}
+}
+
+// tmpfs mounts a small tmpfs on a fresh folder, unmounted when the test
+// ends. Mount before starting the receiver that uses it: a process started
+// with ip netns exec gets a copy of the mount table.
+func tmpfs(t testing.TB, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		cannotRun(t, "mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if exec.Command("umount", dir).Run() != nil {
+			exec.Command("umount", "-l", dir).Run()
+		}
+	})
+	return dir
+}
+
+// ---------------------------------------------------------------------------
+// files
+
+// writeRandom writes size pseudo-random bytes (seeded by seed) to path and
+// returns their SHA-256.
+func writeRandom(t testing.TB, path string, size int64, seed string) [32]byte {
+	t.Helper()
+	s := sha256.Sum256([]byte(seed))
+	rng := mrand.NewChaCha8(s)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for left := size; left > 0; {
+		n := int64(len(buf))
+		if left < n {
+			n = left
+		}
+		rng.Read(buf[:n])
+		h.Write(buf[:n])
+		if _, err := f.Write(buf[:n]); err != nil {
+			f.Close()
+			t.Fatal(err)
+		}
+		left -= n
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// shared holds large source files made once and used by several tests.
+var shared struct {
+	mu    sync.Mutex
+	files map[string]*sharedFile
+}
+
+type sharedFile struct {
+	once sync.Once
+	path string
+	sum  [32]byte
+	ok   bool
+}
+
+// sharedRandom returns a read-only random file of this size, made on first
+// use, and its SHA-256.
+func sharedRandom(t testing.TB, name string, size int64) (string, [32]byte) {
+	t.Helper()
+	shared.mu.Lock()
+	if shared.files == nil {
+		shared.files = map[string]*sharedFile{}
+	}
+	sf := shared.files[name]
+	if sf == nil {
+		sf = &sharedFile{path: filepath.Join(scratch, name)}
+		shared.files[name] = sf
+	}
+	shared.mu.Unlock()
+	sf.once.Do(func() {
+		sf.sum = writeRandom(t, sf.path, size, name)
+		sf.ok = true
+	})
+	if !sf.ok {
+		t.Fatalf("making %s failed in another test", name)
+	}
+	return sf.path, sf.sum
+}
+
+func fileSum(t testing.TB, path string) [32]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// sameFile fails the test unless the file at got has the content whose
+// SHA-256 is want.
+func sameFile(t testing.TB, got string, want [32]byte) {
+	t.Helper()
+	if sum := fileSum(t, got); sum != want {
+		t.Fatalf("%s differs from what was sent (sha256 %x, want %x)", got, sum[:8], want[:8])
+	}
+}
+
+// leftovers lists the hidden partial and journal files ferry keeps under dir.
+func leftovers(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".ferry-") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// listDir names everything under dir, relative, sorted.
+func listDir(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// mbps is bytes over d in MB/s (10^6 bytes a second).
+func mbps(bytes int64, d time.Duration) float64 { return float64(bytes) / d.Seconds() / 1e6 }
+
+// seedOf makes a per-test seed.
+func seedOf(t testing.TB, s string) string { return t.Name() + "/" + s }

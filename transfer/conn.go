@@ -100,7 +100,8 @@ func listenUDP(port int) (*net.UDPConn, error) {
 
 // dialer is a sender's QUIC endpoint.
 type dialer struct {
-	tr *quic.Transport
+	tr   *quic.Transport
+	conn *net.UDPConn
 }
 
 func newDialer() (*dialer, error) {
@@ -108,10 +109,15 @@ func newDialer() (*dialer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open UDP socket: %w", err)
 	}
-	return &dialer{tr: &quic.Transport{Conn: c}}, nil
+	return &dialer{tr: &quic.Transport{Conn: c}, conn: c}, nil
 }
 
-func (d *dialer) Close() error { return d.tr.Close() }
+// Close closes the transport and then the socket, which the transport does
+// not close because it did not open it.
+func (d *dialer) Close() error {
+	err := d.tr.Close()
+	return errors.Join(err, d.conn.Close())
+}
 
 // dialAny dials every address at once and keeps the first connection whose
 // handshake completes (and whose key matches expect); the others are closed.

@@ -23,6 +23,7 @@
 //	3 Plan      S→R  {restart:[file…], skip:[file…]}
 //	4 FileEnd   S→R  {file, size, hash}
 //	5 FileDone  R→S  {file, name}
+//	6 Error     both {code, message}: a fatal error; the connection closes
 //	7 Done      R→S  {files, bytes}
 //
 // Paths are relative, "/"-separated, NFC, and pass safepath.Set (no "..",
@@ -47,8 +48,19 @@
 //	0x11 | u32 file | u32 chunk | u32 length | length bytes | BLAKE3-256(bytes)
 //
 // The receiver checks the index and length against the offer, refuses a
-// chunk it has or is receiving, writes the bytes at chunk×C of the partial
-// file while hashing them, and compares the trailing hash.
+// chunk it has or is receiving, or of a file the plan skips, writes the
+// bytes at chunk×C of the partial file while hashing them, and compares the
+// trailing hash. A data stream may end (FIN) only between chunks; the
+// control stream is never closed by the sender. Either ending elsewhere, an
+// unknown frame type, or a frame out of place is a protocol violation that
+// ends the session.
+//
+// # Timeouts
+//
+// The offer must be complete within 20 s of the handshake and the plan
+// within 10 minutes of the decision (the sender hashes what was kept). While
+// some file is still incomplete, a sender that sends nothing for 10 minutes
+// is cut off: QUIC keep-alives alone do not hold a session open.
 //
 // # Hashes
 //
@@ -70,4 +82,7 @@
 //
 // Connections close with an application error code that says why (see
 // conn.go); a sender retries a lost connection and gives up on the others.
+// A receiver that fails a session does not reset the sender's streams
+// first, so the sender learns the reason from the close. Text a peer sends
+// (reasons, messages) is escaped before it is shown.
 package transfer

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/quic-go/quic-go"
 )
@@ -44,7 +48,7 @@ func classify(err error) error {
 	}
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) && ae.Remote {
-		msg := ae.ErrorMessage
+		msg := peerText(ae.ErrorMessage)
 		switch ae.ErrorCode {
 		case codeShutdown, codeBusy:
 			return &connLost{fmt.Errorf("the peer closed the connection: %s", msg)}
@@ -84,4 +88,30 @@ func classify(err error) error {
 func isConnLost(err error) bool {
 	var cl *connLost
 	return errors.As(err, &cl)
+}
+
+// peerText makes text that a peer sent (a close reason, an error message, a
+// refusal) safe to print on a terminal: control, format and other
+// non-graphic characters and invalid bytes are escaped, and it is cut short.
+func peerText(s string) string {
+	const max = 512
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if b.Len() >= max {
+			b.WriteString("…")
+			break
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsGraphic(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRuneToASCII(r) // '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += n
+	}
+	return b.String()
 }

@@ -15,7 +15,9 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -48,7 +50,9 @@ const (
 	askTimeout        = 2 * time.Minute
 	rememberAccepted  = 15 * time.Minute
 	pieceSize         = 128 << 10
-	planTimeout       = 10 * time.Minute
+	planTimeout       = 10 * time.Minute // the sender hashes what we kept before it answers
+	stallTimeout      = 10 * time.Minute // nothing from a sender whose files are not all in
+	maxSessionID      = 64
 )
 
 // Truster answers whether a device is paired.
@@ -87,6 +91,9 @@ type Receiver struct {
 	owners   map[string]*session // partial file → session writing it
 	accepted map[string]time.Time
 	nSess    int
+
+	// Timeouts, from the constants of the same names; tests shorten them.
+	offerTimeout, planTimeout, stallTimeout time.Duration
 }
 
 // Listen opens the receiver's socket. Serve must be called to accept sessions.
@@ -123,6 +130,8 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 		sessions: make(map[*session]struct{}),
 		owners:   make(map[string]*session),
 		accepted: make(map[string]time.Time),
+
+		offerTimeout: offerTimeout, planTimeout: planTimeout, stallTimeout: stallTimeout,
 	}, nil
 }
 
@@ -136,8 +145,11 @@ func (r *Receiver) Dir() string { return r.dir }
 // (senders are told to retry later) and the socket. It returns nil after a
 // cancellation and waits for every goroutine it started.
 func (r *Receiver) Serve(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	g, ctx := errgroup.WithContext(ctx)
 	slots := make(chan struct{}, maxConns)
+	defer r.conn.Close() // the transport does not close a socket it was given
 	defer r.tr.Close()
 	g.Go(func() error {
 		<-ctx.Done()
@@ -151,6 +163,7 @@ func (r *Receiver) Serve(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return g.Wait()
 			}
+			stop() // ends the sessions, and the goroutine that closes the listener
 			g.Wait()
 			return fmt.Errorf("accept: %w", err)
 		}
@@ -187,10 +200,14 @@ type session struct {
 
 	gctx context.Context
 
+	start   time.Time
+	active  atomic.Int64 // when something last came from the sender, as time since start
+	pending atomic.Int64 // files the receiver waits for the sender to complete
+
 	ctrlMu sync.Mutex
 
 	strMu   sync.Mutex
-	streams []*quic.ReceiveStream
+	streams map[*quic.ReceiveStream]struct{}
 	closed  bool
 }
 
@@ -201,11 +218,25 @@ func (s *session) track(str *quic.ReceiveStream) {
 	if s.closed {
 		str.SetReadDeadline(time.Now())
 	}
-	s.streams = append(s.streams, str)
+	if s.streams == nil {
+		s.streams = make(map[*quic.ReceiveStream]struct{})
+	}
+	s.streams[str] = struct{}{}
 }
+
+// untrack forgets a data stream that ended: a sender may open many.
+func (s *session) untrack(str *quic.ReceiveStream) {
+	s.strMu.Lock()
+	defer s.strMu.Unlock()
+	delete(s.streams, str)
+}
+
+// touch notes that something came from the sender.
+func (s *session) touch() { s.active.Store(int64(time.Since(s.start))) }
 
 // enqueue hands a complete file to the finalizer.
 func (s *session) enqueue(rf *recvFile) {
+	s.pending.Add(-1)
 	select {
 	case s.ready <- rf:
 	case <-s.gctx.Done():
@@ -215,6 +246,10 @@ func (s *session) enqueue(rf *recvFile) {
 var errComplete = errors.New("session complete")
 var errSuperseded = errors.New("superseded by a newer session from the same device")
 
+// errStalled ends a session whose sender stopped sending while the receiver
+// waited for it.
+var errStalled = errors.New("sender stalled")
+
 func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	peer, err := identity.PeerID(conn.ConnectionState().TLS)
 	if err != nil {
@@ -222,16 +257,20 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	log := r.log.With("peer", peer.Short(), "addr", conn.RemoteAddr().String())
-	actx, cancel := context.WithTimeout(ctx, offerTimeout)
+	deadline := time.Now().Add(r.offerTimeout)
+	actx, cancel := context.WithDeadline(ctx, deadline)
 	ctrl, err := conn.AcceptStream(actx)
 	cancel()
 	if err != nil {
 		log.Debug("no control stream", "err", err)
-		conn.CloseWithError(codeProtocol, "no offer in time")
+		conn.CloseWithError(codeProtocol, fmt.Sprintf("no offer within %s", r.offerTimeout))
 		return
 	}
-	ctrl.SetReadDeadline(time.Now().Add(offerTimeout))
+	ctrl.SetReadDeadline(deadline)
 	t, body, err := readFrame(ctrl)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = protoErr("no offer within %s", r.offerTimeout)
+	}
 	var offer Offer
 	if err == nil {
 		err = decodeFrame(t, frameOffer, body, &offer)
@@ -294,7 +333,7 @@ func closeReason(ctx context.Context, err error) (quic.ApplicationErrorCode, str
 
 func truncate(s string) string {
 	if len(s) > 512 {
-		return s[:512] + "…"
+		return strings.ToValidUTF8(s[:512], "") + "…"
 	}
 	return s
 }
@@ -330,6 +369,9 @@ func validateOffer(o *Offer) error {
 	}
 	if len(o.Name) > 256 {
 		return protoErr("sender name of %d bytes", len(o.Name))
+	}
+	if len(o.Session) > maxSessionID {
+		return protoErr("session ID of %d bytes", len(o.Session))
 	}
 	set := safepath.NewSet()
 	var total int64
@@ -499,8 +541,11 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 
 	// The plan must be in before data is taken: it may discard kept chunks.
 	// The sender hashes what we kept before it answers, hence the long wait.
-	s.ctrl.SetReadDeadline(time.Now().Add(planTimeout))
+	s.ctrl.SetReadDeadline(time.Now().Add(r.planTimeout))
 	t, body, err := readFrame(s.ctrl)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: no plan within %s", errStalled, r.planTimeout)
+	}
 	if err != nil {
 		return classify(err)
 	}
@@ -526,6 +571,9 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	for _, rf := range s.files {
 		if rf != nil {
 			rf.fp = newFileProgress(rf.e.Path, rf.e.Size, rf.haveLen)
+			if !rf.skip {
+				s.pending.Add(1)
+			}
 		}
 	}
 	if err := s.st.mkdirs(s.offer.Entries); err != nil {
@@ -534,6 +582,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	r.cfg.Events(EventSession{Info: s.info, Progress: s.prog, Resumed: s.prog.Done.Load()})
 
 	s.ready = make(chan *recvFile, 1024)
+	s.start = time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	s.gctx = gctx
 	g.Go(func() error { // unblock every read when the session ends
@@ -541,7 +590,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 		s.ctrl.SetReadDeadline(time.Now())
 		s.strMu.Lock()
 		s.closed = true
-		for _, str := range s.streams {
+		for str := range s.streams {
 			str.SetReadDeadline(time.Now())
 		}
 		s.strMu.Unlock()
@@ -550,6 +599,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	g.Go(func() error { return s.readControl() })
 	g.Go(func() error { return s.acceptData(gctx, g) })
 	g.Go(func() error { return s.finalize(gctx) })
+	g.Go(func() error { return s.watchdog(gctx) })
 	err = g.Wait()
 	if c := context.Cause(ctx); errors.Is(c, errSuperseded) {
 		return c
@@ -631,6 +681,31 @@ func (s *session) writeCtrl(t byte, v any) error {
 	return writeFrame(s.ctrl, t, v)
 }
 
+// watchdog ends the session when the receiver waits for the sender's files
+// and nothing has come for stallTimeout. QUIC keep-alives hold a silent
+// connection open, so without it a sender that stops without closing would
+// keep its session, and a session slot, for ever.
+func (s *session) watchdog(ctx context.Context) error {
+	limit := s.r.stallTimeout
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if s.pending.Load() == 0 {
+			return nil // everything is in; the finalizer ends the session
+		}
+		idle := time.Since(s.start) - time.Duration(s.active.Load())
+		if idle >= limit {
+			return fmt.Errorf("%w: nothing arrived for %s", errStalled, limit)
+		}
+		t.Reset(limit - idle)
+	}
+}
+
 // waitClose waits briefly for the sender to close after a refusal, so the
 // decision frame is delivered, then closes.
 func (s *session) waitClose(code quic.ApplicationErrorCode, msg string) {
@@ -650,8 +725,12 @@ func (s *session) readControl() error {
 			if errors.Is(err, ErrProtocol) {
 				return err
 			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return protoErr("the sender closed the control stream")
+			}
 			return classify(err)
 		}
+		s.touch()
 		var fe FileEnd
 		if err := decodeFrame(t, frameFileEnd, body, &fe); err != nil {
 			return err
@@ -664,6 +743,10 @@ func (s *session) readControl() error {
 		}
 		rf := s.files[fe.File]
 		rf.mu.Lock()
+		if rf.skip {
+			rf.mu.Unlock()
+			return protoErr("end of %q, which the plan skips", rf.e.Path)
+		}
 		if rf.end != nil {
 			rf.mu.Unlock()
 			return protoErr("second end of %q", rf.e.Path)
@@ -734,12 +817,15 @@ func (s *session) acceptData(ctx context.Context, g *errgroup.Group) error {
 
 // readData receives the chunks of one data stream.
 func (s *session) readData(ctx context.Context, str *quic.ReceiveStream) error {
-	defer str.CancelRead(0)
+	// No CancelRead when this returns: the connection closes right after
+	// with the reason, and a STOP_SENDING ahead of it would make the sender
+	// take a disk-full or integrity error for a lost connection and retry.
 	s.track(str)
+	defer s.untrack(str)
 	br := bufio.NewReaderSize(str, 64<<10)
 	tok, err := readStreamHello(br)
 	if err != nil {
-		return classify(err)
+		return streamErr(err)
 	}
 	if subtle.ConstantTimeCompare(tok, s.token) != 1 {
 		return protoErr("data stream with a wrong session token")
@@ -754,15 +840,26 @@ func (s *session) readData(ctx context.Context, str *quic.ReceiveStream) error {
 			return nil
 		}
 		if err != nil {
-			if errors.Is(err, ErrProtocol) {
-				return err
-			}
-			return classify(err)
+			return streamErr(err)
 		}
+		s.touch()
 		if err := s.readChunk(br, h, buf); err != nil {
 			return err
 		}
 	}
+}
+
+// streamErr classifies an error reading a data stream: a stream that ends
+// in the middle of a frame broke the protocol (a peer that goes away resets
+// its streams or closes the connection instead).
+func streamErr(err error) error {
+	switch {
+	case errors.Is(err, ErrProtocol):
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return protoErr("a data stream ends inside a frame")
+	}
+	return classify(err)
 }
 
 func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
@@ -773,6 +870,10 @@ func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
 	idx := int64(h.Chunk)
 	length := int64(h.Len)
 	rf.mu.Lock()
+	if rf.skip {
+		rf.mu.Unlock()
+		return protoErr("chunk %d of %q, which the plan skips", idx, rf.e.Path)
+	}
 	if rf.done || rf.finalizing {
 		rf.mu.Unlock()
 		return protoErr("chunk %d of %q after its end", idx, rf.e.Path)
@@ -809,8 +910,9 @@ func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
 	for left := length; left > 0; {
 		n := min(int64(len(buf)), left)
 		if _, err := io.ReadFull(br, buf[:n]); err != nil {
-			return classify(unexpected(err))
+			return streamErr(unexpected(err))
 		}
+		s.touch()
 		hasher.Write(buf[:n])
 		if _, err := f.WriteAt(buf[:n], off); err != nil {
 			return s.storageErr(fmt.Errorf("write %q: %w", rf.e.Path, err))
@@ -825,7 +927,7 @@ func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
 	}
 	var trailer [hashLen]byte
 	if _, err := io.ReadFull(br, trailer[:]); err != nil {
-		return classify(unexpected(err))
+		return streamErr(unexpected(err))
 	}
 	var sum [hashLen]byte
 	hasher.Sum(sum[:0])

@@ -89,6 +89,9 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 	for _, e := range src {
 		s.offer.Entries = append(s.offer.Entries, e.Entry)
 		if e.Stream {
+			if opt.Stdin == nil {
+				return Result{}, errors.New("sending standard input needs a reader (SendOptions.Stdin)")
+			}
 			s.streamed = true
 			total = -1
 		} else if total >= 0 {
@@ -227,7 +230,7 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 	s.info.PeerName = dec.Name
 	if !dec.Accept {
 		conn.CloseWithError(codeDone, "")
-		msg := dec.Reason
+		msg := peerText(dec.Reason)
 		if msg == "" {
 			msg = "declined"
 		}
@@ -440,7 +443,11 @@ func (s *sender) plan(ctx context.Context, have []Have) ([]*sendFile, Plan, int6
 			}
 		}
 		sf.left = len(sf.need)
-		sf.fp = newFileProgress(sf.src.Path, sf.src.Size, sf.src.Size-int64(len(sf.need))*sf.src.Chunk)
+		var keptLen int64
+		for _, c := range kept[i] {
+			keptLen += sf.src.chunkLen(c)
+		}
+		sf.fp = newFileProgress(sf.src.Path, sf.src.Size, keptLen)
 	}
 	return files, plan, keptBytes, nil
 }

@@ -239,7 +239,7 @@ type PeerError struct {
 	Message string
 }
 
-func (e *PeerError) Error() string { return "peer: " + e.Message }
+func (e *PeerError) Error() string { return "peer: " + peerText(e.Message) }
 
 // chunkHeader precedes a chunk's data on a data stream.
 type chunkHeader struct {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,12 +100,19 @@ func needLAN(t testing.TB) {
 
 // lan is a private LAN: a switch namespace with a bridge and hosts on it.
 type lan struct {
-	t     testing.TB
-	tag   string // "<pid>-<n>": what its namespace names share
-	num   int    // the <lan> in 10.240.<lan>.<i> and fd40:<lan>::<i>
-	sw    string // switch namespace
-	hosts []*host
-	made  []string // namespaces created so far
+	t      testing.TB
+	tag    string // "<pid>-<n>": what its namespace names share
+	num    int    // the <lan> in 10.240.<lan>.<i> and fd40:<lan>::<i>
+	sw     string // switch namespace
+	opts   lanOpts
+	hosts  []*host
+	made   []string // namespaces created so far
+	guests int      // interfaces of other LANs' hosts attached to this one
+}
+
+// lanOpts varies how a LAN is built.
+type lanOpts struct {
+	v6Only bool // no IPv4 address anywhere on the hosts, not even 127.0.0.1 on lo
 }
 
 // host is a namespace with one interface, eth0, on the LAN.
@@ -129,9 +137,15 @@ var lanCount atomic.Int32
 // process, so sweepStale can tell leftovers of a dead run.
 func newLAN(t testing.TB, n int) *lan {
 	t.Helper()
+	return newLANOpts(t, n, lanOpts{})
+}
+
+// newLANOpts is newLAN with options.
+func newLANOpts(t testing.TB, n int, opts lanOpts) *lan {
+	t.Helper()
 	needLAN(t)
 	k := int(lanCount.Add(1))
-	l := &lan{t: t, num: (k-1)%250 + 1, tag: fmt.Sprintf("%x-%x", os.Getpid(), k)}
+	l := &lan{t: t, num: (k-1)%250 + 1, tag: fmt.Sprintf("%x-%x", os.Getpid(), k), opts: opts}
 	l.sw = "fe2e-" + l.tag + "-sw"
 	t.Cleanup(l.down)
 	if err := l.up(n); err != nil {
@@ -199,27 +213,78 @@ func (l *lan) up(n int) error {
 			v4:   fmt.Sprintf("10.240.%d.%d", l.num, i),
 			v6:   fmt.Sprintf("fd40:%x::%x", l.num, i),
 		}
+		if l.opts.v6Only {
+			h.v4 = ""
+		}
 		if err := l.addNS(h.ns); err != nil {
 			return err
 		}
 		l.hosts = append(l.hosts, h)
 		tmp := fmt.Sprintf("fe%sv%d", strings.ReplaceAll(l.tag, "-", "x"), i) // renamed inside the namespace
 		port := fmt.Sprintf("p%d", i)
-		for _, args := range [][]string{
+		cmds := [][]string{
 			{"link", "add", tmp, "netns", h.ns, "type", "veth", "peer", "name", port, "netns", l.sw},
 			{"-n", l.sw, "link", "set", port, "master", "br0", "up"},
 			{"-n", h.ns, "link", "set", "lo", "up"},
 			{"-n", h.ns, "link", "set", tmp, "name", "eth0"},
-			{"-n", h.ns, "addr", "add", h.v4 + "/24", "dev", "eth0"},
-			{"-n", h.ns, "addr", "add", h.v6 + "/64", "dev", "eth0", "nodad"},
-			{"-n", h.ns, "link", "set", "eth0", "multicast", "on", "up"},
-		} {
+		}
+		if l.opts.v6Only {
+			cmds = append(cmds, []string{"-n", h.ns, "addr", "del", "127.0.0.1/8", "dev", "lo"})
+		} else {
+			cmds = append(cmds, []string{"-n", h.ns, "addr", "add", h.v4 + "/24", "dev", "eth0"})
+		}
+		cmds = append(cmds,
+			[]string{"-n", h.ns, "addr", "add", h.v6 + "/64", "dev", "eth0", "nodad"},
+			[]string{"-n", h.ns, "link", "set", "eth0", "multicast", "on", "up"})
+		for _, args := range cmds {
 			if err := ipCmd(args...); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// attach gives host h (of another LAN) a second interface, ifname, on this
+// LAN, at 10.240.<lan>.<200+k> and fd40:<lan>::<200+k> for the k-th guest,
+// and returns those addresses. The interface goes away with either LAN.
+func (l *lan) attach(h *host, ifname string) (v4, v6 string) {
+	t := l.t
+	t.Helper()
+	l.guests++
+	k := 200 + l.guests
+	v4 = fmt.Sprintf("10.240.%d.%d", l.num, k)
+	v6 = fmt.Sprintf("fd40:%x::%x", l.num, k)
+	tmp := fmt.Sprintf("fe%sg%d", strings.ReplaceAll(l.tag, "-", "x"), l.guests)
+	port := fmt.Sprintf("g%d", l.guests)
+	cmds := [][]string{
+		{"link", "add", tmp, "netns", h.ns, "type", "veth", "peer", "name", port, "netns", l.sw},
+		{"-n", l.sw, "link", "set", port, "master", "br0", "up"},
+		{"-n", h.ns, "link", "set", tmp, "name", ifname},
+	}
+	if l.opts.v6Only {
+		v4 = ""
+	} else {
+		cmds = append(cmds, []string{"-n", h.ns, "addr", "add", v4 + "/24", "dev", ifname})
+	}
+	cmds = append(cmds,
+		[]string{"-n", h.ns, "addr", "add", v6 + "/64", "dev", ifname, "nodad"},
+		[]string{"-n", h.ns, "link", "set", ifname, "multicast", "on", "up"})
+	for _, args := range cmds {
+		if err := ipCmd(args...); err != nil {
+			cannotRun(t, "attach host %s to LAN %d: %v", h.ns, l.num, err)
+		}
+	}
+	return v4, v6
+}
+
+// multicastOff turns multicast off on the host's eth0.
+func (h *host) multicastOff() {
+	t := h.lan.t
+	t.Helper()
+	if err := ipCmd("-n", h.ns, "link", "set", "eth0", "multicast", "off"); err != nil {
+		cannotRun(t, "%v", err)
+	}
 }
 
 func (l *lan) addNS(ns string) error {
@@ -311,6 +376,7 @@ type proc struct {
 	args  []string
 	cmd   *exec.Cmd
 	begun time.Time
+	plain bool // started without --json: text lines on stdout are expected
 
 	mu      sync.Mutex
 	events  []event
@@ -354,6 +420,34 @@ func (h *host) start(stdin io.Reader, args ...string) *proc {
 	return startProc(t, label, cmd, h.env(), stdin)
 }
 
+// startPlain runs ferry on the host in the background without --json
+// (`ferry --name NAME ARGS...`); its stdout lines are in lines().
+func (h *host) startPlain(stdin io.Reader, args ...string) *proc {
+	t := h.lan.t
+	t.Helper()
+	cmd := h.command(ferryBin, append([]string{"--name", h.name}, args...)...)
+	label := fmt.Sprintf("h%d: ferry %s (text)", h.i, strings.Join(args, " "))
+	return startProcPlain(t, label, cmd, h.env(), stdin, true)
+}
+
+// lines returns the stdout lines that were not JSON objects: all of them
+// for a process started with startPlain.
+func (p *proc) lines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.bad)
+}
+
+// signal sends sig to the process (ferry itself: ip netns exec execs it in
+// place) unless it has ended.
+func (p *proc) signal(sig syscall.Signal) {
+	select {
+	case <-p.done:
+	default:
+		p.cmd.Process.Signal(sig)
+	}
+}
+
 func (h *host) env() []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -384,7 +478,12 @@ func (h *host) run(timeout time.Duration, stdin io.Reader, args ...string) *proc
 
 func startProc(t testing.TB, label string, cmd *exec.Cmd, env []string, stdin io.Reader) *proc {
 	t.Helper()
-	p := &proc{t: t, label: label, args: cmd.Args, cmd: cmd, changed: make(chan struct{}), done: make(chan struct{})}
+	return startProcPlain(t, label, cmd, env, stdin, false)
+}
+
+func startProcPlain(t testing.TB, label string, cmd *exec.Cmd, env []string, stdin io.Reader, plain bool) *proc {
+	t.Helper()
+	p := &proc{t: t, label: label, args: cmd.Args, cmd: cmd, plain: plain, changed: make(chan struct{}), done: make(chan struct{})}
 	cmd.Env = env
 	cmd.Stdin = stdin
 	cmd.Stderr = &p.stderr
@@ -400,7 +499,7 @@ func startProc(t testing.TB, label string, cmd *exec.Cmd, env []string, stdin io
 	t.Cleanup(func() {
 		p.kill()
 		<-p.done
-		if len(p.bad) > 0 {
+		if len(p.bad) > 0 && !p.plain {
 			t.Errorf("%s printed lines that are not JSON on stdout with --json: %q", label, p.bad)
 		}
 		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") { // FERRY_E2E_RACE=1
@@ -561,6 +660,49 @@ func (p *proc) waitEvents(name string, n int, timeout time.Duration) []event {
 			p.t.Fatalf("%s printed %d of %d %q events within %v", p.label, len(got), n, name, timeout)
 		}
 	}
+}
+
+// waitMatch waits until the process printed an event that matches, among
+// those from index from on (0: all of them), and returns it with its index
+// and arrival time; what describes it in failures.
+func (p *proc) waitMatch(from int, what string, timeout time.Duration, match func(event) bool) (event, int, time.Time) {
+	p.t.Helper()
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	for {
+		p.mu.Lock()
+		for i := from; i < len(p.events); i++ {
+			if match(p.events[i]) {
+				ev, at := p.events[i], p.at[i]
+				p.mu.Unlock()
+				return ev, i, at
+			}
+		}
+		exited, changed := p.exited, p.changed
+		p.mu.Unlock()
+		if exited {
+			p.t.Fatalf("%s exited with code %d before it printed %s\nstderr: %s", p.label, p.exitCode(), what, tail(p.stderr.String()))
+		}
+		select {
+		case <-changed:
+		case <-tm.C:
+			p.t.Fatalf("%s did not print %s within %v", p.label, what, timeout)
+		}
+	}
+}
+
+// count is the number of events printed so far.
+func (p *proc) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.events)
+}
+
+// snapshot returns the events printed so far.
+func (p *proc) snapshot() []event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.events)
 }
 
 // when returns the arrival time of the first event with this name, or the
@@ -1008,6 +1150,20 @@ func listDir(t testing.TB, dir string) []string {
 
 // mbps is bytes over d in MB/s (10^6 bytes a second).
 func mbps(bytes int64, d time.Duration) float64 { return float64(bytes) / d.Seconds() / 1e6 }
+
+// median of durations (the mean of the two middle ones of an even count).
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
 
 // seedOf makes a per-test seed.
 func seedOf(t testing.TB, s string) string { return t.Name() + "/" + s }

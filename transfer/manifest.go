@@ -24,6 +24,10 @@ type source struct {
 // StdinPath is the path argument that stands for standard input.
 const StdinPath = "-"
 
+// stdinChunk is the chunk size of standard input: its size is unknown, so
+// chunks are large enough for 512 GiB within maxChunksPerFile.
+const stdinChunk = 4 << 20
+
 // chunkFor picks the chunk size of a file: 1 MiB, larger for files so big
 // that they would have more than 65536 chunks.
 func chunkFor(size int64) int64 {
@@ -58,7 +62,7 @@ func buildManifest(paths []string, stdinName string, log *slog.Logger) ([]source
 				return nil, fmt.Errorf("sending standard input needs a name: --as NAME")
 			}
 			name := norm.NFC.String(stdinName)
-			if err := add(source{Entry: Entry{Path: name, Size: -1, Chunk: 1 << 20, Stream: true}}); err != nil {
+			if err := add(source{Entry: Entry{Path: name, Size: -1, Chunk: stdinChunk, Stream: true}}); err != nil {
 				return nil, err
 			}
 			continue

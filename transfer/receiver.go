@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -94,7 +95,19 @@ type Receiver struct {
 
 	// Timeouts, from the constants of the same names; tests shorten them.
 	offerTimeout, planTimeout, stallTimeout time.Duration
+
+	// bigOffer admits one large offer at a time into memory: decoding a
+	// maximal manifest costs far more than its bytes on the wire.
+	bigOffer chan struct{}
 }
+
+// Offers up to smallOffer bytes are decoded at once; larger ones wait for
+// bigOffer. A device the policy refuses anyway gets no more than
+// refusedOffer bytes read.
+const (
+	smallOffer   = 1 << 20
+	refusedOffer = 64 << 10
+)
 
 // Listen opens the receiver's socket. Serve must be called to accept sessions.
 func Listen(cfg ReceiverConfig) (*Receiver, error) {
@@ -132,6 +145,7 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 		accepted: make(map[string]time.Time),
 
 		offerTimeout: offerTimeout, planTimeout: planTimeout, stallTimeout: stallTimeout,
+		bigOffer: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -183,6 +197,9 @@ func (r *Receiver) Serve(ctx context.Context) error {
 
 // session is one accepted offer being received.
 type session struct {
+	complete atomic.Bool // the Done frame is being sent: every file is delivered
+	bytes    int64       // bytes delivered, set with complete
+
 	r      *Receiver
 	conn   *quic.Conn
 	ctrl   *quic.Stream
@@ -267,18 +284,10 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	ctrl.SetReadDeadline(deadline)
-	t, body, err := readFrame(ctrl)
+	offer, refused, err := r.readOffer(ctx, ctrl, peer)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = protoErr("no offer within %s", r.offerTimeout)
 	}
-	var offer Offer
-	if err == nil {
-		err = decodeFrame(t, frameOffer, body, &offer)
-	}
-	if err == nil {
-		err = validateOffer(&offer)
-	}
-	body = nil
 	if err != nil {
 		log.Info("bad offer", "err", err)
 		conn.CloseWithError(codeProtocol, truncate(err.Error()))
@@ -287,17 +296,24 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	ctrl.SetReadDeadline(time.Time{})
 	s := &session{r: r, conn: conn, ctrl: ctrl, peer: peer, offer: offer, ended: make(chan struct{})}
 	s.info = r.offerInfo(peer, &offer)
+	if refused {
+		s.refuse(notTrusted, notTrustedReason)
+		return
+	}
 	err = s.run(ctx, log)
 	close(s.ended)
 	r.release(s)
 	switch {
 	case errors.Is(err, errComplete):
-		r.cfg.Events(EventSessionEnd{Info: s.info, Files: s.nFiles, Bytes: s.prog.Total})
+		r.cfg.Events(EventSessionEnd{Info: s.info, Files: s.nFiles, Bytes: s.bytes})
 		// Let the sender read the last frames and close first.
+		t := time.NewTimer(3 * time.Second)
 		select {
 		case <-conn.Context().Done():
-		case <-time.After(3 * time.Second):
+		case <-t.C:
+		case <-ctx.Done():
 		}
+		t.Stop()
 		conn.CloseWithError(codeDone, "")
 	case errors.Is(err, errDeclinedHere):
 		// already reported and closed
@@ -312,6 +328,19 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 }
 
 var errDeclinedHere = errors.New("declined")
+
+const (
+	notTrusted       = "not-trusted"
+	notTrustedReason = "this receiver accepts only paired devices (pair first with `ferry pair`)"
+)
+
+// refuse declines an offer and closes the connection once the sender has
+// read why.
+func (s *session) refuse(code, reason string) {
+	s.r.cfg.Events(EventDeclined{Info: s.info, Reason: reason})
+	s.writeCtrl(frameDecision, Decision{Accept: false, Code: code, Reason: reason, Name: s.r.cfg.Name})
+	s.waitClose(codeDeclined, reason)
+}
 
 func closeReason(ctx context.Context, err error) (quic.ApplicationErrorCode, string) {
 	switch {
@@ -336,6 +365,52 @@ func truncate(s string) string {
 		return strings.ToValidUTF8(s[:512], "") + "…"
 	}
 	return s
+}
+
+// readOffer reads the offer from the control stream. An offer from a device
+// the policy refuses anyway is read only if it is small (for the name shown
+// with the refusal); refused reports that it was not read. Large offers are
+// decoded one at a time.
+func (r *Receiver) readOffer(ctx context.Context, ctrl *quic.Stream, peer identity.DeviceID) (Offer, bool, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(ctrl, hdr[:]); err != nil {
+		return Offer{}, false, unexpected(err)
+	}
+	if _, known := frameCap(hdr[0]); !known {
+		return Offer{}, false, protoErr("unknown control frame type %d", hdr[0])
+	}
+	if hdr[0] != frameOffer {
+		return Offer{}, false, protoErr("got control frame type %d, want %d (an offer)", hdr[0], frameOffer)
+	}
+	n := int64(binary.BigEndian.Uint32(hdr[1:]))
+	if n > maxOfferFrame {
+		return Offer{}, false, protoErr("offer of %d bytes exceeds the limit of %d", n, maxOfferFrame)
+	}
+	trusted := r.cfg.Trust != nil && r.cfg.Trust.Trusted(peer)
+	if !trusted && r.cfg.Policy == PolicyTrusted && n > refusedOffer {
+		return Offer{}, true, nil
+	}
+	if n > smallOffer {
+		select {
+		case r.bigOffer <- struct{}{}:
+			defer func() { <-r.bigOffer }()
+		case <-ctx.Done():
+			return Offer{}, false, ctx.Err()
+		}
+	}
+	body, err := readLimited(ctrl, int(n))
+	if err != nil {
+		return Offer{}, false, err
+	}
+	var offer Offer
+	if err := decodeFrame(frameOffer, frameOffer, body, &offer); err != nil {
+		return Offer{}, false, err
+	}
+	body = nil
+	if err := validateOffer(&offer); err != nil {
+		return Offer{}, false, err
+	}
+	return offer, false, nil
 }
 
 func (r *Receiver) offerInfo(peer identity.DeviceID, o *Offer) OfferInfo {
@@ -374,7 +449,8 @@ func validateOffer(o *Offer) error {
 		return protoErr("session ID of %d bytes", len(o.Session))
 	}
 	set := safepath.NewSet()
-	var total int64
+	var total, chunks int64
+	streams := 0
 	for i := range o.Entries {
 		e := &o.Entries[i]
 		if err := set.Add(e.Path, e.Dir); err != nil {
@@ -393,6 +469,10 @@ func validateOffer(o *Offer) error {
 			if e.Size != -1 {
 				return protoErr("streamed %q has a size", e.Path)
 			}
+			if streams++; streams > 1 {
+				return protoErr("more than one streamed entry")
+			}
+			chunks += maxChunksPerFile
 			continue
 		}
 		if e.Size < 0 || e.Size > e.Chunk*maxChunksPerFile {
@@ -400,6 +480,9 @@ func validateOffer(o *Offer) error {
 		}
 		if total += e.Size; total < 0 {
 			return protoErr("total size overflows")
+		}
+		if chunks += e.Chunks(); chunks > maxChunksPerOffer {
+			return protoErr("more than %d chunks in one offer", maxChunksPerOffer)
 		}
 	}
 	return nil
@@ -415,7 +498,7 @@ func (s *session) decide(ctx context.Context) (bool, string, string, error) {
 	case PolicyAll:
 		return true, "", "", nil
 	case PolicyTrusted:
-		return false, "not-trusted", "this receiver accepts only paired devices (pair first with `ferry pair`)", nil
+		return false, notTrusted, notTrustedReason, nil
 	}
 	key := s.peer.String() + "/" + s.offer.Session
 	r.mu.Lock()
@@ -601,6 +684,11 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	g.Go(func() error { return s.finalize(gctx) })
 	g.Go(func() error { return s.watchdog(gctx) })
 	err = g.Wait()
+	if s.complete.Load() {
+		// Done is sent: whatever the sender's close did to the readers
+		// after that, every file was delivered.
+		return errComplete
+	}
 	if c := context.Cause(ctx); errors.Is(c, errSuperseded) {
 		return c
 	}
@@ -1082,6 +1170,8 @@ func (s *session) finish() error {
 			bytes += rf.end.Size
 		}
 	}
+	s.bytes = bytes
+	s.complete.Store(true)
 	if err := s.writeCtrl(frameDone, DoneFrame{Files: s.nFiles, Bytes: bytes}); err != nil {
 		return classify(err)
 	}

@@ -34,17 +34,18 @@ const (
 
 // Size caps checked before anything is allocated.
 const (
-	maxOfferFrame    = 64 << 20
-	maxDecisionFrame = 16 << 20
-	maxSmallFrame    = 64 << 10
-	maxEntries       = 1_000_000
-	maxNameBytes     = 4096
-	minChunkSize     = 64 << 10
-	maxChunkSize     = 256 << 20
-	maxChunksPerFile = 1 << 20
-	tokenLen         = 16
-	hashLen          = 32
-	chunkHeaderLen   = 1 + 4 + 4 + 4 // type, file, chunk, length
+	maxOfferFrame     = 32 << 20
+	maxDecisionFrame  = 16 << 20
+	maxSmallFrame     = 64 << 10
+	maxEntries        = 250_000
+	maxNameBytes      = 4096
+	minChunkSize      = 64 << 10
+	maxChunkSize      = 256 << 20
+	maxChunksPerFile  = 1 << 17
+	maxChunksPerOffer = 1 << 21 // bounds the receiver's per-chunk tables
+	tokenLen          = 16
+	hashLen           = 32
+	chunkHeaderLen    = 1 + 4 + 4 + 4 // type, file, chunk, length
 )
 
 // ErrProtocol marks a peer that broke the protocol: malformed, oversized or

@@ -50,7 +50,9 @@ func (o *output) emit(v any) {
 // event emits a JSON event in --json mode, or a text line otherwise.
 func (o *output) event(v map[string]any, text string) {
 	if o.json {
-		o.emit(v)
+		if v != nil {
+			o.emit(v)
+		}
 		return
 	}
 	if text == "" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -88,35 +89,48 @@ func clientTLS(dev *identity.Device, expect identity.DeviceID) *tls.Config {
 	}
 }
 
-// listenUDP opens the UDP socket a receiver listens on: all addresses, both
-// IP families where the system has them.
-func listenUDP(port int) (*net.UDPConn, error) {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{Port: port})
-	if err != nil {
-		return nil, fmt.Errorf("listen on UDP port %d: %w", port, err)
-	}
-	return c, nil
-}
-
-// dialer is a sender's QUIC endpoint.
+// dialer is a sender's QUIC endpoints: one UDP socket per IP family,
+// opened when first needed, so that IPv6-only and IPv4-only networks both
+// work whatever the system's dual-stack support.
 type dialer struct {
-	tr   *quic.Transport
-	conn *net.UDPConn
+	mu  sync.Mutex
+	trs map[string]*quic.Transport // "udp4", "udp6"
 }
 
 func newDialer() (*dialer, error) {
-	c, err := net.ListenUDP("udp", nil)
-	if err != nil {
-		return nil, fmt.Errorf("open UDP socket: %w", err)
-	}
-	return &dialer{tr: &quic.Transport{Conn: c}, conn: c}, nil
+	return &dialer{trs: make(map[string]*quic.Transport)}, nil
 }
 
-// Close closes the transport and then the socket, which the transport does
-// not close because it did not open it.
+// transport returns the endpoint for addr's family.
+func (d *dialer) transport(addr *net.UDPAddr) (*quic.Transport, error) {
+	network := "udp6"
+	if addr.IP.To4() != nil {
+		network = "udp4"
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if tr := d.trs[network]; tr != nil {
+		return tr, nil
+	}
+	c, err := net.ListenUDP(network, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open %s socket: %w", network, err)
+	}
+	tr := &quic.Transport{Conn: c}
+	d.trs[network] = tr
+	return tr, nil
+}
+
+// Close closes the transports and then their sockets, which a transport
+// does not close because it did not open them.
 func (d *dialer) Close() error {
-	err := d.tr.Close()
-	return errors.Join(err, d.conn.Close())
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for _, tr := range d.trs {
+		errs = append(errs, tr.Close(), tr.Conn.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // dialAny dials every address at once and keeps the first connection whose
@@ -139,7 +153,12 @@ func (d *dialer) dialAny(ctx context.Context, addrs []string, tlsConf *tls.Confi
 				results <- result{err: fmt.Errorf("resolve %s: %w", a, err)}
 				return
 			}
-			c, err := d.tr.Dial(ctx, ua, tlsConf, quicConfig())
+			tr, err := d.transport(ua)
+			if err != nil {
+				results <- result{err: fmt.Errorf("connect to %s: %w", a, err)}
+				return
+			}
+			c, err := tr.Dial(ctx, ua, tlsConf, quicConfig())
 			if err != nil {
 				err = fmt.Errorf("connect to %s: %w", a, err)
 			}

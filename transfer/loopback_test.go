@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -552,7 +553,7 @@ func TestSourceChangedWhileSending(t *testing.T) {
 
 func TestServeReturnsWhenSocketFails(t *testing.T) {
 	r := startReceiver(t)
-	r.conn.Close()
+	r.eps[0].conn.Close()
 	select {
 	case err := <-r.done:
 		if err == nil {
@@ -577,7 +578,7 @@ func TestCloseWithoutServe(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	c, err := listenUDP(port)
+	c, err := net.ListenUDP("udp", &net.UDPAddr{Port: port})
 	if err != nil {
 		t.Fatalf("the port is still taken after Close: %v", err)
 	}
@@ -590,7 +591,7 @@ func TestServeReleasesPort(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	c, err := listenUDP(r.Port())
+	c, err := net.ListenUDP("udp", &net.UDPAddr{Port: r.Port()})
 	if err != nil {
 		t.Fatalf("the port is still taken after Serve returned: %v", err)
 	}

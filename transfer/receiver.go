@@ -46,7 +46,8 @@ const DefaultPort = 47100
 
 const (
 	maxDataStreams    = 16
-	maxConns          = 64 // connections being handled at once, authenticated or not
+	maxConns          = 256 // connections being handled at once
+	maxPending        = 32  // of which still without an offer
 	defaultMaxSession = 4
 	askTimeout        = 2 * time.Minute
 	rememberAccepted  = 15 * time.Minute
@@ -80,12 +81,13 @@ type ReceiverConfig struct {
 
 // Receiver accepts transfer sessions and writes files into a folder.
 type Receiver struct {
-	cfg  ReceiverConfig
-	dir  string
-	tr   *quic.Transport
-	ln   *quic.Listener
-	log  *slog.Logger
-	conn *net.UDPConn
+	cfg ReceiverConfig
+	dir string
+	eps []endpoint // one socket, or one per IP family where the system has no dual stack
+	log *slog.Logger
+
+	pendMu  sync.Mutex
+	pending []*quic.Conn // connections that have not yet made an offer, oldest first
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -127,19 +129,12 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create receiving folder: %w", err)
 	}
-	udp, err := listenUDP(cfg.Port)
+	eps, err := listen(cfg.Device, cfg.Port)
 	if err != nil {
 		return nil, err
 	}
-	key := quic.StatelessResetKey(cfg.Device.Secret("quic stateless reset"))
-	tr := &quic.Transport{Conn: udp, StatelessResetKey: &key}
-	ln, err := tr.Listen(serverTLS(cfg.Device), quicConfig())
-	if err != nil {
-		tr.Close()
-		return nil, fmt.Errorf("listen for QUIC: %w", err)
-	}
 	return &Receiver{
-		cfg: cfg, dir: dir, tr: tr, ln: ln, log: cfg.Logger, conn: udp,
+		cfg: cfg, dir: dir, eps: eps, log: cfg.Logger,
 		sessions: make(map[*session]struct{}),
 		owners:   make(map[string]*session),
 		accepted: make(map[string]time.Time),
@@ -150,7 +145,7 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 }
 
 // Port returns the UDP port the receiver listens on.
-func (r *Receiver) Port() int { return r.conn.LocalAddr().(*net.UDPAddr).Port }
+func (r *Receiver) Port() int { return r.eps[0].conn.LocalAddr().(*net.UDPAddr).Port }
 
 // Dir returns the absolute receiving folder.
 func (r *Receiver) Dir() string { return r.dir }
@@ -163,35 +158,64 @@ func (r *Receiver) Serve(ctx context.Context) error {
 	defer stop()
 	g, ctx := errgroup.WithContext(ctx)
 	slots := make(chan struct{}, maxConns)
-	defer r.conn.Close() // the transport does not close a socket it was given
-	defer r.tr.Close()
+	defer r.Close()
 	g.Go(func() error {
 		<-ctx.Done()
-		r.ln.Close()
+		for _, ep := range r.eps {
+			ep.ln.Close()
+		}
 		return nil
 	})
 	r.cfg.Events(EventListening{Port: r.Port()})
-	for {
-		conn, err := r.ln.Accept(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return g.Wait()
-			}
-			stop() // ends the sessions, and the goroutine that closes the listener
-			g.Wait()
-			return fmt.Errorf("accept: %w", err)
-		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			conn.CloseWithError(codeBusy, "too many connections")
-			continue
-		}
+	for _, ep := range r.eps {
 		g.Go(func() error {
-			defer func() { <-slots }()
-			r.handleConn(ctx, conn)
-			return nil
+			for {
+				conn, err := ep.ln.Accept(ctx)
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return fmt.Errorf("accept: %w", err) // ends the sessions too
+				}
+				select {
+				case slots <- struct{}{}:
+				default:
+					conn.CloseWithError(codeBusy, "too many connections")
+					continue
+				}
+				r.addPending(conn)
+				g.Go(func() error {
+					defer func() { <-slots }()
+					defer r.dropPending(conn)
+					r.handleConn(ctx, conn)
+					return nil
+				})
+			}
 		})
+	}
+	return g.Wait()
+}
+
+// addPending registers a connection that has yet to make an offer. When too
+// many are waiting, the oldest is closed: a real sender makes its offer
+// right after the handshake, so connections that stall are the ones that
+// go, and a flood of them cannot lock real senders out.
+func (r *Receiver) addPending(c *quic.Conn) {
+	r.pendMu.Lock()
+	defer r.pendMu.Unlock()
+	if len(r.pending) >= maxPending {
+		r.pending[0].CloseWithError(codeBusy, "too many connections waiting; closed the oldest")
+		r.pending = r.pending[1:]
+	}
+	r.pending = append(r.pending, c)
+}
+
+// dropPending forgets a connection once it made its offer or ended.
+func (r *Receiver) dropPending(c *quic.Conn) {
+	r.pendMu.Lock()
+	defer r.pendMu.Unlock()
+	if i := slices.Index(r.pending, c); i >= 0 {
+		r.pending = slices.Delete(r.pending, i, i+1)
 	}
 }
 
@@ -294,6 +318,7 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	ctrl.SetReadDeadline(time.Time{})
+	r.dropPending(conn)
 	s := &session{r: r, conn: conn, ctrl: ctrl, peer: peer, offer: offer, ended: make(chan struct{})}
 	s.info = r.offerInfo(peer, &offer)
 	if refused {
@@ -306,12 +331,13 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	switch {
 	case errors.Is(err, errComplete):
 		r.cfg.Events(EventSessionEnd{Info: s.info, Files: s.nFiles, Bytes: s.bytes})
-		// Let the sender read the last frames and close first.
+		// Let the sender read the last frames and close first: closing now
+		// would let CONNECTION_CLOSE overtake them. Not even shutdown (as
+		// with --once, right after this session) cuts this short.
 		t := time.NewTimer(3 * time.Second)
 		select {
 		case <-conn.Context().Done():
 		case <-t.C:
-		case <-ctx.Done():
 		}
 		t.Stop()
 		conn.CloseWithError(codeDone, "")

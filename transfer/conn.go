@@ -43,9 +43,9 @@ func quicConfig() *quic.Config {
 		MaxIdleTimeout:                 idleTimeout,
 		KeepAlivePeriod:                keepAlive,
 		InitialStreamReceiveWindow:     1 << 20,
-		MaxStreamReceiveWindow:         8 << 20,
+		MaxStreamReceiveWindow:         6 << 20,
 		InitialConnectionReceiveWindow: 2 << 20,
-		MaxConnectionReceiveWindow:     24 << 20,
+		MaxConnectionReceiveWindow:     8 << 20,
 		MaxIncomingStreams:             2,
 		MaxIncomingUniStreams:          maxDataStreams,
 	}

@@ -40,10 +40,16 @@
 // source and answers with a plan: files whose kept chunks no longer match
 // restart; files already complete are skipped. Only then does data flow.
 //
-// # Data streams
+// # Data streams and connections
 //
-// The sender opens up to 15 unidirectional streams. Each starts with 0x10
-// and the 16-byte session token from the decision, then carries chunks:
+// The sender opens up to 15 unidirectional streams, spread over the control
+// connection and up to 3 further connections to the same receiver (each QUIC
+// connection has its own congestion controller, so one loss halves only a
+// part of the sending rate). A further connection must present the same
+// device key; its first stream names the session by its token, and the
+// receiver refuses a token of no running session of that device. Each
+// stream starts with 0x10 and the 16-byte session token from the decision,
+// then carries chunks:
 //
 //	0x11 | u32 file | u32 chunk | u32 length | length bytes | BLAKE3-256(bytes)
 //

@@ -92,6 +92,7 @@ type Receiver struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	owners   map[string]*session // partial file → session writing it
+	byToken  map[string]*session // running sessions by data-stream token
 	accepted map[string]time.Time
 	nSess    int
 
@@ -137,6 +138,7 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 		cfg: cfg, dir: dir, eps: eps, log: cfg.Logger,
 		sessions: make(map[*session]struct{}),
 		owners:   make(map[string]*session),
+		byToken:  make(map[string]*session),
 		accepted: make(map[string]time.Time),
 
 		offerTimeout: offerTimeout, planTimeout: planTimeout, stallTimeout: stallTimeout,
@@ -247,7 +249,11 @@ type session struct {
 
 	ctrlMu sync.Mutex
 
-	strMu   sync.Mutex
+	strMu sync.Mutex
+	g     *errgroup.Group // the session's goroutines; nil once closed
+
+	endCode quic.ApplicationErrorCode // why the session ended, set before ended closes
+	endMsg  string
 	streams map[*quic.ReceiveStream]struct{}
 	closed  bool
 }
@@ -300,11 +306,28 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	log := r.log.With("peer", peer.Short(), "addr", conn.RemoteAddr().String())
 	deadline := time.Now().Add(r.offerTimeout)
 	actx, cancel := context.WithDeadline(ctx, deadline)
-	ctrl, err := conn.AcceptStream(actx)
+	ctrl, data, err := firstStream(actx, conn)
 	cancel()
 	if err != nil {
 		log.Debug("no control stream", "err", err)
 		conn.CloseWithError(codeProtocol, fmt.Sprintf("no offer within %s", r.offerTimeout))
+		return
+	}
+	if data != nil {
+		r.dropPending(conn)
+		s, err := r.join(ctx, conn, peer, data)
+		if err != nil {
+			log.Info("bad data connection", "err", err)
+			conn.CloseWithError(codeProtocol, truncate(err.Error()))
+			return
+		}
+		select {
+		case <-s.ended:
+			conn.CloseWithError(s.endCode, s.endMsg) // the same reason as the session's
+		case <-conn.Context().Done():
+		case <-ctx.Done():
+			conn.CloseWithError(codeShutdown, "the receiver is stopping")
+		}
 		return
 	}
 	ctrl.SetReadDeadline(deadline)
@@ -326,6 +349,9 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	err = s.run(ctx, log)
+	if !errors.Is(err, errComplete) && !errors.Is(err, errDeclinedHere) {
+		s.endCode, s.endMsg = closeReason(ctx, err)
+	}
 	close(s.ended)
 	r.release(s)
 	switch {
@@ -694,7 +720,11 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	s.start = time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	s.gctx = gctx
-	g.Go(func() error { // unblock every read when the session ends
+	s.strMu.Lock()
+	s.g = g // data connections of the sender join the session's group
+	s.strMu.Unlock()
+	s.r.register(s)
+	g.Go(func() error { // unblock every read when the session ends; refuse later joins
 		<-gctx.Done()
 		s.ctrl.SetReadDeadline(time.Now())
 		s.strMu.Lock()
@@ -706,7 +736,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 		return nil
 	})
 	g.Go(func() error { return s.readControl() })
-	g.Go(func() error { return s.acceptData(gctx, g) })
+	g.Go(func() error { return s.acceptData(gctx, s.conn, g) })
 	g.Go(func() error { return s.finalize(gctx) })
 	g.Go(func() error { return s.watchdog(gctx) })
 	err = g.Wait()
@@ -719,6 +749,70 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 		return c
 	}
 	return err
+}
+
+// register makes the session findable by its token, for the sender's
+// further connections.
+func (r *Receiver) register(s *session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.byToken[string(s.token)] = s
+}
+
+// join adds a further connection of the sender to the session its first
+// data stream names, and returns that session.
+func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.DeviceID, first *quic.ReceiveStream) (*session, error) {
+	first.SetReadDeadline(time.Now().Add(r.offerTimeout))
+	tok, err := readStreamHello(first)
+	if err != nil {
+		return nil, streamErr(err)
+	}
+	first.SetReadDeadline(time.Time{})
+	r.mu.Lock()
+	s := r.byToken[string(tok)]
+	r.mu.Unlock()
+	if s == nil || s.peer != peer {
+		return nil, protoErr("data connection for no session of this device")
+	}
+	s.strMu.Lock()
+	if s.closed || s.g == nil {
+		s.strMu.Unlock()
+		return nil, protoErr("data connection for a session that ended")
+	}
+	g, gctx := s.g, s.gctx
+	g.Go(func() error {
+		s.track(first)
+		defer s.untrack(first)
+		return s.readChunks(gctx, bufio.NewReaderSize(first, 64<<10))
+	})
+	g.Go(func() error { return s.acceptData(gctx, conn, g) })
+	s.strMu.Unlock()
+	return s, nil
+}
+
+// firstStream waits for the first stream of a new connection: the
+// bidirectional control stream of a new session, or the first data stream
+// of a further connection of a running one.
+func firstStream(ctx context.Context, conn *quic.Conn) (*quic.Stream, *quic.ReceiveStream, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type res struct {
+		bidi *quic.Stream
+		uni  *quic.ReceiveStream
+		err  error
+	}
+	out := make(chan res, 2)
+	go func() { str, err := conn.AcceptStream(ctx); out <- res{bidi: str, err: err} }()
+	go func() { str, err := conn.AcceptUniStream(ctx); out <- res{uni: str, err: err} }()
+	first := <-out
+	cancel()
+	second := <-out // both goroutines have ended when firstStream returns
+	for _, r := range []res{first, second} {
+		if r.err == nil {
+			return r.bidi, r.uni, nil
+		}
+	}
+	return nil, nil, first.err
 }
 
 // admit counts an accepted session against the cap.
@@ -780,6 +874,9 @@ func (r *Receiver) release(s *session) {
 	if _, ok := r.sessions[s]; ok {
 		delete(r.sessions, s)
 		r.nSess--
+	}
+	if r.byToken[string(s.token)] == s {
+		delete(r.byToken, string(s.token))
 	}
 	for k, o := range r.owners {
 		if o == s {
@@ -916,9 +1013,9 @@ func (rf *recvFile) grow() {
 }
 
 // acceptData takes the sender's data streams.
-func (s *session) acceptData(ctx context.Context, g *errgroup.Group) error {
+func (s *session) acceptData(ctx context.Context, conn *quic.Conn, g *errgroup.Group) error {
 	for {
-		str, err := s.conn.AcceptUniStream(ctx)
+		str, err := conn.AcceptUniStream(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -944,6 +1041,11 @@ func (s *session) readData(ctx context.Context, str *quic.ReceiveStream) error {
 	if subtle.ConstantTimeCompare(tok, s.token) != 1 {
 		return protoErr("data stream with a wrong session token")
 	}
+	return s.readChunks(ctx, br)
+}
+
+// readChunks receives chunks until the stream ends.
+func (s *session) readChunks(ctx context.Context, br *bufio.Reader) error {
 	buf := make([]byte, pieceSize)
 	for {
 		if ctx.Err() != nil {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +32,9 @@ type SendOptions struct {
 	As     string    // the name of standard input on the receiver
 	// Streams is the number of data streams (default 4).
 	Streams int
+	// Conns is the number of QUIC connections the streams are spread over
+	// (default 4, at most Streams).
+	Conns int
 	// RetryFor is how long a broken session keeps reconnecting (default 30 s).
 	RetryFor time.Duration
 	// ConnectFor is how long the first connection is tried (default 10 s).
@@ -67,6 +72,9 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 		opt.Streams = 4
 	}
 	opt.Streams = min(opt.Streams, maxDataStreams-1)
+	if opt.Conns <= 0 {
+		opt.Conns = 4
+	}
 	if opt.RetryFor <= 0 {
 		opt.RetryFor = 30 * time.Second
 	}
@@ -293,8 +301,19 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 		}
 		return nil
 	})
-	for range s.opt.Streams {
-		g.Go(func() error { return s.dataStream(gctx, conn, dec.Token, work, writeCtrl) })
+	// Each QUIC connection has its own congestion controller: spreading the
+	// streams over several connections keeps the link full when one of
+	// them backs off after a loss (quic-go's NewReno halves on every loss).
+	conns := []*quic.Conn{conn}
+	if len(files) > 0 {
+		for _, c := range s.extraConns(ctx, conn, peer) {
+			defer c.CloseWithError(codeDone, "")
+			conns = append(conns, c)
+		}
+	}
+	for k := range s.opt.Streams {
+		c := conns[k%len(conns)]
+		g.Go(func() error { return s.dataStream(gctx, c, dec.Token, work, writeCtrl) })
 	}
 	if s.streamed {
 		g.Go(func() error { return s.sendStdin(gctx, conn, dec.Token, files, writeCtrl) })
@@ -347,6 +366,40 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 		err = &connLost{errors.New("the session ended early")}
 	}
 	return Result{}, err
+}
+
+// extraConns opens up to opt.Conns-1 further connections to the receiver
+// of conn, which must present the same key. A connection that cannot be
+// made is left out: the session goes on with fewer.
+func (s *sender) extraConns(ctx context.Context, conn *quic.Conn, peer identity.DeviceID) []*quic.Conn {
+	n := min(s.opt.Conns, s.opt.Streams) - 1
+	if n <= 0 {
+		return nil
+	}
+	ua, ok := conn.RemoteAddr().(*net.UDPAddr)
+	if !ok {
+		return nil
+	}
+	tr, err := s.d.transport(ua)
+	if err != nil {
+		return nil
+	}
+	out := make([]*quic.Conn, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+			defer cancel()
+			c, err := tr.Dial(dctx, ua, clientTLS(s.opt.Device, peer), quicConfig())
+			if err != nil {
+				s.log.Debug("extra connection failed", "err", err)
+				return
+			}
+			out[i] = c
+		})
+	}
+	wg.Wait()
+	return slices.DeleteFunc(out, func(c *quic.Conn) bool { return c == nil })
 }
 
 // plan checks what the receiver kept against the source and decides which

@@ -112,7 +112,8 @@ type lan struct {
 
 // lanOpts varies how a LAN is built.
 type lanOpts struct {
-	v6Only bool // no IPv4 address anywhere on the hosts, not even 127.0.0.1 on lo
+	v6Only  bool // no IPv4 address on the hosts' LAN interfaces
+	noLoop4 bool // with v6Only: not even 127.0.0.1 on lo
 }
 
 // host is a namespace with one interface, eth0, on the LAN.
@@ -228,9 +229,10 @@ func (l *lan) up(n int) error {
 			{"-n", h.ns, "link", "set", "lo", "up"},
 			{"-n", h.ns, "link", "set", tmp, "name", "eth0"},
 		}
-		if l.opts.v6Only {
+		if l.opts.v6Only && l.opts.noLoop4 {
 			cmds = append(cmds, []string{"-n", h.ns, "addr", "del", "127.0.0.1/8", "dev", "lo"})
-		} else {
+		}
+		if !l.opts.v6Only {
 			cmds = append(cmds, []string{"-n", h.ns, "addr", "add", h.v4 + "/24", "dev", "eth0"})
 		}
 		cmds = append(cmds,
@@ -436,6 +438,33 @@ func (p *proc) lines() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.bad)
+}
+
+// waitLine waits until a process started with startPlain printed a line
+// that contains sub, and returns it.
+func (p *proc) waitLine(sub string, timeout time.Duration) string {
+	p.t.Helper()
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	for {
+		p.mu.Lock()
+		for _, l := range p.bad {
+			if strings.Contains(l, sub) {
+				p.mu.Unlock()
+				return l
+			}
+		}
+		exited, changed := p.exited, p.changed
+		p.mu.Unlock()
+		if exited {
+			p.t.Fatalf("%s exited with code %d before printing %q\nstderr: %s", p.label, p.exitCode(), sub, tail(p.stderr.String()))
+		}
+		select {
+		case <-changed:
+		case <-tm.C:
+			p.t.Fatalf("%s did not print %q within %v", p.label, sub, timeout)
+		}
+	}
 }
 
 // signal sends sig to the process (ferry itself: ip netns exec execs it in

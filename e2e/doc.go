@@ -10,9 +10,18 @@
 // tests only ever address hosts inside these namespaces.
 //
 // The tests need root and iproute2 (nftables for the lossy-link test, which
-// installs it with apt-get when it is missing). Without them they skip;
-// with CI=true in the environment they fail instead. -short skips the tests
-// that need the LAN.
+// installs it with apt-get when it is missing; zbarimg from zbar-tools for
+// the QR PNG check and /usr/bin/python3 with python3-zeroconf for the
+// spoofed-advertisement test). Without them they skip; with CI=true in the
+// environment they fail instead. -short skips the tests that need the LAN.
+//
+// discovery_test.go covers mDNS discovery (ferry peers, send by name, ID
+// prefix or as the only receiver, departures, two LANs, IPv6 only, broken
+// interfaces); pairing_test.go covers pairing by PIN and code, its limits,
+// trusted auto-accept, trust remove and impersonation. Their timings are
+// logged as "FIGURE name=value" lines:
+//
+//	go test -race -run 'TestPeers|TestPair' ./e2e/ -v | grep FIGURE
 //
 // Run them one at a time on a small machine:
 //

@@ -134,3 +134,31 @@ func TestTrustStore(t *testing.T) {
 		t.Fatal("still trusted after Remove")
 	}
 }
+
+// A store that is open (as in a running receiver) sees what another
+// process (ferry pair, ferry trust remove) writes.
+func TestTrustStoreFollowsFile(t *testing.T) {
+	home := t.TempDir()
+	running, err := OpenTrustStore(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenTrustStore(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id DeviceID
+	id[1] = 9
+	if err := other.Add(Peer{Name: "b", ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	if !running.Trusted(id) {
+		t.Fatal("a pairing made by another process is not seen")
+	}
+	if _, err := other.Remove(id); err != nil {
+		t.Fatal(err)
+	}
+	if running.Trusted(id) {
+		t.Fatal("a removal made by another process is not seen")
+	}
+}

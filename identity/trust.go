@@ -30,6 +30,7 @@ type TrustStore struct {
 
 	mu    sync.Mutex
 	peers []Peer
+	seen  os.FileInfo // peers.json as last read; nil if it did not exist
 }
 
 type trustFileV1 struct {
@@ -38,30 +39,58 @@ type trustFileV1 struct {
 }
 
 // OpenTrustStore reads the trust store in home; a missing file is an empty store.
+// The store follows later changes to the file by other ferry processes
+// (ferry pair, ferry trust remove): a running receiver sees them at once.
 func OpenTrustStore(home string) (*TrustStore, error) {
 	ts := &TrustStore{path: filepath.Join(home, trustFile)}
-	data, err := os.ReadFile(ts.path)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if err := ts.reload(); err != nil {
+		return nil, err
+	}
+	return ts, nil
+}
+
+// reload reads the file if it changed since it was last read. Called with
+// ts.mu held.
+func (ts *TrustStore) reload() error {
+	fi, err := os.Stat(ts.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return ts, nil
+		ts.peers, ts.seen = nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read trust store: %w", err)
+		return fmt.Errorf("read trust store: %w", err)
+	}
+	if ts.seen != nil && os.SameFile(fi, ts.seen) && fi.ModTime().Equal(ts.seen.ModTime()) && fi.Size() == ts.seen.Size() {
+		return nil
+	}
+	data, err := os.ReadFile(ts.path)
+	if err != nil {
+		return fmt.Errorf("read trust store: %w", err)
 	}
 	var f trustFileV1
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("read trust store %s: %w", ts.path, err)
+		return fmt.Errorf("read trust store %s: %w", ts.path, err)
 	}
 	if f.Version != 1 {
-		return nil, fmt.Errorf("read trust store %s: unknown version %d", ts.path, f.Version)
+		return fmt.Errorf("read trust store %s: unknown version %d", ts.path, f.Version)
 	}
-	ts.peers = f.Peers
-	return ts, nil
+	ts.peers, ts.seen = f.Peers, fi
+	return nil
+}
+
+// fresh brings the in-memory view up to date. A file that cannot be read
+// now (being replaced, say) leaves the last good view. Called with ts.mu held.
+func (ts *TrustStore) fresh() {
+	ts.reload()
 }
 
 // Peers returns the paired devices.
 func (ts *TrustStore) Peers() []Peer {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	ts.fresh()
 	return slices.Clone(ts.peers)
 }
 
@@ -69,6 +98,7 @@ func (ts *TrustStore) Peers() []Peer {
 func (ts *TrustStore) Lookup(id DeviceID) (Peer, bool) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	ts.fresh()
 	for _, p := range ts.peers {
 		if p.ID == id {
 			return p, true
@@ -87,12 +117,14 @@ func (ts *TrustStore) Trusted(id DeviceID) bool {
 func (ts *TrustStore) Add(p Peer) error {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	ts.fresh()
 	next := slices.DeleteFunc(slices.Clone(ts.peers), func(q Peer) bool { return q.ID == p.ID })
 	next = append(next, p)
 	if err := ts.save(next); err != nil {
 		return err
 	}
 	ts.peers = next
+	ts.seen, _ = os.Stat(ts.path)
 	return nil
 }
 
@@ -100,6 +132,7 @@ func (ts *TrustStore) Add(p Peer) error {
 func (ts *TrustStore) Remove(id DeviceID) (bool, error) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	ts.fresh()
 	next := slices.DeleteFunc(slices.Clone(ts.peers), func(q Peer) bool { return q.ID == id })
 	if len(next) == len(ts.peers) {
 		return false, nil
@@ -108,6 +141,7 @@ func (ts *TrustStore) Remove(id DeviceID) (bool, error) {
 		return false, err
 	}
 	ts.peers = next
+	ts.seen, _ = os.Stat(ts.path)
 	return true, nil
 }
 

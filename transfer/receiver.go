@@ -52,8 +52,9 @@ const (
 	askTimeout        = 2 * time.Minute
 	rememberAccepted  = 15 * time.Minute
 	pieceSize         = 128 << 10
-	planTimeout       = 10 * time.Minute // the sender hashes what we kept before it answers
-	stallTimeout      = 10 * time.Minute // nothing from a sender whose files are not all in
+	planTimeout       = 10 * time.Minute
+	batchWait         = 10 * time.Millisecond // how long a finished file waits for others to share its flush // the sender hashes what we kept before it answers
+	stallTimeout      = 10 * time.Minute      // nothing from a sender whose files are not all in
 	maxSessionID      = 64
 )
 
@@ -1221,14 +1222,24 @@ func (s *session) finalize(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
+		// Small files finish in quick succession: wait a moment for more,
+		// so that one flush serves many.
+		t := time.NewTimer(batchWait)
 	more:
-		for len(batch) < cap(batch) {
+		for len(batch) < cap(batch) && done+len(batch) < s.nFiles {
 			select {
 			case rf := <-s.ready:
 				batch = append(batch, rf)
-			default:
+			case <-t.C:
 				break more
+			case <-ctx.Done():
+				t.Stop()
+				return nil
 			}
+		}
+		t.Stop()
+		if err := s.st.stillThere(); err != nil {
+			return err
 		}
 		for _, rf := range batch {
 			if err := s.st.prepareFinal(rf); err != nil {

@@ -24,6 +24,8 @@ import (
 // touches came through safepath and every file operation goes through an
 // os.Root, so nothing is created outside the folder or through a symlink.
 type store struct {
+	mu        sync.Mutex
+	made      map[string]bool // folders this session created or checked
 	root      *os.Root
 	dir       string // absolute path of the receiving folder
 	overwrite bool
@@ -93,13 +95,34 @@ func (s *store) newRecvFile(idx int, e Entry) *recvFile {
 	return rf
 }
 
+// mkdirAll creates dir (checking every component is a real folder) once per
+// session: files of one folder do not walk it again each.
+func (s *store) mkdirAll(dir string) error {
+	s.mu.Lock()
+	ok := s.made[dir]
+	s.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := safepath.MkdirAll(s.root, dir, 0o755); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.made == nil {
+		s.made = make(map[string]bool)
+	}
+	s.made[dir] = true
+	s.mu.Unlock()
+	return nil
+}
+
 // mkdirs creates the folder entries of an offer.
 func (s *store) mkdirs(entries []Entry) error {
 	for _, e := range entries {
 		if !e.Dir {
 			continue
 		}
-		if err := safepath.MkdirAll(s.root, e.Path, 0o755); err != nil {
+		if err := s.mkdirAll(e.Path); err != nil {
 			return fmt.Errorf("create folder %q: %w", e.Path, err)
 		}
 	}
@@ -218,7 +241,7 @@ func (s *store) open(rf *recvFile) error {
 	if rf.f != nil {
 		return nil
 	}
-	if err := safepath.MkdirAll(s.root, rf.parent, 0o755); err != nil {
+	if err := s.mkdirAll(rf.parent); err != nil {
 		return fmt.Errorf("create folder for %q: %w", rf.e.Path, err)
 	}
 	if err := safepath.CheckParents(s.root, rf.part); err != nil {
@@ -341,9 +364,6 @@ func (s *store) prepareFinal(rf *recvFile) error {
 func (s *store) rename(rf *recvFile) (string, error) {
 	if err := safepath.CheckParents(s.root, rf.part); err != nil {
 		return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
-	}
-	if err := s.stillThere(); err != nil {
-		return "", err
 	}
 	dir, err := s.root.Open(rf.parent)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/ferry-lan/ferry/discovery"
 	"github.com/ferry-lan/ferry/identity"
 	"github.com/ferry-lan/ferry/transfer"
 )
@@ -127,9 +126,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		level = slog.LevelDebug
 	}
 	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	// The mDNS library logs through the standard log package.
+	// The mDNS and QUIC libraries log through the standard log package.
 	log.SetFlags(0)
-	log.SetOutput(discovery.LibraryLogWriter(e.log))
+	log.SetOutput(newLibraryLog(e.log))
 	e.out = newOutput(stdout, stderr, e.json)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -32,7 +32,7 @@ func TestSplitVerb(t *testing.T) {
 
 func TestExitCodes(t *testing.T) {
 	for err, want := range map[error]int{
-		usagef("x"):                                  ExitUsage,
+		usagef("x"): ExitUsage,
 		fmt.Errorf("a: %w", transfer.ErrDeclined):    ExitDeclined,
 		fmt.Errorf("a: %w", transfer.ErrUnreachable): ExitUnreachable,
 		fmt.Errorf("a: %w", transfer.ErrInterrupted): ExitInterrupted,

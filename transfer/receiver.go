@@ -250,8 +250,9 @@ type session struct {
 
 	ctrlMu sync.Mutex
 
-	strMu sync.Mutex
-	g     *errgroup.Group // the session's goroutines; nil once closed
+	strMu   sync.Mutex
+	g       *errgroup.Group // the session's goroutines; nil once closed
+	started chan struct{}   // closed once g runs (made when the token is registered)
 
 	endCode quic.ApplicationErrorCode // why the session ended, set before ended closes
 	endMsg  string
@@ -668,6 +669,10 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	}
 	s.token = make([]byte, tokenLen)
 	rand.Read(s.token)
+	// Findable from now on: the sender's further connections may arrive
+	// as soon as it has the decision; join waits until the session runs.
+	s.started = make(chan struct{})
+	r.register(s)
 	s.prog = &Progress{Total: s.info.Bytes}
 	s.prog.Done.Store(kept)
 	if err := s.writeCtrl(frameDecision, Decision{Accept: true, Token: s.token, Name: r.cfg.Name, Have: have}); err != nil {
@@ -724,7 +729,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	s.strMu.Lock()
 	s.g = g // data connections of the sender join the session's group
 	s.strMu.Unlock()
-	s.r.register(s)
+	close(s.started)
 	g.Go(func() error { // unblock every read when the session ends; refuse later joins
 		<-gctx.Done()
 		s.ctrl.SetReadDeadline(time.Now())
@@ -774,6 +779,19 @@ func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.Devi
 	r.mu.Unlock()
 	if s == nil || s.peer != peer {
 		return nil, protoErr("data connection for no session of this device")
+	}
+	t := time.NewTimer(r.planTimeout)
+	defer t.Stop()
+	select {
+	case <-s.started:
+	case <-s.ended:
+		return nil, protoErr("data connection for a session that ended")
+	case <-t.C:
+		return nil, protoErr("data connection for a session that never started")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-conn.Context().Done():
+		return nil, context.Cause(conn.Context())
 	}
 	s.strMu.Lock()
 	if s.closed || s.g == nil {

@@ -1278,10 +1278,17 @@ func (s *session) finalize(ctx context.Context) error {
 				}
 			}
 		}
+		dirs := make(map[string]*os.File)
+		closeDirs := func() {
+			for _, d := range dirs {
+				d.Close()
+			}
+		}
 		for _, rf := range batch {
 			rf.closeFiles()
-			name, err := s.st.rename(rf)
+			name, err := s.st.rename(rf, dirs)
 			if err != nil {
+				closeDirs()
 				return s.storageErr(err)
 			}
 			s.st.removeJournal(rf)
@@ -1289,10 +1296,12 @@ func (s *session) finalize(ctx context.Context) error {
 			rf.done = true
 			rf.mu.Unlock()
 			if err := s.delivered(rf, name); err != nil {
+				closeDirs()
 				return err
 			}
 			done++
 		}
+		closeDirs()
 		if done == s.nFiles {
 			return s.finish()
 		}

@@ -361,15 +361,22 @@ func (s *store) prepareFinal(rf *recvFile) error {
 
 // rename moves a flushed partial file to a free final name in its folder
 // and returns the final path relative to the root.
-func (s *store) rename(rf *recvFile) (string, error) {
-	if err := safepath.CheckParents(s.root, rf.part); err != nil {
-		return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
+//
+// dirs caches the folders opened for a batch of renames (the caller closes
+// them). Each is opened through the root, and renameat2 works on single
+// names inside it and never follows a link at the new name.
+func (s *store) rename(rf *recvFile, dirs map[string]*os.File) (string, error) {
+	dir := dirs[rf.parent]
+	if dir == nil {
+		if err := safepath.CheckParents(s.root, rf.part); err != nil {
+			return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
+		}
+		d, err := s.root.Open(rf.parent)
+		if err != nil {
+			return "", fmt.Errorf("finish %q: open folder: %w", rf.e.Path, err)
+		}
+		dirs[rf.parent], dir = d, d
 	}
-	dir, err := s.root.Open(rf.parent)
-	if err != nil {
-		return "", fmt.Errorf("finish %q: open folder: %w", rf.e.Path, err)
-	}
-	defer dir.Close()
 	partBase := path.Base(rf.part)
 	if s.overwrite {
 		if fi, err := s.root.Lstat(path.Join(rf.parent, rf.base)); err == nil && !fi.Mode().IsRegular() {

@@ -53,11 +53,11 @@ func classify(err error) error {
 		case codeShutdown, codeBusy:
 			return &connLost{fmt.Errorf("the peer closed the connection: %s", msg)}
 		case codeDiskFull:
-			return fmt.Errorf("%w on the receiver: %s", ErrDiskFull, msg)
+			return fmt.Errorf("%w on the receiver: %s", ErrDiskFull, strings.TrimPrefix(msg, ErrDiskFull.Error()+": "))
 		case codeIntegrity:
 			return fmt.Errorf("%w: %s", ErrIntegrity, msg)
 		case codeTargetGone:
-			return fmt.Errorf("%w: %s", ErrTargetGone, msg)
+			return fmt.Errorf("%w on the receiver: %s", ErrTargetGone, strings.TrimPrefix(msg, ErrTargetGone.Error()+": "))
 		case codeDeclined:
 			return fmt.Errorf("%w: %s", ErrDeclined, msg)
 		case codeProtocol:

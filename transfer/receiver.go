@@ -53,6 +53,7 @@ const (
 	rememberAccepted  = 15 * time.Minute
 	pieceSize         = 128 << 10
 	planTimeout       = 10 * time.Minute
+	folderCheck       = 2 * time.Second       // how often a session checks that its folder still exists
 	batchWait         = 10 * time.Millisecond // how long a finished file waits for others to share its flush // the sender hashes what we kept before it answers
 	stallTimeout      = 10 * time.Minute      // nothing from a sender whose files are not all in
 	maxSessionID      = 64
@@ -90,12 +91,13 @@ type Receiver struct {
 	pendMu  sync.Mutex
 	pending []*quic.Conn // connections that have not yet made an offer, oldest first
 
-	mu       sync.Mutex
-	sessions map[*session]struct{}
-	owners   map[string]*session // partial file → session writing it
-	byToken  map[string]*session // running sessions by data-stream token
-	accepted map[string]time.Time
-	nSess    int
+	mu          sync.Mutex
+	sessions    map[*session]struct{}
+	owners      map[string]*session  // partial file → session writing it
+	byToken     map[string]*session  // running sessions by data-stream token
+	endedTokens map[string]endReason // why recent sessions ended, by token
+	accepted    map[string]time.Time
+	nSess       int
 
 	// Timeouts, from the constants of the same names; tests shorten them.
 	offerTimeout, planTimeout, stallTimeout time.Duration
@@ -137,10 +139,11 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 	}
 	return &Receiver{
 		cfg: cfg, dir: dir, eps: eps, log: cfg.Logger,
-		sessions: make(map[*session]struct{}),
-		owners:   make(map[string]*session),
-		byToken:  make(map[string]*session),
-		accepted: make(map[string]time.Time),
+		sessions:    make(map[*session]struct{}),
+		owners:      make(map[string]*session),
+		byToken:     make(map[string]*session),
+		endedTokens: make(map[string]endReason),
+		accepted:    make(map[string]time.Time),
 
 		offerTimeout: offerTimeout, planTimeout: planTimeout, stallTimeout: stallTimeout,
 		bigOffer: make(chan struct{}, 1),
@@ -318,6 +321,11 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	if data != nil {
 		r.dropPending(conn)
 		s, err := r.join(ctx, conn, peer, data)
+		var se *sessionEnded
+		if errors.As(err, &se) {
+			conn.CloseWithError(se.code, se.msg)
+			return
+		}
 		if err != nil {
 			log.Info("bad data connection", "err", err)
 			conn.CloseWithError(codeProtocol, truncate(err.Error()))
@@ -609,6 +617,9 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	defer cancel(nil)
 	s.cancel = cancel
 
+	if err := os.MkdirAll(r.dir, 0o755); err != nil { // removed since the receiver started?
+		return fmt.Errorf("create receiving folder: %w", err)
+	}
 	root, err := os.OpenRoot(r.dir)
 	if err != nil {
 		return fmt.Errorf("open receiving folder: %w", err)
@@ -757,6 +768,18 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	return err
 }
 
+// endReason is how a session ended, for its late data connections.
+type endReason struct {
+	peer identity.DeviceID
+	code quic.ApplicationErrorCode
+	msg  string
+}
+
+// sessionEnded: a data connection arrived for a session that has ended.
+type sessionEnded struct{ endReason }
+
+func (e *sessionEnded) Error() string { return "session ended: " + e.msg }
+
 // register makes the session findable by its token, for the sender's
 // further connections.
 func (r *Receiver) register(s *session) {
@@ -776,7 +799,11 @@ func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.Devi
 	first.SetReadDeadline(time.Time{})
 	r.mu.Lock()
 	s := r.byToken[string(tok)]
+	ended, wasEnded := r.endedTokens[string(tok)]
 	r.mu.Unlock()
+	if s == nil && wasEnded && ended.peer == peer {
+		return nil, &sessionEnded{ended}
+	}
 	if s == nil || s.peer != peer {
 		return nil, protoErr("data connection for no session of this device")
 	}
@@ -785,7 +812,7 @@ func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.Devi
 	select {
 	case <-s.started:
 	case <-s.ended:
-		return nil, protoErr("data connection for a session that ended")
+		return nil, &sessionEnded{endReason{s.peer, s.endCode, s.endMsg}}
 	case <-t.C:
 		return nil, protoErr("data connection for a session that never started")
 	case <-ctx.Done():
@@ -796,7 +823,8 @@ func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.Devi
 	s.strMu.Lock()
 	if s.closed || s.g == nil {
 		s.strMu.Unlock()
-		return nil, protoErr("data connection for a session that ended")
+		<-s.ended // closing: its reason is moments away
+		return nil, &sessionEnded{endReason{s.peer, s.endCode, s.endMsg}}
 	}
 	g, gctx := s.g, s.gctx
 	g.Go(func() error {
@@ -879,6 +907,10 @@ func (r *Receiver) claim(ctx context.Context, s *session) error {
 		if old.cancel != nil {
 			old.cancel(errSuperseded)
 		}
+		// Cancelling does not unblock a read of the old control stream (it
+		// may be waiting for a plan that will never come): close its
+		// connection, which the dead sender will never see anyway.
+		old.conn.CloseWithError(codeSuperseded, errSuperseded.Error())
 		select {
 		case <-old.ended:
 		case <-ctx.Done():
@@ -896,6 +928,12 @@ func (r *Receiver) release(s *session) {
 	}
 	if r.byToken[string(s.token)] == s {
 		delete(r.byToken, string(s.token))
+		// A further connection of the sender may still be on its way:
+		// it gets the session's own reason, not a puzzling refusal.
+		if len(r.endedTokens) >= 64 {
+			clear(r.endedTokens)
+		}
+		r.endedTokens[string(s.token)] = endReason{s.peer, s.endCode, s.endMsg}
 	}
 	for k, o := range r.owners {
 		if o == s {
@@ -917,7 +955,7 @@ func (s *session) writeCtrl(t byte, v any) error {
 // keep its session, and a session slot, for ever.
 func (s *session) watchdog(ctx context.Context) error {
 	limit := s.r.stallTimeout
-	t := time.NewTimer(limit)
+	t := time.NewTimer(min(limit, folderCheck))
 	defer t.Stop()
 	for {
 		select {
@@ -928,11 +966,16 @@ func (s *session) watchdog(ctx context.Context) error {
 		if s.pending.Load() == 0 {
 			return nil // everything is in; the finalizer ends the session
 		}
+		// A removed receiving folder would swallow everything that still
+		// arrives: notice it now, not at the end.
+		if err := s.st.stillThere(); err != nil {
+			return err
+		}
 		idle := time.Since(s.start) - time.Duration(s.active.Load())
 		if idle >= limit {
 			return fmt.Errorf("%w: nothing arrived for %s", errStalled, limit)
 		}
-		t.Reset(limit - idle)
+		t.Reset(min(limit-idle, folderCheck))
 	}
 }
 
@@ -1223,6 +1266,9 @@ func (s *session) finalize(ctx context.Context) error {
 		rf.done = true
 		rf.end = &FileEnd{File: rf.idx, Size: rf.e.Size, Hash: rf.existing}
 		rf.mu.Unlock()
+		// A partial copy left beside it (say, by a receiver killed between
+		// the rename and the journal's removal) is stale: drop it.
+		s.st.discard(rf)
 		if err := s.delivered(rf, path.Join(rf.parent, rf.base)); err != nil {
 			return err
 		}

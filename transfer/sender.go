@@ -258,6 +258,7 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	ctrl.SetWriteDeadline(time.Now().Add(idleTimeout)) // the decision may have taken a while
 	if err := writeFrame(ctrl, framePlan, plan); err != nil {
 		return Result{}, classify(err)
 	}

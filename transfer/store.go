@@ -405,11 +405,11 @@ func (s *store) rename(rf *recvFile, dirs map[string]*os.File) (string, error) {
 func (s *store) stillThere() error {
 	a, err := os.Stat(s.dir)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrTargetGone, s.dir, err)
+		return fmt.Errorf("%w: %v", ErrTargetGone, err)
 	}
 	b, err := s.root.Stat(".")
 	if err != nil || !os.SameFile(a, b) {
-		return fmt.Errorf("%w: %s was removed or replaced", ErrTargetGone, s.dir)
+		return fmt.Errorf("%w: %s was removed or replaced during the transfer", ErrTargetGone, s.dir)
 	}
 	return nil
 }

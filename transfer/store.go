@@ -244,15 +244,18 @@ func (s *store) open(rf *recvFile) error {
 	if err := s.mkdirAll(rf.parent); err != nil {
 		return fmt.Errorf("create folder for %q: %w", rf.e.Path, err)
 	}
-	if err := safepath.CheckParents(s.root, rf.part); err != nil {
-		return fmt.Errorf("write %q: %w", rf.e.Path, err)
-	}
+	// mkdirAll checked the folders; O_NOFOLLOW refuses a link at the
+	// partial's own name. Only a failure pays for the full check, which
+	// says what is in the way.
 	flags := os.O_RDWR | os.O_CREATE | syscall.O_NOFOLLOW
 	if rf.nHave == 0 {
 		flags |= os.O_TRUNC
 	}
 	f, err := s.root.OpenFile(rf.part, flags, 0o600)
 	if err != nil {
+		if cerr := safepath.CheckParents(s.root, rf.part); cerr != nil {
+			return fmt.Errorf("write %q: %w", rf.e.Path, cerr)
+		}
 		return fmt.Errorf("create partial file for %q: %w", rf.e.Path, err)
 	}
 	if rf.journal != "" {

@@ -9,7 +9,9 @@
 // only); (e) peak RSS of the ferry and baseline processes; (f) cold start,
 // from `ferry send` to the first data at the receiver (by address: there is
 // no discovery yet). Each figure is a median over -runs runs; ferry and
-// baseline runs alternate so drift hits both.
+// baseline runs alternate so drift hits both, after one uncounted warm-up
+// copy. Every run's output is checked against its source. Other processes'
+// CPU use during a run is measured and flagged (BUSY) in the table.
 //
 //	go run ./internal/bench [-runs 3] [-size 1GiB] [-small 10000] [-setups loopback,veth]
 //	                        [-cases a,b,c,d,e,f] [-quick] [-profile] [-out FILE]
@@ -349,6 +351,7 @@ func (rep *report) measure(ctx context.Context, b *bench, s *setup) {
 	}
 	if c["a"] || c["b"] || c["e"] || c["f"] {
 		fmt.Fprintf(os.Stderr, "[%s] %s file, baseline and ferry alternating, %d run(s)\n", s.name, human(b.cfg.size), runs)
+		b.warmUp(ctx, s, b.big)
 		for i := 0; i < runs && ctx.Err() == nil; i++ {
 			add("a1")(b.baselineRun(ctx, s, b.big, 1, ""))
 			if c["b"] || c["e"] || c["f"] {
@@ -371,6 +374,7 @@ func (rep *report) measure(ctx context.Context, b *bench, s *setup) {
 		if err != nil {
 			add("d1")(result{Kind: "loss setup"}, err)
 		} else {
+			b.warmUp(ctx, s, b.lossy)
 			for i := 0; i < runs && ctx.Err() == nil; i++ {
 				add("d1")(b.baselineRun(ctx, s, b.lossy, 1, ""))
 				add("d")(b.ferryRun(ctx, s, b.lossy, ""))
@@ -385,6 +389,7 @@ func (rep *report) measure(ctx context.Context, b *bench, s *setup) {
 			fmt.Fprintf(os.Stderr, "[%s] profiled runs (not in the figures) -> %s\n", s.name, dir)
 			var names []string
 			if b.big != nil {
+				b.warmUp(ctx, s, b.big)
 				add("prof-baseline")(b.baselineRun(ctx, s, b.big, 1, filepath.Join(dir, s.name+"-baseline")))
 				add("prof-ferry")(b.ferryRun(ctx, s, b.big, filepath.Join(dir, s.name+"-ferry")))
 				names = append(names, "baseline", "ferry")
@@ -397,6 +402,17 @@ func (rep *report) measure(ctx context.Context, b *bench, s *setup) {
 		}
 	}
 	rep.addRows(b, s, got)
+}
+
+// warmUp makes one uncounted baseline copy of src, so that every counted
+// run starts, like the ones after it, right after a run freed as much page
+// cache as it will need: on a VM that hands freed memory back to its host,
+// the first run after a pause would otherwise pay more for its page cache.
+func (b *bench) warmUp(ctx context.Context, s *setup, src *source) {
+	fmt.Fprintf(os.Stderr, "  (warm-up: one baseline copy, not counted)\n")
+	if _, err := b.baselineRun(ctx, s, src, 1, ""); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(os.Stderr, "  warm-up run failed: %v\n", err)
+	}
 }
 
 func human(n int64) string {

@@ -23,6 +23,11 @@
 //
 //	go test -race -run 'TestPeers|TestPair' ./e2e/ -v | grep FIGURE
 //
+// chaos_test.go kills either side at random points of a big transfer (the
+// seed is logged; FERRY_CHAOS_SEED=N replays it, FERRY_CHAOS_ROUNDS=N changes
+// the number of rounds), sends through 5 % loss, and breaks the target
+// folder (read-only, removed mid-transfer).
+//
 // Run them one at a time on a small machine:
 //
 //	go test -race -run TestSenderKilledResumes ./e2e/ -v

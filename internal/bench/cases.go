@@ -291,7 +291,11 @@ func (b *bench) ferryRun(ctx context.Context, s *setup, src *source, prof string
 		return r, err
 	}
 	addr := net.JoinHostPort(s.recvIP, strconv.Itoa(int(ev.num("port"))))
-	send, err := ferry(s.sendNS, "send", "send", "--to", addr, src.path, "--json", "--home", b.homeSend, "--name", "bench-send")
+	to := []string{"--to", addr}
+	if b.cfg.discover && s != loopbackSetup {
+		to = nil // the only receiver on the link, found by mDNS
+	}
+	send, err := ferry(s.sendNS, "send", append(append([]string{"send"}, to...), src.path, "--json", "--home", b.homeSend, "--name", "bench-send")...)
 	if err != nil {
 		return r, err
 	}

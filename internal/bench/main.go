@@ -8,7 +8,7 @@
 // (d) 1 % UDP loss on the receiving host, ferry against the baseline (veth
 // only); (e) peak RSS of the ferry and baseline processes; (f) cold start,
 // from `ferry send` to the first data at the receiver (by address: there is
-// no discovery yet). Each figure is a median over -runs runs; ferry and
+// or, with -discover on veth, discovery included). Each figure is a median over -runs runs; ferry and
 // baseline runs alternate so drift hits both, after one uncounted warm-up
 // copy. Every run's output is checked against its source. Other processes'
 // CPU use during a run is measured and flagged (BUSY) in the table.
@@ -80,6 +80,7 @@ type config struct {
 	cases     map[string]bool
 	quick     bool
 	profile   bool
+	discover  bool // ferry finds the receiver by mDNS instead of --to (not on loopback)
 	out       string
 }
 
@@ -104,6 +105,7 @@ func benchMain() int {
 	flag.StringVar(&cases, "cases", "a,b,c,d,e,f", "cases to run")
 	flag.BoolVar(&cfg.quick, "quick", false, "tiny sizes and 1 run (smoke test); explicit flags still win")
 	flag.BoolVar(&cfg.profile, "profile", false, "also make one CPU-profiled baseline and ferry run per setup (pprof files next to -out)")
+	flag.BoolVar(&cfg.discover, "discover", false, "ferry send finds the receiver by discovery instead of --to, where the setup has multicast (veth): cold start (f) then includes discovery")
 	flag.StringVar(&cfg.out, "out", "", "JSON results (default bench-results/bench.json under the module root)")
 	flag.Parse()
 	if flag.NArg() > 0 {

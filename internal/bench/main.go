@@ -7,8 +7,8 @@
 // (b) ferry sending one large file; (c) ferry sending a folder of 4 KiB files;
 // (d) 1 % UDP loss on the receiving host, ferry against the baseline (veth
 // only); (e) peak RSS of the ferry and baseline processes; (f) cold start,
-// from `ferry send` to the first data at the receiver (by address: there is
-// or, with -discover on veth, discovery included). Each figure is a median over -runs runs; ferry and
+// from `ferry send` to the first data at the receiver (by address, or with
+// -discover on veth by discovery). Each figure is a median over -runs runs; ferry and
 // baseline runs alternate so drift hits both, after one uncounted warm-up
 // copy. Every run's output is checked against its source. Other processes'
 // CPU use during a run is measured and flagged (BUSY) in the table.

@@ -52,10 +52,11 @@ const usageText = `ferry moves files between computers on the same network.
 
 Usage:
   ferry receive [--dir DIR] [--port N] [--once] [--accept ask|all|trusted] [--overwrite] [--iface NAME]...
-  ferry send [--to NAME|DEVICE-ID|HOST:PORT] PATH...   (PATH "-" is standard input, named by --as NAME)
+  ferry send [--to NAME|DEVICE-ID|HOST:PORT] [--timeout D] [--streams N] [--iface NAME]... PATH...
+             (PATH "-" is standard input, named by --as NAME)
   ferry peers [--timeout D] [--watch] [--iface NAME]...
-  ferry pair [--timeout D] [--qr-png FILE]             show a PIN and QR code for another device
-  ferry pair PIN|CODE [--to NAME|HOST:PORT]            pair with the device showing them
+  ferry pair [--timeout D] [--qr-png FILE] [--iface NAME]...   show a PIN and QR code for another device
+  ferry pair PIN|CODE [--to NAME|HOST:PORT] [--timeout D]      pair with the device showing them
   ferry trust list | ferry trust remove ID
   ferry id
 

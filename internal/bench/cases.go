@@ -267,7 +267,11 @@ func (b *bench) ferryRun(ctx context.Context, s *setup, src *source, prof string
 			<-p.done
 		}
 	}()
-	dst, err := os.MkdirTemp(b.tmp, "received-")
+	parent := b.tmp
+	if src == b.small {
+		parent = b.smallDst
+	}
+	dst, err := os.MkdirTemp(parent, "received-")
 	if err != nil {
 		return r, err
 	}

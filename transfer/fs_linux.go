@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"strconv"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,4 +56,54 @@ func freeSpace(path string) (int64, bool) {
 // isNoSpace reports whether err is a full disk or exhausted quota.
 func isNoSpace(err error) bool {
 	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
+}
+
+// openIn opens name, a single component, inside the open folder dir.
+func openIn(dir *os.File, name string, flag int, perm os.FileMode) (*os.File, error) {
+	fd, err := unix.Openat(int(dir.Fd()), name, flag|unix.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path.Join(dir.Name(), name)), nil
+}
+
+// tmpLinkable reports whether linkTmp can work: it needs /proc.
+func tmpLinkable() bool {
+	_, err := os.Stat("/proc/self/fd")
+	return err == nil
+}
+
+// openTmp creates an unnamed file in dir (O_TMPFILE), which linkTmp names.
+// It returns errors.ErrUnsupported where the file system or the kernel has
+// no such files.
+func openTmp(dir *os.File, perm os.FileMode) (*os.File, error) {
+	fd, err := unix.Openat(int(dir.Fd()), ".", unix.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, uint32(perm.Perm()))
+	switch {
+	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL):
+		return nil, errors.ErrUnsupported
+	case err != nil:
+		return nil, &os.PathError{Op: "open", Path: dir.Name(), Err: err}
+	}
+	return os.NewFile(uintptr(fd), path.Join(dir.Name(), "(unnamed)")), nil
+}
+
+// linkTmp gives f, from openTmp, the name name in dir. Like a no-replace
+// rename it fails with fs.ErrExist when the name is taken.
+func linkTmp(f, dir *os.File, name string) error {
+	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), int(dir.Fd()), name, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		return &os.LinkError{Op: "link", Old: f.Name(), New: name, Err: err}
+	}
+	return nil
+}
+
+// setTimes sets the access and modification times of the open file f
+// (futimens: utimensat with no path).
+func setTimes(f *os.File, t time.Time) error {
+	ts := [2]unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, f.Fd(), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return &os.PathError{Op: "futimens", Path: f.Name(), Err: errno}
+	}
+	return nil
 }

@@ -5,7 +5,9 @@ package transfer
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"syscall"
+	"time"
 )
 
 func renameNoReplace(dir *os.File, old, new string) error {
@@ -21,3 +23,15 @@ func syncFS(dir *os.File) error { return errors.ErrUnsupported }
 func freeSpace(path string) (int64, bool) { return 0, false }
 
 func isNoSpace(err error) bool { return errors.Is(err, syscall.ENOSPC) }
+
+func openIn(dir *os.File, name string, flag int, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(filepath.Join(dir.Name(), name), flag, perm)
+}
+
+func tmpLinkable() bool { return false }
+
+func openTmp(dir *os.File, perm os.FileMode) (*os.File, error) { return nil, errors.ErrUnsupported }
+
+func linkTmp(f, dir *os.File, name string) error { return errors.ErrUnsupported }
+
+func setTimes(f *os.File, t time.Time) error { return errors.ErrUnsupported }

@@ -101,6 +101,9 @@ type Receiver struct {
 
 	// Timeouts, from the constants of the same names; tests shorten them.
 	offerTimeout, planTimeout, stallTimeout time.Duration
+	// noTmpFiles names every partial file, as where O_TMPFILE is missing
+	// (tests).
+	noTmpFiles bool
 
 	// bigOffer admits one large offer at a time into memory: decoding a
 	// maximal manifest costs far more than its bytes on the wire.
@@ -287,12 +290,23 @@ func (s *session) untrack(str *quic.ReceiveStream) {
 func (s *session) touch() { s.active.Store(int64(time.Since(s.start))) }
 
 // enqueue hands a complete file to the finalizer.
-func (s *session) enqueue(rf *recvFile) {
+//
+// The file's hash is checked and its mode and times are set here, in the
+// goroutine that completed it, so that files prepare in parallel and the
+// finalizer only flushes and names them.
+func (s *session) enqueue(rf *recvFile) error {
 	s.pending.Add(-1)
+	if err := s.st.prepareFinal(rf); err != nil {
+		if errors.Is(err, ErrIntegrity) || errors.Is(err, ErrProtocol) {
+			s.st.discard(rf)
+		}
+		return s.storageErr(err)
+	}
 	select {
 	case s.ready <- rf:
 	case <-s.gctx.Done():
 	}
+	return nil
 }
 
 var errComplete = errors.New("session complete")
@@ -625,7 +639,8 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("open receiving folder: %w", err)
 	}
 	defer root.Close()
-	s.st = &store{root: root, dir: r.dir, overwrite: r.cfg.Overwrite, sender: s.peer}
+	s.st = &store{root: root, dir: r.dir, overwrite: r.cfg.Overwrite, sender: s.peer, noTmp: r.noTmpFiles, tmpChecked: r.noTmpFiles}
+	defer s.st.close()
 	s.files = make([]*recvFile, len(s.offer.Entries))
 	for i, e := range s.offer.Entries {
 		if !e.Dir {
@@ -1040,7 +1055,9 @@ func (s *session) readControl() error {
 		}
 		rf.mu.Unlock()
 		if ready {
-			s.enqueue(rf)
+			if err := s.enqueue(rf); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -1229,7 +1246,7 @@ func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
 	}
 	s.prog.Done.Add(length)
 	if ready {
-		s.enqueue(rf)
+		return s.enqueue(rf)
 	}
 	return nil
 }
@@ -1246,18 +1263,15 @@ func (s *session) storageErr(err error) error {
 	return err
 }
 
-// finalize verifies, flushes and renames complete files. Files that become
-// complete together are flushed with one syncfs instead of an fsync each.
+// finalize flushes and names complete files. Files that become complete
+// together are flushed with one syncfs instead of an fsync each, and while
+// one batch is being named and reported, the next one is flushed.
 func (s *session) finalize(ctx context.Context) error {
 	done := 0
 	if s.nFiles == 0 {
 		return s.finish()
 	}
-	dirFile, err := s.st.root.Open(".")
-	if err != nil {
-		return fmt.Errorf("open receiving folder: %w", err)
-	}
-	defer dirFile.Close()
+	var skipped []*recvFile
 	for _, rf := range s.files {
 		if rf == nil || !rf.skip {
 			continue
@@ -1269,17 +1283,62 @@ func (s *session) finalize(ctx context.Context) error {
 		// A partial copy left beside it (say, by a receiver killed between
 		// the rename and the journal's removal) is stale: drop it.
 		s.st.discard(rf)
-		if err := s.delivered(rf, path.Join(rf.parent, rf.base)); err != nil {
+		skipped = append(skipped, rf)
+	}
+	if len(skipped) > 0 {
+		if err := s.delivered(skipped, func(rf *recvFile) string { return path.Join(rf.parent, rf.base) }); err != nil {
 			return err
 		}
-		done++
+		done += len(skipped)
 	}
 	if done == s.nFiles {
 		return s.finish()
 	}
-	batch := make([]*recvFile, 0, 256)
-	for {
-		batch = batch[:0]
+	flushed := make(chan []*recvFile, 1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.flush(gctx, s.nFiles-done, flushed) })
+	g.Go(func() error { // name and report each flushed batch
+		for {
+			var batch []*recvFile
+			select {
+			case batch = <-flushed:
+			case <-gctx.Done():
+				return nil
+			}
+			names := make(map[*recvFile]string, len(batch))
+			for _, rf := range batch {
+				name, err := s.st.rename(rf)
+				rf.closeFiles()
+				if err != nil {
+					return s.storageErr(err)
+				}
+				s.st.removeJournal(rf)
+				rf.mu.Lock()
+				rf.done = true
+				rf.mu.Unlock()
+				names[rf] = name
+			}
+			if err := s.delivered(batch, func(rf *recvFile) string { return names[rf] }); err != nil {
+				return err
+			}
+			if done += len(batch); done == s.nFiles {
+				return s.finish()
+			}
+		}
+	})
+	return g.Wait()
+}
+
+// flush collects the next want complete files in batches, flushes each
+// batch to disk and passes it on.
+func (s *session) flush(ctx context.Context, want int, out chan<- []*recvFile) error {
+	dirFile, err := s.st.root.Open(".")
+	if err != nil {
+		return fmt.Errorf("open receiving folder: %w", err)
+	}
+	defer dirFile.Close()
+	for want > 0 {
+		batch := make([]*recvFile, 0, 256)
 		select {
 		case rf := <-s.ready:
 			batch = append(batch, rf)
@@ -1290,7 +1349,7 @@ func (s *session) finalize(ctx context.Context) error {
 		// so that one flush serves many.
 		t := time.NewTimer(batchWait)
 	more:
-		for len(batch) < cap(batch) && done+len(batch) < s.nFiles {
+		for len(batch) < cap(batch) && len(batch) < want {
 			select {
 			case rf := <-s.ready:
 				batch = append(batch, rf)
@@ -1305,14 +1364,6 @@ func (s *session) finalize(ctx context.Context) error {
 		if err := s.st.stillThere(); err != nil {
 			return err
 		}
-		for _, rf := range batch {
-			if err := s.st.prepareFinal(rf); err != nil {
-				if errors.Is(err, ErrIntegrity) || errors.Is(err, ErrProtocol) {
-					s.st.discard(rf)
-				}
-				return s.storageErr(err)
-			}
-		}
 		if len(batch) == 1 {
 			if err := batch[0].f.Sync(); err != nil {
 				return s.storageErr(fmt.Errorf("flush %q: %w", batch[0].e.Path, err))
@@ -1324,40 +1375,32 @@ func (s *session) finalize(ctx context.Context) error {
 				}
 			}
 		}
-		dirs := make(map[string]*os.File)
-		closeDirs := func() {
-			for _, d := range dirs {
-				d.Close()
-			}
-		}
-		for _, rf := range batch {
-			rf.closeFiles()
-			name, err := s.st.rename(rf, dirs)
-			if err != nil {
-				closeDirs()
-				return s.storageErr(err)
-			}
-			s.st.removeJournal(rf)
-			rf.mu.Lock()
-			rf.done = true
-			rf.mu.Unlock()
-			if err := s.delivered(rf, name); err != nil {
-				closeDirs()
-				return err
-			}
-			done++
-		}
-		closeDirs()
-		if done == s.nFiles {
-			return s.finish()
+		want -= len(batch)
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			return nil
 		}
 	}
+	return nil
 }
 
-// delivered reports a file under its final name to the user and the sender.
-func (s *session) delivered(rf *recvFile, name string) error {
-	s.r.cfg.Events(EventFile{Path: filepath.Join(s.r.dir, filepath.FromSlash(name)), Name: name, Size: rf.end.Size, Hash: hex.EncodeToString(rf.end.Hash)})
-	if err := s.writeCtrl(frameFileDone, FileDone{File: rf.idx, Name: name}); err != nil {
+// delivered reports files under their final names to the user and, in one
+// write, to the sender.
+func (s *session) delivered(files []*recvFile, name func(*recvFile) string) error {
+	var frames []byte
+	for _, rf := range files {
+		n := name(rf)
+		s.r.cfg.Events(EventFile{Path: filepath.Join(s.r.dir, filepath.FromSlash(n)), Name: n, Size: rf.end.Size, Hash: hex.EncodeToString(rf.end.Hash)})
+		var err error
+		if frames, err = appendFrame(frames, frameFileDone, FileDone{File: rf.idx, Name: n}); err != nil {
+			return err
+		}
+	}
+	s.ctrlMu.Lock()
+	defer s.ctrlMu.Unlock()
+	s.ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
+	if _, err := s.ctrl.Write(frames); err != nil {
 		return classify(err)
 	}
 	return nil

@@ -24,12 +24,27 @@ import (
 // touches came through safepath and every file operation goes through an
 // os.Root, so nothing is created outside the folder or through a symlink.
 type store struct {
-	mu        sync.Mutex
-	made      map[string]bool // folders this session created or checked
-	root      *os.Root
-	dir       string // absolute path of the receiving folder
-	overwrite bool
-	sender    identity.DeviceID
+	mu         sync.Mutex
+	made       map[string]bool    // folders this session created or checked
+	dirs       map[string]*dirRef // open folders, by path relative to the root
+	tick       uint64             // for the folders' last use
+	noTmp      bool               // no unnamed files here (see open)
+	tmpChecked bool
+	root       *os.Root
+	dir        string // absolute path of the receiving folder
+	overwrite  bool
+	sender     identity.DeviceID
+}
+
+// maxOpenDirs bounds the folders a session keeps open.
+const maxOpenDirs = 64
+
+// dirRef is an open folder inside the root and its users.
+type dirRef struct {
+	f       *os.File
+	refs    int
+	used    uint64
+	evicted bool // out of the cache: closed by its last user
 }
 
 // recvFile is the receiving side of one file entry.
@@ -40,6 +55,7 @@ type recvFile struct {
 	base    string // final base name as offered
 	part    string // partial file, relative to the root
 	journal string // journal, relative to the root ("" when the file has one chunk)
+	tmp     bool   // f is an unnamed file (O_TMPFILE), linked under its final name when done
 
 	mu       sync.Mutex
 	f        *os.File
@@ -237,12 +253,36 @@ func (s *store) forget(rf *recvFile) {
 
 // open creates or reopens the partial file and rewrites the journal with the
 // chunks kept so far. Called with rf.mu held.
+//
+// A file of one chunk has no journal (an interrupted one is sent again
+// whole), so it needs no name until it is complete either: where the file
+// system can, it is an unnamed file (O_TMPFILE) that is linked under its
+// final name when done and vanishes with the process otherwise. That saves
+// creating, renaming and, on failure, deleting a partial name.
 func (s *store) open(rf *recvFile) error {
 	if rf.f != nil {
 		return nil
 	}
 	if err := s.mkdirAll(rf.parent); err != nil {
 		return fmt.Errorf("create folder for %q: %w", rf.e.Path, err)
+	}
+	dir, release, err := s.openDir(rf.parent)
+	if err != nil {
+		return fmt.Errorf("create partial file for %q: %w", rf.e.Path, err)
+	}
+	defer release()
+	if rf.journal == "" && !rf.e.Stream && !s.overwrite && !s.tmpUnsupported() {
+		f, err := openTmp(dir, 0o600)
+		if err == nil {
+			rf.f, rf.tmp = f, true
+			return nil
+		}
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return fmt.Errorf("create partial file for %q: %w", rf.e.Path, err)
+		}
+		s.mu.Lock()
+		s.noTmp = true
+		s.mu.Unlock()
 	}
 	// mkdirAll checked the folders; O_NOFOLLOW refuses a link at the
 	// partial's own name. Only a failure pays for the full check, which
@@ -251,7 +291,7 @@ func (s *store) open(rf *recvFile) error {
 	if rf.nHave == 0 {
 		flags |= os.O_TRUNC
 	}
-	f, err := s.root.OpenFile(rf.part, flags, 0o600)
+	f, err := openIn(dir, path.Base(rf.part), flags, 0o600)
 	if err != nil {
 		if cerr := safepath.CheckParents(s.root, rf.part); cerr != nil {
 			return fmt.Errorf("write %q: %w", rf.e.Path, cerr)
@@ -266,6 +306,91 @@ func (s *store) open(rf *recvFile) error {
 	}
 	rf.f = f
 	return nil
+}
+
+func (s *store) tmpUnsupported() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.tmpChecked {
+		s.tmpChecked = true
+		s.noTmp = !tmpLinkable()
+	}
+	return s.noTmp
+}
+
+// openDir returns the folder dir (relative to the root, made by mkdirAll)
+// open, and a function to release it. Folders stay open for the session, up
+// to maxOpenDirs (the least recently used is closed), so that the files in
+// one cost no walk from the root each. Each is opened through the root after
+// checking that no component is a symlink.
+func (s *store) openDir(dir string) (*os.File, func(), error) {
+	s.mu.Lock()
+	d := s.dirs[dir]
+	if d == nil {
+		s.mu.Unlock()
+		if err := safepath.CheckParents(s.root, path.Join(dir, ".ferry-check")); err != nil {
+			return nil, nil, err
+		}
+		f, err := s.root.Open(dir)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open folder: %w", err)
+		}
+		s.mu.Lock()
+		if d = s.dirs[dir]; d != nil { // opened meanwhile by another stream
+			f.Close()
+		} else {
+			if s.dirs == nil {
+				s.dirs = make(map[string]*dirRef)
+			}
+			if len(s.dirs) >= maxOpenDirs {
+				s.evictDirLocked()
+			}
+			d = &dirRef{f: f}
+			s.dirs[dir] = d
+		}
+	}
+	d.refs++
+	s.tick++
+	d.used = s.tick
+	s.mu.Unlock()
+	return d.f, func() {
+		s.mu.Lock()
+		d.refs--
+		closeIt := d.refs == 0 && d.evicted
+		s.mu.Unlock()
+		if closeIt {
+			d.f.Close()
+		}
+	}, nil
+}
+
+// evictDirLocked drops the least recently used folder from the cache; its
+// last user closes it. Called with s.mu held.
+func (s *store) evictDirLocked() {
+	var oldest string
+	var d *dirRef
+	for name, c := range s.dirs {
+		if d == nil || c.used < d.used {
+			oldest, d = name, c
+		}
+	}
+	if d == nil {
+		return
+	}
+	delete(s.dirs, oldest)
+	d.evicted = true
+	if d.refs == 0 {
+		d.f.Close()
+	}
+}
+
+// close closes the open folders (those in use, when their users are done).
+func (s *store) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.dirs) > 0 {
+		s.evictDirLocked()
+	}
 }
 
 func (s *store) rewriteJournal(rf *recvFile) error {
@@ -355,7 +480,11 @@ func (s *store) prepareFinal(rf *recvFile) error {
 	}
 	if rf.e.MTime != 0 {
 		t := time.Unix(0, rf.e.MTime)
-		if err := s.root.Chtimes(rf.part, t, t); err != nil {
+		err := setTimes(rf.f, t)
+		if errors.Is(err, errors.ErrUnsupported) && !rf.tmp {
+			err = s.root.Chtimes(rf.part, t, t)
+		}
+		if err != nil {
 			return fmt.Errorf("finish %q: %w", rf.e.Path, err)
 		}
 	}
@@ -363,23 +492,17 @@ func (s *store) prepareFinal(rf *recvFile) error {
 }
 
 // rename moves a flushed partial file to a free final name in its folder
-// and returns the final path relative to the root.
+// and returns the final path relative to the root. An unnamed file (rf.tmp)
+// is linked instead; the caller closes it afterwards.
 //
-// dirs caches the folders opened for a batch of renames (the caller closes
-// them). Each is opened through the root, and renameat2 works on single
-// names inside it and never follows a link at the new name.
-func (s *store) rename(rf *recvFile, dirs map[string]*os.File) (string, error) {
-	dir := dirs[rf.parent]
-	if dir == nil {
-		if err := safepath.CheckParents(s.root, rf.part); err != nil {
-			return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
-		}
-		d, err := s.root.Open(rf.parent)
-		if err != nil {
-			return "", fmt.Errorf("finish %q: open folder: %w", rf.e.Path, err)
-		}
-		dirs[rf.parent], dir = d, d
+// The folder comes from openDir, and renameat2 and linkat work on single
+// names inside it and never follow a link at the new name.
+func (s *store) rename(rf *recvFile) (string, error) {
+	dir, release, err := s.openDir(rf.parent)
+	if err != nil {
+		return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
 	}
+	defer release()
 	partBase := path.Base(rf.part)
 	if s.overwrite {
 		if fi, err := s.root.Lstat(path.Join(rf.parent, rf.base)); err == nil && !fi.Mode().IsRegular() {
@@ -392,7 +515,12 @@ func (s *store) rename(rf *recvFile, dirs map[string]*os.File) (string, error) {
 	}
 	for n := 0; n < 10000; n++ {
 		name := numbered(rf.base, n)
-		err := renameNoReplace(dir, partBase, name)
+		var err error
+		if rf.tmp {
+			err = linkTmp(rf.f, dir, name)
+		} else {
+			err = renameNoReplace(dir, partBase, name)
+		}
 		if err == nil {
 			return path.Join(rf.parent, name), nil
 		}
@@ -452,8 +580,11 @@ func (s *store) removeJournal(rf *recvFile) {
 
 // discard deletes the partial data of a file that cannot be completed.
 func (s *store) discard(rf *recvFile) {
+	tmp := rf.tmp
 	rf.closeFiles()
-	s.root.Remove(rf.part)
+	if !tmp {
+		s.root.Remove(rf.part)
+	}
 	if rf.journal != "" {
 		s.root.Remove(rf.journal)
 	}

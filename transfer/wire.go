@@ -161,19 +161,27 @@ type DoneFrame struct {
 
 // writeFrame writes one control frame: type, 4-byte big-endian length, JSON.
 func writeFrame(w io.Writer, t byte, v any) error {
-	body, err := json.Marshal(v)
+	buf, err := appendFrame(nil, t, v)
 	if err != nil {
-		return fmt.Errorf("encode frame %d: %w", t, err)
+		return err
 	}
-	if c, _ := frameCap(t); len(body) > c {
-		return fmt.Errorf("encode frame %d: %d bytes exceeds the limit of %d", t, len(body), c)
-	}
-	buf := make([]byte, 5, 5+len(body))
-	buf[0] = t
-	binary.BigEndian.PutUint32(buf[1:], uint32(len(body)))
-	buf = append(buf, body...)
 	_, err = w.Write(buf)
 	return err
+}
+
+// appendFrame appends one encoded control frame to buf, so that several can
+// go out in one write.
+func appendFrame(buf []byte, t byte, v any) ([]byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return buf, fmt.Errorf("encode frame %d: %w", t, err)
+	}
+	if c, _ := frameCap(t); len(body) > c {
+		return buf, fmt.Errorf("encode frame %d: %d bytes exceeds the limit of %d", t, len(body), c)
+	}
+	buf = append(buf, t, 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(buf[len(buf)-4:], uint32(len(body)))
+	return append(buf, body...), nil
 }
 
 // readFrame reads one control frame and returns its type and body. The length

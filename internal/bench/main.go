@@ -80,7 +80,7 @@ type config struct {
 	cases     map[string]bool
 	quick     bool
 	profile   bool
-	discover  bool // ferry finds the receiver by mDNS instead of --to (not on loopback)
+	discover  bool   // ferry finds the receiver by mDNS instead of --to (not on loopback)
 	smallFS   string // (c) receives into: "ext4" (a fresh one, as root) or "here"
 	out       string
 }

@@ -235,6 +235,7 @@ func quicSend(ctx context.Context, addr, local, file string, conns int) error {
 	part := (size + int64(conns) - 1) / int64(conns)
 	var mu sync.Mutex
 	var lost, sent uint64
+	var minRTT, srtt time.Duration // the largest over the connections
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range conns {
 		off := int64(i) * part
@@ -275,6 +276,8 @@ func quicSend(ctx context.Context, addr, local, file string, conns int) error {
 			mu.Lock()
 			lost += st.PacketsLost
 			sent += st.PacketsSent
+			minRTT = max(minRTT, st.MinRTT)
+			srtt = max(srtt, st.SmoothedRTT)
 			mu.Unlock()
 			return nil
 		})
@@ -282,6 +285,7 @@ func quicSend(ctx context.Context, addr, local, file string, conns int) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	emit(map[string]any{"event": "done", "bytes": size, "packets_sent": sent, "packets_lost": lost})
+	emit(map[string]any{"event": "done", "bytes": size, "packets_sent": sent, "packets_lost": lost,
+		"min_rtt_ms": minRTT.Seconds() * 1000, "srtt_ms": srtt.Seconds() * 1000})
 	return nil
 }

@@ -48,6 +48,8 @@ type result struct {
 	FirstDataSecs float64 `json:"first_data_s,omitempty"`
 	PacketsLost   uint64  `json:"packets_lost,omitempty"` // baseline: quic-go's count
 	PacketsSent   uint64  `json:"packets_sent,omitempty"`
+	MinRTTms      float64 `json:"min_rtt_ms,omitempty"` // baseline: quic-go's, the largest over its connections
+	SRTTms        float64 `json:"srtt_ms,omitempty"`
 	// Other processes' average CPU use during the run, in cores (of 2).
 	OthersCores float64 `json:"others_cores"`
 }
@@ -241,6 +243,7 @@ func (b *bench) baselineRun(ctx context.Context, s *setup, src *source, conns in
 	}
 	if sd, ok := send.event("done"); ok {
 		r.PacketsLost, r.PacketsSent = uint64(sd.num("packets_lost")), uint64(sd.num("packets_sent"))
+		r.MinRTTms, r.SRTTms = sd.num("min_rtt_ms"), sd.num("srtt_ms")
 	}
 	t0 := send.start.UnixNano()
 	r.FirstDataSecs = float64(int64(done.num("first_ns"))-t0) / 1e9

@@ -5,8 +5,9 @@
 //
 // Cases: (a) baseline, a bare quic-go stream copy, 1 and 4 connections;
 // (b) ferry sending one large file; (c) ferry sending a folder of 4 KiB files;
-// (d) 1 % UDP loss on the receiving host, ferry against the baseline (veth
-// only); (e) peak RSS of the ferry and baseline processes; (f) cold start,
+// (d) 1 % UDP loss and 2 ms delay on the receiving host (nftables and
+// NFQUEUE; see nfqdelay.go), ferry against the baseline (veth only, needs
+// iptables-legacy); (e) peak RSS of the ferry and baseline processes; (f) cold start,
 // from `ferry send` to the first data at the receiver (by address, or with
 // -discover on veth by discovery). Each figure is a median over -runs runs; ferry and
 // baseline runs alternate so drift hits both, after one uncounted warm-up
@@ -14,11 +15,12 @@
 // CPU use during a run is measured and flagged (BUSY) in the table.
 //
 //	go run ./internal/bench [-runs 3] [-size 1GiB] [-small 10000] [-setups loopback,veth]
-//	                        [-cases a,b,c,d,e,f] [-quick] [-profile] [-out FILE]
+//	                        [-cases a,b,c,d,e,f] [-loss 1] [-delay 2ms] [-smallfs ext4|here]
+//	                        [-quick] [-profile] [-discover] [-out FILE]
 //
 // The bench binary also runs its own child processes: "quic-recv" and
-// "quic-send" (the baseline) and "ferry-prof" (ferry with a CPU profile, for
-// -profile only).
+// "quic-send" (the baseline), "nfq-delay" (the delay of case d) and
+// "ferry-prof" (ferry with a CPU profile, for -profile only).
 package main
 
 import (
@@ -47,6 +49,8 @@ func main() {
 		switch os.Args[1] {
 		case "quic-recv", "quic-send":
 			os.Exit(roleMain(os.Args[1], os.Args[2:]))
+		case "nfq-delay":
+			os.Exit(nfqMain(os.Args[2:]))
 		case "ferry-prof":
 			os.Exit(ferryProf(os.Args[2:]))
 		}
@@ -76,6 +80,7 @@ type config struct {
 	small     int   // (c): number of files
 	smallSize int64
 	lossPct   int
+	delay     time.Duration // (d): added to the sender-to-receiver direction
 	setups    []string
 	cases     map[string]bool
 	quick     bool
@@ -103,6 +108,7 @@ func benchMain() int {
 	flag.IntVar(&cfg.small, "small", 10000, "number of small files for case c")
 	flag.StringVar(&smallSize, "smallsize", "4KiB", "size of each small file")
 	flag.IntVar(&cfg.lossPct, "loss", 1, "UDP loss in percent for case d")
+	flag.DurationVar(&cfg.delay, "delay", 2*time.Millisecond, "delay added to the sender-to-receiver direction for case d, by a UDP relay in the receiving namespace (0: none)")
 	flag.StringVar(&setups, "setups", "loopback,veth", "where to measure: loopback, veth (veth needs root)")
 	flag.StringVar(&cases, "cases", "a,b,c,d,e,f", "cases to run")
 	flag.BoolVar(&cfg.quick, "quick", false, "tiny sizes and 1 run (smoke test); explicit flags still win")
@@ -155,8 +161,8 @@ func benchMain() int {
 		fmt.Fprintf(os.Stderr, "bench: -smallfs is ext4 or here, not %q\n", cfg.smallFS)
 		return 2
 	}
-	if cfg.runs < 1 || cfg.small < 1 || cfg.lossPct < 0 || cfg.lossPct > 100 {
-		fmt.Fprintln(os.Stderr, "bench: -runs and -small must be positive, -loss 0..100")
+	if cfg.runs < 1 || cfg.small < 1 || cfg.lossPct < 0 || cfg.lossPct > 100 || cfg.delay < 0 || cfg.delay > time.Second {
+		fmt.Fprintln(os.Stderr, "bench: -runs and -small must be positive, -loss 0..100, -delay 0..1s")
 		return 2
 	}
 
@@ -400,16 +406,27 @@ func (rep *report) measure(ctx context.Context, b *bench, s *setup) {
 		}
 	}
 	if c["d"] && s.recvNS != "" && b.lossy != nil && ctx.Err() == nil {
-		fmt.Fprintf(os.Stderr, "[%s] %s file with %d %% UDP loss on the receiving host, %d run(s)\n", s.name, human(b.cfg.lossSize), b.cfg.lossPct, runs)
+		fmt.Fprintf(os.Stderr, "[%s] %s file with %d %% UDP loss and %v delay on the receiving host, %d run(s)\n", s.name, human(b.cfg.lossSize), b.cfg.lossPct, b.cfg.delay, runs)
 		off, err := lossOn(ctx, s, b.cfg.lossPct)
 		if err != nil {
 			add("d1")(result{Kind: "loss setup"}, err)
 		} else {
-			b.warmUp(ctx, s, b.lossy)
-			for i := 0; i < runs && ctx.Err() == nil; i++ {
-				add("d1")(b.baselineRun(ctx, s, b.lossy, 1, ""))
-				add("d")(b.ferryRun(ctx, s, b.lossy, ""))
-				add("d4")(b.baselineRun(ctx, s, b.lossy, 4, ""))
+			undelay := func() float64 { return 0 }
+			if b.cfg.delay > 0 {
+				if undelay, err = b.delayOn(ctx, s, b.cfg.delay); err != nil {
+					add("d1")(result{Kind: "delay setup"}, err)
+				}
+			}
+			if err == nil {
+				b.warmUp(ctx, s, b.lossy)
+				for i := 0; i < runs && ctx.Err() == nil; i++ {
+					add("d1")(b.baselineRun(ctx, s, b.lossy, 1, ""))
+					add("d")(b.ferryRun(ctx, s, b.lossy, ""))
+					add("d4")(b.baselineRun(ctx, s, b.lossy, 4, ""))
+				}
+				if cpu := undelay(); cpu > 0 {
+					rep.Notes = append(rep.Notes, fmt.Sprintf("case d: the delay (nfq-delay, internal/bench/nfqdelay.go) used %.1f CPU s over all of %s's runs of case d", cpu, s.name))
+				}
 			}
 			off()
 		}

@@ -124,7 +124,9 @@ func lossOn(ctx context.Context, s *setup, pct int) (off func(), err error) {
 		off()
 		return nil, err
 	}
-	if err := nft("add", "rule", "inet", "lossy", "in", "meta", "l4proto", "udp",
+	// Only what arrives on the wire: not the delay relay's own packets to and
+	// from the receiver, which stay inside the namespace (lo).
+	if err := nft("add", "rule", "inet", "lossy", "in", "iifname", s.recvIf, "meta", "l4proto", "udp",
 		"numgen", "random", "mod", "100", "<", strconv.Itoa(pct), "drop"); err != nil {
 		off()
 		return nil, err

@@ -39,6 +39,9 @@ func (s *series) add(r result, err error) {
 	if r.PacketsSent > 0 {
 		fmt.Fprintf(os.Stderr, "  lost %d/%d pkts", r.PacketsLost, r.PacketsSent)
 	}
+	if r.MinRTTms > 0 {
+		fmt.Fprintf(os.Stderr, "  RTT min %.2f smoothed %.2f ms", r.MinRTTms, r.SRTTms)
+	}
 	if r.OthersCores >= 0.1 {
 		fmt.Fprintf(os.Stderr, "  [others used %.1f cores]", r.OthersCores)
 	}
@@ -272,7 +275,7 @@ func (rep *report) addRows(b *bench, s *setup, got map[string]*series) {
 	}
 	if c["d"] {
 		d1, fd, d4 := got["d1"], got["d"], got["d4"]
-		r := row{Case: "d", Setup: s.name, What: fmt.Sprintf("%d %% UDP loss, %s", b.cfg.lossPct, human(b.cfg.lossSize))}
+		r := row{Case: "d", Setup: s.name, What: fmt.Sprintf("%d %% UDP loss, %v delay, %s", b.cfg.lossPct, b.cfg.delay, human(b.cfg.lossSize))}
 		switch {
 		case s.recvNS == "":
 			r.Notes = "veth only (the loss is on the receiving host's namespace)"

@@ -223,6 +223,38 @@ func TestExistingNameGetsNumbered(t *testing.T) {
 	}
 }
 
+// The same with a folder of many files, whose names the receiver reads
+// once instead of looking each up: files already there are skipped, new
+// ones arrive, and a changed one arrives under a numbered name.
+func TestResendManyIdenticalIsSkipped(t *testing.T) {
+	r := startReceiver(t)
+	s := newSender(t)
+	src := t.TempDir()
+	const n = 3 * listFrom
+	for i := range n {
+		writeFile(t, src, fmt.Sprintf("dir/f%02d", i), 100+i)
+	}
+	paths := []string{filepath.Join(src, "dir")}
+	s.mustSend(t, r, paths)
+	writeFile(t, src, "dir/new", 1000)
+	p := filepath.Join(src, "dir/f07")
+	fi, _ := os.Stat(p)
+	b, _ := os.ReadFile(p)
+	b[0] ^= 1
+	os.WriteFile(p, b, 0o644)
+	os.Chtimes(p, fi.ModTime(), fi.ModTime())
+
+	second := s.mustSend(t, r, paths)
+	if want := int64(1000 + 100 + 7); second.BytesSent != want || second.Files != n+1 {
+		t.Errorf("second send: %+v, want %d files and %d bytes sent (the new and the changed file)", second, n+1, want)
+	}
+	sameFile(t, filepath.Join(src, "dir/new"), filepath.Join(r.Dir(), "dir/new"))
+	sameFile(t, p, filepath.Join(r.Dir(), "dir/f07 (1)"))
+	if got := finalFiles(t, r.Dir()); len(got) != n+2 {
+		t.Errorf("%d files, want %d", len(got), n+2)
+	}
+}
+
 func TestResendIdenticalIsSkipped(t *testing.T) {
 	r := startReceiver(t)
 	s := newSender(t)

@@ -30,6 +30,8 @@ type store struct {
 	tick       uint64             // for the folders' last use
 	noTmp      bool               // no unnamed files here (see open)
 	tmpChecked bool
+	perDir     map[string]int             // files of the offer, by folder
+	listed     map[string]map[string]bool // names in a folder at the start, for existing
 	root       *os.Root
 	dir        string // absolute path of the receiving folder
 	overwrite  bool
@@ -90,6 +92,10 @@ func (s *store) newRecvFile(idx int, e Entry) *recvFile {
 		parent = "."
 	}
 	key := partialKey(s.sender, e.Path)
+	if s.perDir == nil {
+		s.perDir = make(map[string]int)
+	}
+	s.perDir[parent]++
 	rf := &recvFile{
 		idx:    idx,
 		e:      e,
@@ -209,6 +215,9 @@ func (s *store) resume(rf *recvFile) ([]int64, error) {
 // and modification time match the offer: most likely an earlier, complete
 // delivery of the same file, which the sender can then skip.
 func (s *store) existing(rf *recvFile) ([]byte, bool) {
+	if names := s.listing(rf.parent); names != nil && !names[rf.base] {
+		return nil, false
+	}
 	final := path.Join(rf.parent, rf.base)
 	if safepath.CheckParents(s.root, final) != nil {
 		return nil, false
@@ -234,6 +243,54 @@ func (s *store) existing(rf *recvFile) ([]byte, bool) {
 	}
 	sum := fileHash(rf.e.Size, rf.e.Chunk, hashes)
 	return sum[:], true
+}
+
+// listFrom is how many files of an offer must go into one folder before
+// existing reads the folder's names once instead of looking up each.
+const listFrom = 16
+
+// listing returns the names in folder dir (empty when it does not exist),
+// read once per session, or nil when existing should look names up one by
+// one: for a folder with few of the offer's files, or one it cannot list.
+func (s *store) listing(dir string) map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perDir[dir] < listFrom {
+		return nil
+	}
+	if names, ok := s.listed[dir]; ok {
+		return names
+	}
+	if s.listed == nil {
+		s.listed = make(map[string]map[string]bool)
+	}
+	var names map[string]bool
+	if err := safepath.CheckParents(s.root, path.Join(dir, ".ferry-check")); err == nil {
+		if f, err := s.root.Open(dir); errors.Is(err, fs.ErrNotExist) {
+			names = map[string]bool{}
+		} else if err == nil {
+			// A folder far fuller than the offer is cheaper to ask name by
+			// name (and its listing could be large).
+			limit := max(4*s.perDir[dir], 4096)
+			names = make(map[string]bool)
+			for {
+				list, err := f.Readdirnames(1024)
+				for _, n := range list {
+					names[n] = true
+				}
+				if errors.Is(err, io.EOF) || (err == nil && len(list) == 0) {
+					break
+				}
+				if err != nil || len(names) > limit {
+					names = nil
+					break
+				}
+			}
+			f.Close()
+		}
+	}
+	s.listed[dir] = names
+	return names
 }
 
 func (s *store) journalHeader(rf *recvFile) journalHeader {

@@ -1232,6 +1232,9 @@ func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
 	if sum != trailer {
 		return fmt.Errorf("%w: chunk %d of %q does not match its hash", ErrIntegrity, idx, rf.e.Path)
 	}
+	if !rf.tmp {
+		writeBehind(f, idx*rf.e.Chunk, length)
+	}
 	rf.mu.Lock()
 	rf.inflight[idx] = false
 	rf.have[idx] = true

@@ -48,7 +48,14 @@ type hostAddr struct {
 func parseResponse(pkt []byte) (response, error) {
 	var msg dns.Msg
 	if err := msg.Unpack(pkt); err != nil {
-		return response{}, err
+		// One record it cannot decode (python-zeroconf 0.47 writes NSEC
+		// records with an empty type bitmap) would cost the whole answer:
+		// keep every record that decodes.
+		m, lerr := unpackLenient(pkt)
+		if lerr != nil {
+			return response{}, err
+		}
+		msg = *m
 	}
 	if !msg.Response || msg.Opcode != dns.OpcodeQuery {
 		return response{}, errNotResponse
@@ -136,4 +143,49 @@ func (r *response) addAddr(h *dns.RR_Header, ip []byte) {
 		ttl:   h.Ttl,
 		flush: h.Class&cacheFlushBit != 0,
 	})
+}
+
+// unpackLenient decodes a DNS message record by record and leaves out the
+// records that do not decode, where each record's length still tells where
+// the next one starts. It fails on a header, question or record framing it
+// cannot follow.
+func unpackLenient(pkt []byte) (*dns.Msg, error) {
+	if len(pkt) < 12 {
+		return nil, errors.New("short DNS message")
+	}
+	var msg dns.Msg
+	// The header alone: a message with no records decodes.
+	if err := msg.Unpack(append(pkt[:4:4], make([]byte, 8)...)); err != nil {
+		return nil, err
+	}
+	counts := [4]int{}
+	for i := range counts {
+		counts[i] = int(pkt[4+2*i])<<8 | int(pkt[5+2*i])
+	}
+	off := 12
+	for range counts[0] {
+		_, next, err := dns.UnpackDomainName(pkt, off)
+		if err != nil || next+4 > len(pkt) {
+			return nil, errors.New("bad question")
+		}
+		off = next + 4
+	}
+	secs := []*[]dns.RR{&msg.Answer, &msg.Ns, &msg.Extra}
+	for i, sec := range secs {
+		for range counts[i+1] {
+			_, next, err := dns.UnpackDomainName(pkt, off)
+			if err != nil || next+10 > len(pkt) {
+				return nil, errors.New("bad record")
+			}
+			end := next + 10 + (int(pkt[next+8])<<8 | int(pkt[next+9]))
+			if end > len(pkt) {
+				return nil, errors.New("record past the end of the message")
+			}
+			if rr, _, err := dns.UnpackRR(pkt[:end], off); err == nil && rr != nil {
+				*sec = append(*sec, rr)
+			}
+			off = end
+		}
+	}
+	return &msg, nil
 }

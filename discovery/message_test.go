@@ -119,6 +119,53 @@ func TestParseResponse(t *testing.T) {
 	}
 }
 
+// withBadNSEC appends to a packed response an NSEC record with an empty
+// type bitmap block, as python-zeroconf 0.47 sends, in the additional
+// section, before a good A record.
+func withBadNSEC(t testing.TB, b []byte) []byte {
+	t.Helper()
+	good, err := dns.NewRR("ferry-late.local. 120 IN A 10.231.0.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail := make([]byte, 64)
+	n, err := dns.PackRR(good, tail, 0, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// owner "." (root), type NSEC (47), class IN, TTL 120, rdlength 3:
+	// next name ".", then window 0 with a length of 0.
+	bad := []byte{0, 0, 47, 0, 1, 0, 0, 0, 120, 0, 3, 0, 0, 0}
+	out := append(append(append([]byte{}, b...), bad...), tail[:n]...)
+	ar := int(out[10])<<8 | int(out[11]) + 2
+	out[10], out[11] = byte(ar>>8), byte(ar)
+	return out
+}
+
+// A record that does not decode costs only itself, not the response.
+func TestParseResponseSkipsBadRecord(t *testing.T) {
+	a := rec{svc: Service{Name: "alpha", ID: testID("a"), Port: 4001}, ttl: 3200, addrs: []string{"10.231.0.1"}}
+	b := withBadNSEC(t, pkt(t, false, a))
+	var m dns.Msg
+	if err := m.Unpack(b); err == nil {
+		t.Fatal("the packet with the bad NSEC decodes as a whole: the test needs a record miekg/dns refuses")
+	}
+	r, err := parseResponse(b)
+	if err != nil {
+		t.Fatalf("parseResponse: %v", err)
+	}
+	if len(r.instances) != 1 || !r.instances[0].srv || r.instances[0].port != 4001 || !r.instances[0].hasTXT {
+		t.Errorf("instances = %+v", r.instances)
+	}
+	if len(r.addrs) != 2 || r.addrs[1].addr != netip.MustParseAddr("10.231.0.9") {
+		t.Errorf("addrs = %+v, want 10.231.0.1 and the A record after the bad one", r.addrs)
+	}
+	// A record whose length runs past the end still fails the packet.
+	if _, err := parseResponse(b[:len(b)-3]); err == nil {
+		t.Error("a truncated record was accepted")
+	}
+}
+
 // FuzzParseResponse feeds arbitrary packets to the decoder, and what it
 // returns to the TXT parser: nothing may panic, and what reaches a Peer must
 // be printable.
@@ -129,6 +176,7 @@ func FuzzParseResponse(f *testing.F) {
 	bye := a
 	bye.ttl = 0
 	f.Add(pkt(f, true, bye))
+	f.Add(withBadNSEC(f, pkt(f, false, a)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := parseResponse(b)
 		if err != nil {

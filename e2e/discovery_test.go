@@ -552,11 +552,11 @@ func TestDiscoveryInterfaceProblems(t *testing.T) {
 // "NAME SHORT", TXT v=1, id=ID, name=NAME, at an IPv4 and an IPv6 address
 // and a port. It prints "registered" and then waits to be killed.
 //
-// Both address families are given on purpose: with one missing, Debian's
-// python3-zeroconf (0.47) adds an NSEC record whose type bitmap is
-// malformed (2-byte window and length fields), and miekg/dns then rejects
-// the whole response, so ferry would see the service only in its
-// unsolicited announcements.
+// Both address families are given so that the answers are well formed:
+// with one missing, Debian's python3-zeroconf (0.47) adds an NSEC record
+// whose type bitmap is malformed (2-byte window and length fields), which
+// ferry's parser skips while keeping the rest of the response
+// (discovery's TestParseResponseSkipsBadRecord).
 const pySpoof = `
 import socket, sys, threading
 from zeroconf import Zeroconf, ServiceInfo

@@ -80,11 +80,14 @@
 // Files are written through an os.Root into a hidden partial file next to
 // the final name (.ferry-<key>.part, key derived from the sender's ID and the
 // path) with a journal (.ferry-<key>.journal, see journal.go) of verified
-// chunks. A complete file is checked against the sender's file hash, given
-// its mode and time, flushed (one syncfs for a batch of small files) and
-// renamed with RENAME_NOREPLACE to its name, or "name (1).ext" and so on if
-// that exists. On resume every journaled chunk is read back and hashed
-// again before it is trusted.
+// chunks. A file of one chunk has no journal (it is sent again whole) and,
+// where the file system allows, no name either: it is an unnamed file
+// (O_TMPFILE) until it is complete. A complete file is checked against the
+// sender's file hash, given its mode and time, flushed (one syncfs for all
+// the files that are waiting) and renamed with RENAME_NOREPLACE (an unnamed
+// one linked) to its name, or "name (1).ext" and so on if that exists. On
+// resume every journaled chunk is read back and hashed again before it is
+// trusted.
 //
 // Connections close with an application error code that says why (see
 // conn.go); a sender retries a lost connection and gives up on the others.

@@ -58,13 +58,34 @@ func isNoSpace(err error) bool {
 	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
 }
 
-// openIn opens name, a single component, inside the open folder dir.
-func openIn(dir *os.File, name string, flag int, perm os.FileMode) (*os.File, error) {
-	fd, err := unix.Openat(int(dir.Fd()), name, flag|unix.O_CLOEXEC, uint32(perm.Perm()))
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+// openIn opens rel (relative to root) by its last component inside the
+// open folder dir, which is rel's folder.
+func openIn(_ *os.Root, dir *os.File, rel string, flag int, perm os.FileMode) (*os.File, error) {
+	name := path.Base(rel)
+	for {
+		fd, err := unix.Openat(int(dir.Fd()), name, flag|unix.O_CLOEXEC, uint32(perm.Perm()))
+		if err == unix.EINTR {
+			continue // as package os does: Go's preemption signals cause it on FUSE and SMB mounts
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: name, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path.Join(dir.Name(), name)), nil
 	}
-	return os.NewFile(uintptr(fd), path.Join(dir.Name(), name)), nil
+}
+
+// removeIn removes the file name inside dir, if it is there.
+func removeIn(dir *os.File, name string) {
+	unix.Unlinkat(int(dir.Fd()), name, 0)
+}
+
+// fdLimit is the process's limit on open files (0 if unknown).
+func fdLimit() int {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil || lim.Cur > 1<<30 {
+		return 0
+	}
+	return int(lim.Cur)
 }
 
 // tmpLinkable reports whether linkTmp can work: it needs /proc.
@@ -78,6 +99,9 @@ func tmpLinkable() bool {
 // no such files.
 func openTmp(dir *os.File, perm os.FileMode) (*os.File, error) {
 	fd, err := unix.Openat(int(dir.Fd()), ".", unix.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, uint32(perm.Perm()))
+	for err == unix.EINTR {
+		fd, err = unix.Openat(int(dir.Fd()), ".", unix.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, uint32(perm.Perm()))
+	}
 	switch {
 	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL):
 		return nil, errors.ErrUnsupported
@@ -90,7 +114,17 @@ func openTmp(dir *os.File, perm os.FileMode) (*os.File, error) {
 // linkTmp gives f, from openTmp, the name name in dir. Like a no-replace
 // rename it fails with fs.ErrExist when the name is taken.
 func linkTmp(f, dir *os.File, name string) error {
-	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), int(dir.Fd()), name, unix.AT_SYMLINK_FOLLOW)
+	src := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+	err := unix.Linkat(unix.AT_FDCWD, src, int(dir.Fd()), name, unix.AT_SYMLINK_FOLLOW)
+	for err == unix.EINTR {
+		// Interrupted: retry only if the file has no name yet, or it
+		// would get a second one.
+		var st unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &st) == nil && st.Nlink > 0 {
+			return nil
+		}
+		err = unix.Linkat(unix.AT_FDCWD, src, int(dir.Fd()), name, unix.AT_SYMLINK_FOLLOW)
+	}
 	if err != nil {
 		return &os.LinkError{Op: "link", Old: f.Name(), New: name, Err: err}
 	}
@@ -102,6 +136,9 @@ func linkTmp(f, dir *os.File, name string) error {
 func setTimes(f *os.File, t time.Time) error {
 	ts := [2]unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
 	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, f.Fd(), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	for errno == unix.EINTR {
+		_, _, errno = unix.Syscall6(unix.SYS_UTIMENSAT, f.Fd(), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	}
 	if errno != 0 {
 		return &os.PathError{Op: "futimens", Path: f.Name(), Err: errno}
 	}

@@ -5,7 +5,6 @@ package transfer
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -24,9 +23,17 @@ func freeSpace(path string) (int64, bool) { return 0, false }
 
 func isNoSpace(err error) bool { return errors.Is(err, syscall.ENOSPC) }
 
-func openIn(dir *os.File, name string, flag int, perm os.FileMode) (*os.File, error) {
-	return os.OpenFile(filepath.Join(dir.Name(), name), flag, perm)
+// openIn goes through the root here: without openat, a path from the
+// folder's name could be redirected by a symlink.
+func openIn(root *os.Root, _ *os.File, rel string, flag int, perm os.FileMode) (*os.File, error) {
+	return root.OpenFile(rel, flag, perm)
 }
+
+// removeIn is not needed here: without unnamed files, no stale partial of a
+// one-chunk file is left behind.
+func removeIn(dir *os.File, name string) {}
+
+func fdLimit() int { return 0 }
 
 func tmpLinkable() bool { return false }
 

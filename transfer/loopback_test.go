@@ -354,6 +354,29 @@ func TestManySmallFilesNamedPartials(t *testing.T) {
 	noLeftovers(t, r.Dir())
 }
 
+// A named partial of a one-chunk file, left by an attempt that could not
+// use an unnamed file, is removed when the file is received unnamed: in a
+// folder whose names are read once and in one whose are not.
+func TestStaleOneChunkPartialRemoved(t *testing.T) {
+	r := startReceiver(t)
+	s := newSender(t)
+	src := t.TempDir()
+	paths := []string{"few/a.txt"}
+	for i := range listFrom {
+		paths = append(paths, fmt.Sprintf("many/f%02d", i))
+	}
+	for _, p := range paths {
+		writeFile(t, src, p, 500)
+		stale := filepath.Join(r.Dir(), filepath.Dir(p), ".ferry-"+partialKey(s.dev.ID, p)+".part")
+		writeFile(t, filepath.Dir(stale), filepath.Base(stale), 100)
+	}
+	s.mustSend(t, r, []string{filepath.Join(src, "few"), filepath.Join(src, "many")})
+	for _, p := range paths {
+		sameFile(t, filepath.Join(src, p), filepath.Join(r.Dir(), p))
+	}
+	noLeftovers(t, r.Dir())
+}
+
 // A session of small files interrupted half-way leaves only complete, correct
 // files under their final names and no partial files (a file of one chunk
 // is unnamed until it is complete); sending again delivers the rest and

@@ -55,8 +55,9 @@ const (
 	planTimeout       = 10 * time.Minute
 	folderCheck       = 2 * time.Second // how often a session checks that its folder still exists
 	// A flush (syncfs) costs about the same for 10 files as for 1,000, so
-	// it takes all the complete files that are waiting, up to this many.
-	maxFlushBatch = 4096
+	// it takes all the complete files that are waiting, up to this many
+	// (fewer where the limit on open files is low: see maxUnnamed).
+	maxFlushBatch = 2048
 	batchWait     = 10 * time.Millisecond // how long a finished file waits for others to share its flush // the sender hashes what we kept before it answers
 	stallTimeout  = 10 * time.Minute      // nothing from a sender whose files are not all in
 	maxSessionID  = 64
@@ -233,6 +234,10 @@ func (r *Receiver) dropPending(c *quic.Conn) {
 
 // session is one accepted offer being received.
 type session struct {
+	// unnamed holds a token for each complete file that is not yet named:
+	// each keeps a descriptor open, so their number is bounded (see
+	// maxUnnamed).
+	unnamed  chan struct{}
 	complete atomic.Bool // the Done frame is being sent: every file is delivered
 	bytes    int64       // bytes delivered, set with complete
 
@@ -306,10 +311,23 @@ func (s *session) enqueue(rf *recvFile) error {
 		return s.storageErr(err)
 	}
 	select {
-	case s.ready <- rf:
+	case s.unnamed <- struct{}{}:
 	case <-s.gctx.Done():
+		return nil
 	}
+	s.ready <- rf // never blocks: it has room for every token
 	return nil
+}
+
+// maxUnnamed is how many complete files a session may hold open until they
+// are named: up to maxFlushBatch, and within a share of the process's limit
+// on open files that leaves room for every session and their sockets.
+func maxUnnamed(sessions int) int {
+	limit := fdLimit()
+	if limit <= 0 {
+		limit = 1024
+	}
+	return max(32, min(maxFlushBatch, (limit-512)/(2*max(1, sessions))))
 }
 
 var errComplete = errors.New("session complete")
@@ -751,7 +769,9 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	}
 	r.cfg.Events(EventSession{Info: s.info, Progress: s.prog, Resumed: s.prog.Done.Load()})
 
-	s.ready = make(chan *recvFile, 2*maxFlushBatch)
+	n := maxUnnamed(r.cfg.MaxSessions)
+	s.unnamed = make(chan struct{}, n)
+	s.ready = make(chan *recvFile, n)
 	s.start = time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	s.gctx = gctx
@@ -1259,7 +1279,7 @@ func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
 
 func (s *session) storageErr(err error) error {
 	if isNoSpace(err) {
-		return fmt.Errorf("%w: %s: %v (the verified part is kept; free some space and send again to resume)", ErrDiskFull, s.r.dir, err)
+		return fmt.Errorf("%w: %s: %v (verified chunks of files over 1 MiB are kept; free some space and send again to resume)", ErrDiskFull, s.r.dir, err)
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		if e := s.st.stillThere(); e != nil {
@@ -1342,6 +1362,7 @@ func (s *session) nameAll(batch []*recvFile) (map[*recvFile]string, error) {
 				rf := batch[i]
 				name, err := s.st.rename(rf)
 				rf.closeFiles()
+				<-s.unnamed
 				if err != nil {
 					return s.storageErr(err)
 				}
@@ -1373,7 +1394,7 @@ func (s *session) flush(ctx context.Context, want int, out chan<- []*recvFile) e
 	}
 	defer dirFile.Close()
 	for want > 0 {
-		batch := make([]*recvFile, 0, maxFlushBatch)
+		batch := make([]*recvFile, 0, cap(s.ready))
 		select {
 		case rf := <-s.ready:
 			batch = append(batch, rf)
@@ -1434,9 +1455,13 @@ func (s *session) delivered(files []*recvFile, name func(*recvFile) string) erro
 	}
 	s.ctrlMu.Lock()
 	defer s.ctrlMu.Unlock()
-	s.ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
-	if _, err := s.ctrl.Write(frames); err != nil {
-		return classify(err)
+	for len(frames) > 0 { // each piece gets its own deadline, as one frame did
+		n := min(len(frames), 64<<10)
+		s.ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
+		if _, err := s.ctrl.Write(frames[:n]); err != nil {
+			return classify(err)
+		}
+		frames = frames[n:]
 	}
 	return nil
 }

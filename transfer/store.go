@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zeebo/blake3"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/ferry-lan/ferry/identity"
 	"github.com/ferry-lan/ferry/transfer/safepath"
@@ -24,6 +25,7 @@ import (
 // touches came through safepath and every file operation goes through an
 // os.Root, so nothing is created outside the folder or through a symlink.
 type store struct {
+	renameMu   sync.Mutex // one rename of a named partial at a time (see rename)
 	mu         sync.Mutex
 	made       map[string]bool    // folders this session created or checked
 	dirs       map[string]*dirRef // open folders, by path relative to the root
@@ -215,7 +217,7 @@ func (s *store) resume(rf *recvFile) ([]int64, error) {
 // and modification time match the offer: most likely an earlier, complete
 // delivery of the same file, which the sender can then skip.
 func (s *store) existing(rf *recvFile) ([]byte, bool) {
-	if names := s.listing(rf.parent); names != nil && !names[rf.base] {
+	if names := s.listing(rf.parent); names != nil && !names[foldName(rf.base)] {
 		return nil, false
 	}
 	final := path.Join(rf.parent, rf.base)
@@ -244,6 +246,11 @@ func (s *store) existing(rf *recvFile) ([]byte, bool) {
 	sum := fileHash(rf.e.Size, rf.e.Chunk, hashes)
 	return sum[:], true
 }
+
+// foldName is the key of a name in a folder's listing: on a file system
+// that ignores case or Unicode normalization (macOS, SMB, exFAT) another
+// spelling is the same file. A hit only means "look it up".
+func foldName(n string) string { return strings.ToLower(norm.NFC.String(n)) }
 
 // listFrom is how many files of an offer must go into one folder before
 // existing reads the folder's names once instead of looking up each.
@@ -276,7 +283,7 @@ func (s *store) listing(dir string) map[string]bool {
 			for {
 				list, err := f.Readdirnames(1024)
 				for _, n := range list {
-					names[n] = true
+					names[foldName(n)] = true
 				}
 				if errors.Is(err, io.EOF) || (err == nil && len(list) == 0) {
 					break
@@ -332,6 +339,7 @@ func (s *store) open(rf *recvFile) error {
 		f, err := openTmp(dir, 0o600)
 		if err == nil {
 			rf.f, rf.tmp = f, true
+			s.dropStalePart(dir, rf)
 			return nil
 		}
 		if !errors.Is(err, errors.ErrUnsupported) {
@@ -348,7 +356,7 @@ func (s *store) open(rf *recvFile) error {
 	if rf.nHave == 0 {
 		flags |= os.O_TRUNC
 	}
-	f, err := openIn(dir, path.Base(rf.part), flags, 0o600)
+	f, err := openIn(s.root, dir, rf.part, flags, 0o600)
 	if err != nil {
 		if cerr := safepath.CheckParents(s.root, rf.part); cerr != nil {
 			return fmt.Errorf("write %q: %w", rf.e.Path, cerr)
@@ -363,6 +371,17 @@ func (s *store) open(rf *recvFile) error {
 	}
 	rf.f = f
 	return nil
+}
+
+// dropStalePart removes a named partial copy of a one-chunk file left by an
+// earlier attempt that could not use an unnamed file: it would never be
+// used again. Where the folder's names were read, only one that is there.
+func (s *store) dropStalePart(dir *os.File, rf *recvFile) {
+	base := path.Base(rf.part)
+	if names := s.listing(rf.parent); names != nil && !names[foldName(base)] {
+		return
+	}
+	removeIn(dir, base)
 }
 
 func (s *store) tmpUnsupported() bool {
@@ -569,6 +588,13 @@ func (s *store) rename(rf *recvFile) (string, error) {
 			return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
 		}
 		return path.Join(rf.parent, rf.base), nil
+	}
+	if !rf.tmp {
+		// Where the OS has no atomic no-replace rename, the fallback checks
+		// and then renames: two at once could both pass the check. Linking
+		// never replaces, so unnamed files are named in parallel.
+		s.renameMu.Lock()
+		defer s.renameMu.Unlock()
 	}
 	for n := 0; n < 10000; n++ {
 		name := numbered(rf.base, n)

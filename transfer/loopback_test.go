@@ -377,6 +377,68 @@ func TestStaleOneChunkPartialRemoved(t *testing.T) {
 	noLeftovers(t, r.Dir())
 }
 
+// A subfolder removed in the middle of a session (the receiving folder's
+// removal is e2e's TestTargetProblems) is made again: files written after
+// the removal, and files written into it before but named after, arrive;
+// none is lost or delivered twice.
+func TestSubfolderRemovedMidSession(t *testing.T) {
+	src := t.TempDir()
+	const n = 2000
+	for i := range n {
+		writeFile(t, src, fmt.Sprintf("tree/a/f%04d", i), 4096)
+	}
+	writeFile(t, src, "tree/b/x", 10)
+	var mu sync.Mutex
+	removed := -1 // files in tree/a when it was removed
+	r := startReceiver(t, withConfig(func(c *ReceiverConfig) {
+		prev, dir := c.Events, c.Dir
+		c.Events = func(e Event) {
+			prev(e)
+			if ev, ok := e.(EventFile); !ok || !strings.HasPrefix(ev.Name, "tree/a/") {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if removed >= 0 {
+				return
+			}
+			a := filepath.Join(dir, "tree", "a")
+			list, err := os.ReadDir(a)
+			if err != nil {
+				t.Error(err)
+			}
+			removed = len(list)
+			if err := os.RemoveAll(a); err != nil {
+				t.Error(err)
+			}
+		}
+	}))
+	s := newSender(t)
+	if res := s.mustSend(t, r, []string{filepath.Join(src, "tree")}); res.Files != n+1 {
+		t.Fatalf("Result.Files = %d, want %d", res.Files, n+1)
+	}
+	got := finalFiles(t, r.Dir())
+	present := 0
+	for p, b := range got {
+		if !strings.HasPrefix(p, "tree/a/") {
+			continue
+		}
+		present++
+		if want, err := os.ReadFile(filepath.Join(src, p)); err != nil || !bytes.Equal(b, want) {
+			t.Errorf("%s differs from the source (%v)", p, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if present == 0 {
+		t.Skipf("all %d files were named before the folder was removed", removed)
+	}
+	if removed+present != n {
+		t.Errorf("%d files removed with the folder + %d there at the end = %d, want %d", removed, present, removed+present, n)
+	}
+	noLeftovers(t, r.Dir())
+}
+
 // A session of small files interrupted half-way leaves only complete, correct
 // files under their final names and no partial files (a file of one chunk
 // is unnamed until it is complete); sending again delivers the rest and

@@ -327,6 +327,19 @@ func (s *store) open(rf *recvFile) error {
 	if rf.f != nil {
 		return nil
 	}
+	err := s.openOnce(rf)
+	if err != nil && rf.nHave == 0 && (errors.Is(err, errFolderGone) || errors.Is(err, fs.ErrNotExist)) {
+		// The folder was removed during the session (not the receiving
+		// folder: the session checks that one). Make it again. A file that
+		// kept chunks from an earlier attempt lost them with it: that one
+		// fails, and is sent again whole next time.
+		s.forgetDir(rf.parent)
+		err = s.openOnce(rf)
+	}
+	return err
+}
+
+func (s *store) openOnce(rf *recvFile) error {
 	if err := s.mkdirAll(rf.parent); err != nil {
 		return fmt.Errorf("create folder for %q: %w", rf.e.Path, err)
 	}
@@ -343,6 +356,9 @@ func (s *store) open(rf *recvFile) error {
 			return nil
 		}
 		if !errors.Is(err, errors.ErrUnsupported) {
+			if s.folderMoved(dir, rf.parent) {
+				err = fmt.Errorf("%w: %w", errFolderGone, err)
+			}
 			return fmt.Errorf("create partial file for %q: %w", rf.e.Path, err)
 		}
 		s.mu.Lock()
@@ -358,6 +374,9 @@ func (s *store) open(rf *recvFile) error {
 	}
 	f, err := openIn(s.root, dir, rf.part, flags, 0o600)
 	if err != nil {
+		if s.folderMoved(dir, rf.parent) {
+			return fmt.Errorf("create partial file for %q: %w: %w", rf.e.Path, errFolderGone, err)
+		}
 		if cerr := safepath.CheckParents(s.root, rf.part); cerr != nil {
 			return fmt.Errorf("write %q: %w", rf.e.Path, cerr)
 		}
@@ -429,15 +448,32 @@ func (s *store) openDir(dir string) (*os.File, func(), error) {
 	s.tick++
 	d.used = s.tick
 	s.mu.Unlock()
-	return d.f, func() {
-		s.mu.Lock()
-		d.refs--
-		closeIt := d.refs == 0 && d.evicted
-		s.mu.Unlock()
-		if closeIt {
-			d.f.Close()
-		}
-	}, nil
+	return d.f, func() { s.releaseDir(d) }, nil
+}
+
+func (s *store) releaseDir(d *dirRef) {
+	s.mu.Lock()
+	d.refs--
+	closeIt := d.refs == 0 && d.evicted
+	s.mu.Unlock()
+	if closeIt {
+		d.f.Close()
+	}
+}
+
+// errFolderGone marks a failure in a folder that was removed (or replaced)
+// during the session.
+var errFolderGone = errors.New("the folder was removed during the transfer")
+
+// folderMoved reports whether dir, opened as folder rel, is no longer
+// what rel names.
+func (s *store) folderMoved(dir *os.File, rel string) bool {
+	a, err := dir.Stat()
+	if err != nil {
+		return true
+	}
+	b, err := s.root.Lstat(rel)
+	return err != nil || !os.SameFile(a, b)
 }
 
 // evictDirLocked drops the least recently used folder from the cache; its
@@ -574,6 +610,42 @@ func (s *store) prepareFinal(rf *recvFile) error {
 // The folder comes from openDir, and renameat2 and linkat work on single
 // names inside it and never follow a link at the new name.
 func (s *store) rename(rf *recvFile) (string, error) {
+	name, err := s.renameOnce(rf)
+	if err != nil && rf.tmp && (errors.Is(err, errFolderGone) || errors.Is(err, fs.ErrNotExist)) {
+		// Its folder was removed while the file was written: an unnamed
+		// file can still be linked into the folder made again.
+		s.forgetDir(rf.parent)
+		if err := s.mkdirAll(rf.parent); err != nil {
+			return "", fmt.Errorf("finish %q: create folder again: %w", rf.e.Path, err)
+		}
+		name, err = s.renameOnce(rf)
+	}
+	return name, err
+}
+
+// forgetDir drops what the session knows of folder dir and the folders
+// below it, which were removed: they are made and opened again when used.
+func (s *store) forgetDir(dir string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	below := func(d string) bool { return d == dir || dir == "." || strings.HasPrefix(d, dir+"/") }
+	for d := range s.made {
+		if below(d) {
+			delete(s.made, d)
+		}
+	}
+	for d, ref := range s.dirs {
+		if below(d) {
+			delete(s.dirs, d)
+			ref.evicted = true
+			if ref.refs == 0 {
+				ref.f.Close()
+			}
+		}
+	}
+}
+
+func (s *store) renameOnce(rf *recvFile) (string, error) {
 	dir, release, err := s.openDir(rf.parent)
 	if err != nil {
 		return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
@@ -608,6 +680,9 @@ func (s *store) rename(rf *recvFile) (string, error) {
 			return path.Join(rf.parent, name), nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
+			if s.folderMoved(dir, rf.parent) {
+				err = fmt.Errorf("%w: %w", errFolderGone, err)
+			}
 			return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
 		}
 	}

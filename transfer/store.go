@@ -11,7 +11,6 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -170,7 +169,7 @@ func (s *store) resume(rf *recvFile) ([]int64, error) {
 	if err := safepath.CheckParents(s.root, rf.journal); err != nil {
 		return nil, nil // a parent is missing or unsafe: nothing to resume
 	}
-	jf, err := s.root.OpenFile(rf.journal, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	jf, err := s.root.OpenFile(rf.journal, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		return nil, nil
 	}
@@ -182,7 +181,7 @@ func (s *store) resume(rf *recvFile) ([]int64, error) {
 	if err := safepath.CheckParents(s.root, rf.part); err != nil {
 		return nil, nil
 	}
-	pf, err := s.root.OpenFile(rf.part, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	pf, err := s.root.OpenFile(rf.part, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		return nil, nil
 	}
@@ -228,7 +227,7 @@ func (s *store) existing(rf *recvFile) ([]byte, bool) {
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != rf.e.Size || fi.ModTime().UnixNano() != rf.e.MTime {
 		return nil, false
 	}
-	f, err := s.root.OpenFile(final, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := s.root.OpenFile(final, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		return nil, false
 	}
@@ -368,7 +367,7 @@ func (s *store) openOnce(rf *recvFile) error {
 	// mkdirAll checked the folders; O_NOFOLLOW refuses a link at the
 	// partial's own name. Only a failure pays for the full check, which
 	// says what is in the way.
-	flags := os.O_RDWR | os.O_CREATE | syscall.O_NOFOLLOW
+	flags := os.O_RDWR | os.O_CREATE | oNoFollow
 	if rf.nHave == 0 {
 		flags |= os.O_TRUNC
 	}
@@ -518,7 +517,7 @@ func (s *store) rewriteJournal(rf *recvFile) error {
 	if err := safepath.CheckParents(s.root, rf.journal); err != nil {
 		return fmt.Errorf("write journal for %q: %w", rf.e.Path, err)
 	}
-	j, err := s.root.OpenFile(rf.journal, os.O_RDWR|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	j, err := s.root.OpenFile(rf.journal, os.O_RDWR|os.O_CREATE|os.O_TRUNC|oNoFollow, 0o600)
 	if err != nil {
 		return fmt.Errorf("create journal for %q: %w", rf.e.Path, err)
 	}

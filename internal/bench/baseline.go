@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The baseline: a bare quic-go copy of a file, one stream per connection,

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // One measured run of each kind: the baseline copy, ferry with one large

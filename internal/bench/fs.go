@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Case (c) measures what ferry pays per file, and most of that is the file

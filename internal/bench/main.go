@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench is ferry's benchmark (`make bench`): it builds the real ferry
 // binary and measures it against a bare quic-go copy of the same bytes, on
 // loopback and, as root, across a veth pair between two network namespaces

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Where a sender and a receiver run: the host's loopback, or two network

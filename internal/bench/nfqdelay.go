@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The delay for case (d). This kernel has no netem, so the receiving host

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Child processes: started in their own process group (the bench, not the

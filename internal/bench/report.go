@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The figures: runs grouped into series, medians, the table and the JSON.

@@ -262,7 +262,7 @@ func (b *bench) baselineRun(ctx context.Context, s *setup, src *source, conns in
 // the background, then `ferry send`, timed from the sender's start until both
 // have exited 0. prof, if set, runs the bench binary's profiling ferry
 // ("ferry-prof") instead and writes CPU profiles prof-{send,recv}.pprof.
-func (b *bench) ferryRun(ctx context.Context, s *setup, src *source, prof string) (result, error) {
+func (b *bench) ferryRun(ctx context.Context, s *setup, src *source, prof string, discover bool) (result, error) {
 	r := result{Kind: "ferry", Bytes: src.bytes, Files: src.files}
 	ctx, cancel := context.WithTimeout(ctx, runLimit(src.bytes))
 	var procs []*proc
@@ -301,7 +301,7 @@ func (b *bench) ferryRun(ctx context.Context, s *setup, src *source, prof string
 	}
 	addr := net.JoinHostPort(s.recvIP, strconv.Itoa(int(ev.num("port"))))
 	to := []string{"--to", addr}
-	if b.cfg.discover && s != loopbackSetup {
+	if discover {
 		to = nil // the only receiver on the link, found by mDNS
 	}
 	send, err := ferry(s.sendNS, "send", append(append([]string{"send"}, to...), src.path, "--json", "--home", b.homeSend, "--name", "bench-send")...)

@@ -10,15 +10,16 @@
 // (d) 1 % UDP loss and 2 ms delay on the receiving host (nftables and
 // NFQUEUE; see nfqdelay.go), ferry against the baseline (veth only, needs
 // iptables-legacy); (e) peak RSS of the ferry and baseline processes; (f) cold start,
-// from `ferry send` to the first data at the receiver (by address, or with
-// -discover on veth by discovery). Each figure is a median over -runs runs; ferry and
+// from `ferry send` to the first data at the receiver: on veth `ferry send
+// FILE` with the receiver found by discovery, on loopback (no multicast)
+// `ferry send --to ADDR`. Each figure is a median over -runs runs; ferry and
 // baseline runs alternate so drift hits both, after one uncounted warm-up
 // copy. Every run's output is checked against its source. Other processes'
 // CPU use during a run is measured and flagged (BUSY) in the table.
 //
 //	go run ./internal/bench [-runs 3] [-size 1GiB] [-small 10000] [-setups loopback,veth]
 //	                        [-cases a,b,c,d,e,f] [-loss 1] [-delay 2ms] [-smallfs ext4|here]
-//	                        [-quick] [-profile] [-discover] [-out FILE]
+//	                        [-quick] [-profile] [-out FILE]
 //
 // The bench binary also runs its own child processes: "quic-recv" and
 // "quic-send" (the baseline), "nfq-delay" (the delay of case d) and
@@ -87,7 +88,6 @@ type config struct {
 	cases     map[string]bool
 	quick     bool
 	profile   bool
-	discover  bool   // ferry finds the receiver by mDNS instead of --to (not on loopback)
 	smallFS   string // (c) receives into: "ext4" (a fresh one, as root) or "here"
 	out       string
 }
@@ -98,7 +98,8 @@ type bench struct {
 	ferry, self        string // the built ferry; this program
 	homeSend, homeRecv string
 	big, lossy, small  *source
-	smallDst           string // where case (c) receives: b.tmp or a fresh ext4
+	cold               *source // (f) with discovery
+	smallDst           string  // where case (c) receives: b.tmp or a fresh ext4
 }
 
 func benchMain() int {
@@ -115,7 +116,6 @@ func benchMain() int {
 	flag.StringVar(&cases, "cases", "a,b,c,d,e,f", "cases to run")
 	flag.BoolVar(&cfg.quick, "quick", false, "tiny sizes and 1 run (smoke test); explicit flags still win")
 	flag.BoolVar(&cfg.profile, "profile", false, "also make one CPU-profiled baseline and ferry run per setup (pprof files next to -out)")
-	flag.BoolVar(&cfg.discover, "discover", false, "ferry send finds the receiver by discovery instead of --to, where the setup has multicast (veth): cold start (f) then includes discovery")
 	flag.StringVar(&cfg.smallFS, "smallfs", "ext4", "case c receives into: ext4 (a fresh ext4 in a loop file, as root; see internal/bench/fs.go) or here (next to the test data)")
 	flag.StringVar(&cfg.out, "out", "", "JSON results (default bench-results/bench.json under the module root)")
 	flag.Parse()
@@ -364,6 +364,11 @@ func (b *bench) prepare(ctx context.Context) error {
 			return fmt.Errorf("make test data: %w", err)
 		}
 	}
+	if c["f"] && slices.Contains(b.cfg.setups, "veth") && os.Geteuid() == 0 {
+		if b.cold, err = bigSource(filepath.Join(src, "cold.bin"), 4<<20, 3); err != nil {
+			return fmt.Errorf("make test data: %w", err)
+		}
+	}
 	if c["c"] {
 		if b.small, err = smallSource(filepath.Join(src, "small"), b.cfg.small, b.cfg.smallSize); err != nil {
 			return fmt.Errorf("make test data: %w", err)
@@ -394,17 +399,23 @@ func (rep *report) measure(ctx context.Context, b *bench, s *setup) {
 		for i := 0; i < runs && ctx.Err() == nil; i++ {
 			add("a1")(b.baselineRun(ctx, s, b.big, 1, ""))
 			if c["b"] || c["e"] || c["f"] {
-				add("b")(b.ferryRun(ctx, s, b.big, ""))
+				add("b")(b.ferryRun(ctx, s, b.big, "", false))
 			}
 			if c["a"] {
 				add("a4")(b.baselineRun(ctx, s, b.big, 4, ""))
 			}
 		}
 	}
+	if c["f"] && s.recvNS != "" && b.cold != nil && ctx.Err() == nil {
+		fmt.Fprintf(os.Stderr, "[%s] cold start: `ferry send FILE` (4 MiB), the receiver found by discovery, %d run(s)\n", s.name, runs)
+		for i := 0; i < runs && ctx.Err() == nil; i++ {
+			add("f")(b.ferryRun(ctx, s, b.cold, "", true))
+		}
+	}
 	if c["c"] && ctx.Err() == nil {
 		fmt.Fprintf(os.Stderr, "[%s] %d files of %s, %d run(s)\n", s.name, b.cfg.small, human(b.cfg.smallSize), runs)
 		for i := 0; i < runs && ctx.Err() == nil; i++ {
-			add("c")(b.ferryRun(ctx, s, b.small, ""))
+			add("c")(b.ferryRun(ctx, s, b.small, "", false))
 		}
 	}
 	if c["d"] && s.recvNS != "" && b.lossy != nil && ctx.Err() == nil {
@@ -423,7 +434,7 @@ func (rep *report) measure(ctx context.Context, b *bench, s *setup) {
 				b.warmUp(ctx, s, b.lossy)
 				for i := 0; i < runs && ctx.Err() == nil; i++ {
 					add("d1")(b.baselineRun(ctx, s, b.lossy, 1, ""))
-					add("d")(b.ferryRun(ctx, s, b.lossy, ""))
+					add("d")(b.ferryRun(ctx, s, b.lossy, "", false))
 					add("d4")(b.baselineRun(ctx, s, b.lossy, 4, ""))
 				}
 				if cpu := undelay(); cpu > 0 {
@@ -441,11 +452,11 @@ func (rep *report) measure(ctx context.Context, b *bench, s *setup) {
 			if b.big != nil {
 				b.warmUp(ctx, s, b.big)
 				add("prof-baseline")(b.baselineRun(ctx, s, b.big, 1, filepath.Join(dir, s.name+"-baseline")))
-				add("prof-ferry")(b.ferryRun(ctx, s, b.big, filepath.Join(dir, s.name+"-ferry")))
+				add("prof-ferry")(b.ferryRun(ctx, s, b.big, filepath.Join(dir, s.name+"-ferry"), false))
 				names = append(names, "baseline", "ferry")
 			}
 			if b.small != nil {
-				add("prof-ferry-small")(b.ferryRun(ctx, s, b.small, filepath.Join(dir, s.name+"-ferry-small")))
+				add("prof-ferry-small")(b.ferryRun(ctx, s, b.small, filepath.Join(dir, s.name+"-ferry-small"), false))
 				names = append(names, "ferry-small")
 			}
 			rep.Notes = append(rep.Notes, fmt.Sprintf("CPU profiles: %s/%s-{%s}-{send,recv}.pprof (go tool pprof -top FILE)", dir, s.name, strings.Join(names, ",")))

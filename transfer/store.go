@@ -271,10 +271,10 @@ func (s *store) listing(dir string) map[string]bool {
 		s.listed = make(map[string]map[string]bool)
 	}
 	var names map[string]bool
-	if err := safepath.CheckParents(s.root, path.Join(dir, ".ferry-check")); err == nil {
-		if f, err := s.root.Open(dir); errors.Is(err, fs.ErrNotExist) {
-			names = map[string]bool{}
-		} else if err == nil {
+	if err := safepath.CheckDir(s.root, dir); errors.Is(err, fs.ErrNotExist) {
+		names = map[string]bool{}
+	} else if err == nil {
+		if f, err := s.root.Open(dir); err == nil {
 			// A folder far fuller than the offer is cheaper to ask name by
 			// name (and its listing could be large).
 			limit := max(4*s.perDir[dir], 4096)
@@ -422,7 +422,7 @@ func (s *store) openDir(dir string) (*os.File, func(), error) {
 	d := s.dirs[dir]
 	if d == nil {
 		s.mu.Unlock()
-		if err := safepath.CheckParents(s.root, path.Join(dir, ".ferry-check")); err != nil {
+		if err := safepath.CheckDir(s.root, dir); err != nil {
 			return nil, nil, err
 		}
 		f, err := s.root.Open(dir)

@@ -42,6 +42,25 @@ func MkdirAll(root *os.Root, dir string, perm os.FileMode) error {
 	return nil
 }
 
+// CheckDir verifies that dir inside root, and every folder on the way to
+// it, is a real directory and not a symlink. It returns an error wrapping
+// fs.ErrNotExist if one is missing and one wrapping [ErrUnsafePath] that
+// names the first offending component otherwise. "" and "." mean root.
+func CheckDir(root *os.Root, dir string) error {
+	if dir == "" || dir == "." {
+		return nil
+	}
+	if err := checkLocal(dir); err != nil {
+		return fmt.Errorf("check %s: %w", quote(dir), err)
+	}
+	for end := range componentEnds(dir) {
+		if err := checkDir(root, dir[:end]); err != nil {
+			return fmt.Errorf("check %s: %w", quote(dir), err)
+		}
+	}
+	return nil
+}
+
 // CheckParents verifies, right before the receiver creates or renames a file
 // to name inside root, that every parent component of name that exists is a
 // directory and not a symlink, and that name itself, if it exists, is not a

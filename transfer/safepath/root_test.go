@@ -104,6 +104,38 @@ func TestMkdirAll(t *testing.T) {
 	}
 }
 
+func TestCheckDir(t *testing.T) {
+	root, _, _ := plantTree(t)
+	for _, dir := range []string{"", ".", "real"} {
+		if err := CheckDir(root, dir); err != nil {
+			t.Errorf("CheckDir(%q) = %v", dir, err)
+		}
+	}
+	for _, dir := range []string{"missing", "real/missing", "missing/deeper"} {
+		if err := CheckDir(root, dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("CheckDir(%q) = %v, want fs.ErrNotExist", dir, err)
+		}
+	}
+	for dir, component := range map[string]string{
+		"link-in":      "link-in",
+		"link-in/x":    "link-in",
+		"link-out":     "link-out",
+		"file":         "file",
+		"real/to-file": "real/to-file",
+		"dangling":     "dangling",
+	} {
+		err := CheckDir(root, dir)
+		if !errors.Is(err, ErrUnsafePath) || !strings.Contains(err.Error(), `"`+component+`" is `) {
+			t.Errorf("CheckDir(%q) = %v, want ErrUnsafePath naming %q", dir, err, component)
+		}
+	}
+	for _, dir := range []string{"../x", "/abs", "a//b", `a\b`} {
+		if err := CheckDir(root, dir); !errors.Is(err, ErrUnsafePath) {
+			t.Errorf("CheckDir(%q) = %v, want ErrUnsafePath", dir, err)
+		}
+	}
+}
+
 func TestCheckParents(t *testing.T) {
 	root, _, _ := plantTree(t)
 

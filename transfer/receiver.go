@@ -58,7 +58,7 @@ const (
 	// it takes all the complete files that are waiting, up to this many
 	// (fewer where the limit on open files is low: see maxUnnamed).
 	maxFlushBatch = 2048
-	batchWait     = 10 * time.Millisecond // how long a finished file waits for others to share its flush // the sender hashes what we kept before it answers
+	batchWait     = 10 * time.Millisecond // how long a finished file waits for others to share its flush
 	stallTimeout  = 10 * time.Minute      // nothing from a sender whose files are not all in
 	maxSessionID  = 64
 )
@@ -981,10 +981,28 @@ func (r *Receiver) release(s *session) {
 }
 
 func (s *session) writeCtrl(t byte, v any) error {
+	b, err := appendFrame(nil, t, v)
+	if err != nil {
+		return err
+	}
+	return s.writeFrames(b)
+}
+
+// writeFrames writes encoded control frames in pieces of at most 64 KiB,
+// each with its own deadline, so that a long run of frames is held to the
+// same pace as a single one.
+func (s *session) writeFrames(b []byte) error {
 	s.ctrlMu.Lock()
 	defer s.ctrlMu.Unlock()
-	s.ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
-	return writeFrame(s.ctrl, t, v)
+	for len(b) > 0 {
+		n := min(len(b), 64<<10)
+		s.ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
+		if _, err := s.ctrl.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 // watchdog ends the session when the receiver waits for the sender's files
@@ -1453,15 +1471,8 @@ func (s *session) delivered(files []*recvFile, name func(*recvFile) string) erro
 			return err
 		}
 	}
-	s.ctrlMu.Lock()
-	defer s.ctrlMu.Unlock()
-	for len(frames) > 0 { // each piece gets its own deadline, as one frame did
-		n := min(len(frames), 64<<10)
-		s.ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
-		if _, err := s.ctrl.Write(frames[:n]); err != nil {
-			return classify(err)
-		}
-		frames = frames[n:]
+	if err := s.writeFrames(frames); err != nil {
+		return classify(err)
 	}
 	return nil
 }

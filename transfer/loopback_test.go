@@ -223,6 +223,27 @@ func TestExistingNameGetsNumbered(t *testing.T) {
 	}
 }
 
+// changeKeepingTime flips a bit of the file at p and puts its modification
+// time back: a file that looks unchanged by size and time.
+func changeKeepingTime(t testing.TB, p string) {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 1
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The same with a folder of many files, whose names the receiver reads
 // once instead of looking each up: files already there are skipped, new
 // ones arrive, and a changed one arrives under a numbered name.
@@ -238,11 +259,7 @@ func TestResendManyIdenticalIsSkipped(t *testing.T) {
 	s.mustSend(t, r, paths)
 	writeFile(t, src, "dir/new", 1000)
 	p := filepath.Join(src, "dir/f07")
-	fi, _ := os.Stat(p)
-	b, _ := os.ReadFile(p)
-	b[0] ^= 1
-	os.WriteFile(p, b, 0o644)
-	os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	changeKeepingTime(t, p)
 
 	second := s.mustSend(t, r, paths)
 	if want := int64(1000 + 100 + 7); second.BytesSent != want || second.Files != n+1 {
@@ -278,11 +295,7 @@ func TestResendIdenticalIsSkipped(t *testing.T) {
 
 	// The same name with other contents (same size and time) is not skipped.
 	p := filepath.Join(src, "dir/a.bin")
-	fi, _ := os.Stat(p)
-	b, _ := os.ReadFile(p)
-	b[0] ^= 1
-	os.WriteFile(p, b, 0o644)
-	os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	changeKeepingTime(t, p)
 	third := s.mustSend(t, r, paths)
 	if third.BytesSent != 3*mib+5 {
 		t.Errorf("third send: BytesSent %d, want the whole changed file", third.BytesSent)

@@ -111,7 +111,7 @@ func benchMain() int {
 	flag.IntVar(&cfg.small, "small", 10000, "number of small files for case c")
 	flag.StringVar(&smallSize, "smallsize", "4KiB", "size of each small file")
 	flag.IntVar(&cfg.lossPct, "loss", 1, "UDP loss in percent for case d")
-	flag.DurationVar(&cfg.delay, "delay", 2*time.Millisecond, "delay added to the sender-to-receiver direction for case d, by a UDP relay in the receiving namespace (0: none)")
+	flag.DurationVar(&cfg.delay, "delay", 2*time.Millisecond, "delay added to the sender-to-receiver direction for case d, on the receiving host through NFQUEUE (veth only; needs iptables-legacy; 0: none)")
 	flag.StringVar(&setups, "setups", "loopback,veth", "where to measure: loopback, veth (veth needs root)")
 	flag.StringVar(&cases, "cases", "a,b,c,d,e,f", "cases to run")
 	flag.BoolVar(&cfg.quick, "quick", false, "tiny sizes and 1 run (smoke test); explicit flags still win")

@@ -126,8 +126,8 @@ func lossOn(ctx context.Context, s *setup, pct int) (off func(), err error) {
 		off()
 		return nil, err
 	}
-	// Only what arrives on the wire: not the delay relay's own packets to and
-	// from the receiver, which stay inside the namespace (lo).
+	// Only what arrives on the receiving interface, as on a lossy link;
+	// packets inside the namespace (lo) are not touched.
 	if err := nft("add", "rule", "inet", "lossy", "in", "iifname", s.recvIf, "meta", "l4proto", "udp",
 		"numgen", "random", "mod", "100", "<", strconv.Itoa(pct), "drop"); err != nil {
 		off()

@@ -80,13 +80,16 @@ type Offer struct {
 
 // Entry is one file or folder of an offer. Path is relative, "/"-separated, NFC.
 type Entry struct {
-	Path   string `json:"path"`
-	Dir    bool   `json:"dir,omitempty"`
-	Size   int64  `json:"size"`            // -1: unknown until the end (standard input)
-	Chunk  int64  `json:"chunk,omitempty"` // chunk size for files, a power of two
-	Exec   bool   `json:"exec,omitempty"`
-	MTime  int64  `json:"mtime"` // Unix nanoseconds
-	Stream bool   `json:"stream,omitempty"`
+	Path  string `json:"path"`
+	Dir   bool   `json:"dir,omitempty"`
+	Size  int64  `json:"size"`            // -1: unknown until the end (standard input)
+	Chunk int64  `json:"chunk,omitempty"` // chunk size for files, a power of two
+	Exec  bool   `json:"exec,omitempty"`
+	// Private: the source grants nothing to group or others (mode&077 == 0);
+	// the receiver keeps the copy owner-only too.
+	Private bool  `json:"private,omitempty"`
+	MTime   int64 `json:"mtime"` // Unix nanoseconds
+	Stream  bool  `json:"stream,omitempty"`
 }
 
 // Chunks returns the number of chunks of a file of known size.

@@ -60,6 +60,7 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		res, err := transfer.Send(ctx, transfer.SendOptions{
 			Device: dev, Name: name, Addrs: tg.addrs, Expect: tg.expect, Paths: args, Stdin: e.stdin, As: *as,
 			Streams: *streams, Events: sv.onEvent, Logger: e.log,
+			Paired: !tg.expect.IsZero() && trust.Trusted(tg.expect),
 		})
 		sv.stop()
 		if err != nil {

@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base32"
@@ -102,19 +101,4 @@ func (id DeviceID) HasPrefix(p string) bool {
 		return false
 	}
 	return strings.HasPrefix(normalizeID(id.String()), n)
-}
-
-// VerificationCode returns a short code derived from two device IDs, the same
-// whichever side computes it, for two people to compare: "123-456".
-func VerificationCode(a, b DeviceID) string {
-	if bytes.Compare(a[:], b[:]) > 0 {
-		a, b = b, a
-	}
-	h := sha256.New()
-	h.Write([]byte("ferry verification code v1"))
-	h.Write(a[:])
-	h.Write(b[:])
-	sum := h.Sum(nil)
-	v := (uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])) % 1000000
-	return fmt.Sprintf("%03d-%03d", v/1000, v%1000)
 }

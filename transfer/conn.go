@@ -27,6 +27,7 @@ const (
 	codeBusy       quic.ApplicationErrorCode = 8  // too many connections
 	codeCanceled   quic.ApplicationErrorCode = 9  // the sender stopped
 	codeTargetGone quic.ApplicationErrorCode = 10 // the receiving folder vanished
+	codeVersion    quic.ApplicationErrorCode = 11 // the peer speaks another protocol version
 )
 
 // Timeouts of a transfer connection.
@@ -58,7 +59,7 @@ func serverTLS(dev *identity.Device) *tls.Config {
 		Certificates: []tls.Certificate{dev.Cert},
 		ClientAuth:   tls.RequireAnyClientCert,
 		MinVersion:   tls.VersionTLS13,
-		NextProtos:   []string{ALPN},
+		NextProtos:   []string{ALPN, alpnV1}, // ferry/1 only to tell old senders to update
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			_, err := identity.PeerID(cs)
 			return err
@@ -73,7 +74,7 @@ func clientTLS(dev *identity.Device, expect identity.DeviceID) *tls.Config {
 	return &tls.Config{
 		Certificates:       []tls.Certificate{dev.Cert},
 		MinVersion:         tls.VersionTLS13,
-		NextProtos:         []string{ALPN},
+		NextProtos:         []string{ALPN, alpnV1}, // ferry/1 only to tell old receivers to update
 		ServerName:         "ferry",
 		InsecureSkipVerify: true, // self-signed device certificates; checked below
 		VerifyConnection: func(cs tls.ConnectionState) error {

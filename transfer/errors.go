@@ -31,7 +31,13 @@ var (
 	ErrTargetGone = errors.New("receiving folder gone")
 	// ErrSourceChanged: a file changed while it was being sent.
 	ErrSourceChanged = errors.New("source changed while sending")
+	// ErrVersion: the peer runs a version of ferry that speaks another
+	// transfer protocol; one of the two must be updated.
+	ErrVersion = errors.New("incompatible versions of ferry")
 )
+
+// errBusy: the receiver has no room for the session now; a sender retries.
+var errBusy = errors.New("receiver busy")
 
 // connLost marks an error of the connection itself (timeout, reset, the
 // peer gone), after which a sender may reconnect and resume.
@@ -50,8 +56,12 @@ func classify(err error) error {
 	if errors.As(err, &ae) && ae.Remote {
 		msg := peerText(ae.ErrorMessage)
 		switch ae.ErrorCode {
-		case codeShutdown, codeBusy:
+		case codeShutdown:
 			return &connLost{fmt.Errorf("the peer closed the connection: %s", msg)}
+		case codeBusy:
+			return &connLost{fmt.Errorf("%w: the peer closed the connection: %s", errBusy, msg)}
+		case codeVersion:
+			return fmt.Errorf("%w: %s", ErrVersion, msg)
 		case codeDiskFull:
 			return fmt.Errorf("%w on the receiver: %s", ErrDiskFull, strings.TrimPrefix(msg, ErrDiskFull.Error()+": "))
 		case codeIntegrity:

@@ -38,11 +38,13 @@ func frameValue(t byte) any {
 		return new(ErrorFrame)
 	case frameDone:
 		return new(DoneFrame)
+	case frameCommit, frameNonce, frameReveal:
+		return new(NonceFrame)
 	}
 	return nil
 }
 
-var frameTypes = []byte{frameOffer, frameDecision, framePlan, frameFileEnd, frameFileDone, frameError, frameDone}
+var frameTypes = []byte{frameOffer, frameDecision, framePlan, frameFileEnd, frameFileDone, frameError, frameDone, frameCommit, frameNonce, frameReveal}
 
 func FuzzReadFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -103,12 +105,13 @@ func FuzzValidateOffer(f *testing.F) {
 		}
 		err := validateOffer(&o)
 		if err != nil {
-			if !errors.Is(err, ErrProtocol) && !errors.Is(err, safepath.ErrUnsafePath) && !errors.Is(err, safepath.ErrPathCollision) {
+			var ve *versionError
+			if !errors.Is(err, ErrProtocol) && !errors.Is(err, safepath.ErrUnsafePath) && !errors.Is(err, safepath.ErrPathCollision) && !errors.As(err, &ve) {
 				t.Fatalf("refused with an unclassified error: %v", err)
 			}
 			return
 		}
-		if o.Version != ProtocolVersion || len(o.Entries) > maxEntries || len(o.Name) > 256 || len(o.Session) > maxSessionID {
+		if o.Version != ProtocolVersion || len(o.Entries) == 0 || len(o.Entries) > maxEntries || len(o.Name) > 256 || len(o.Session) > maxSessionID {
 			t.Fatalf("accepted a bad header: v%d, %d entries", o.Version, len(o.Entries))
 		}
 		set := safepath.NewSet()

@@ -87,6 +87,9 @@ func startFake(t *testing.T, script func(fs *fakeSession)) *fakeReceiver {
 			t.Errorf("fake: read offer: %v", err)
 			return
 		}
+		if !fs.verify() {
+			return
+		}
 		script(fs)
 		select { // let the sender read what was sent and close
 		case <-conn.Context().Done():
@@ -100,6 +103,30 @@ func startFake(t *testing.T, script func(fs *fakeSession)) *fakeReceiver {
 		udp.Close()
 	})
 	return &fakeReceiver{dev: dev, port: udp.LocalAddr().(*net.UDPAddr).Port, done: done}
+}
+
+// verify runs the receiver's side of the verification code exchange, as
+// the real receiver does.
+func (fs *fakeSession) verify() bool {
+	mine := newNonce()
+	if err := writeFrame(fs.ctrl, frameCommit, NonceFrame{Value: commitment(mine)}); err != nil {
+		fs.t.Errorf("fake: write commitment: %v", err)
+		return false
+	}
+	var nf NonceFrame
+	typ, body, err := readFrame(fs.br)
+	if err == nil {
+		err = decodeFrame(typ, frameNonce, body, &nf)
+	}
+	if err != nil {
+		fs.t.Errorf("fake: read nonce: %v", err)
+		return false
+	}
+	if err := writeFrame(fs.ctrl, frameReveal, NonceFrame{Value: mine}); err != nil {
+		fs.t.Errorf("fake: write reveal: %v", err)
+		return false
+	}
+	return true
 }
 
 func (fs *fakeSession) decide(d Decision) {

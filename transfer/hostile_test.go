@@ -112,6 +112,15 @@ func (h *hostile) offer(entries ...Entry) Decision {
 	if err != nil {
 		h.t.Fatalf("read decision: %v (%v)", err, context.Cause(h.conn.Context()))
 	}
+	if t == frameCommit { // the verification code exchange, done right
+		h.frame(frameNonce, NonceFrame{Value: newNonce()})
+		if t, body, err = readFrame(h.br); err != nil || t != frameReveal {
+			h.t.Fatalf("read reveal: frame %d, %v (%v)", t, err, context.Cause(h.conn.Context()))
+		}
+		if t, body, err = readFrame(h.br); err != nil {
+			h.t.Fatalf("read decision: %v (%v)", err, context.Cause(h.conn.Context()))
+		}
+	}
 	if err := decodeFrame(t, frameDecision, body, &h.dec); err != nil {
 		h.t.Fatalf("decode decision: %v", err)
 	}
@@ -672,14 +681,24 @@ func TestHostileFrames(t *testing.T) {
 		{"done-instead-of-offer", func(h *hostile) { h.frame(frameDone, DoneFrame{}) }, codeProtocol, "want 1"},
 		{"malformed-offer", func(h *hostile) { h.rawFrame(frameOffer, []byte(`{"v":1,"entries":[{"path":`)) }, codeProtocol, "malformed"},
 		{"offer-wrong-types", func(h *hostile) { h.rawFrame(frameOffer, []byte(`{"v":1,"entries":[{"path":7}]}`)) }, codeProtocol, "malformed"},
-		{"offer-version-2", func(h *hostile) { h.frame(frameOffer, Offer{Version: 2, Entries: []Entry{one}}) }, codeProtocol, "version 2"},
-		{"offer-no-entries-null", func(h *hostile) { h.rawFrame(frameOffer, []byte(`null`)) }, codeProtocol, "version 0"},
+		{"offer-version-3", func(h *hostile) { h.frame(frameOffer, Offer{Version: 3, Entries: []Entry{one}}) }, codeDeclined, "newer version of ferry (transfer protocol 3"},
+		{"offer-version-1", func(h *hostile) { h.frame(frameOffer, Offer{Version: 1, Entries: []Entry{one}}) }, codeDeclined, "older version of ferry (transfer protocol 1"},
+		{"offer-no-entries-null", func(h *hostile) { h.rawFrame(frameOffer, []byte(`null`)) }, codeDeclined, "transfer protocol 0"},
+		{"offer-no-entries", func(h *hostile) { h.frame(frameOffer, Offer{Version: ProtocolVersion}) }, codeProtocol, "an offer of nothing"},
 		{"offer-long-session", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: 1, Session: strings.Repeat("s", 1000), Entries: []Entry{one}})
+			h.frame(frameOffer, Offer{Version: ProtocolVersion, Session: strings.Repeat("s", 1000), Entries: []Entry{one}})
 		}, codeProtocol, "session"},
 		{"offer-long-name", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: 1, Name: strings.Repeat("n", 300), Entries: []Entry{one}})
+			h.frame(frameOffer, Offer{Version: ProtocolVersion, Name: strings.Repeat("n", 300), Entries: []Entry{one}})
 		}, codeProtocol, "sender name"},
+		{"nonce-short", func(h *hostile) {
+			h.frame(frameOffer, Offer{Version: ProtocolVersion, Entries: []Entry{one}})
+			h.frame(frameNonce, NonceFrame{Value: []byte("short")})
+		}, codeProtocol, "verification nonce of 5 bytes"},
+		{"plan-instead-of-nonce", func(h *hostile) {
+			h.frame(frameOffer, Offer{Version: ProtocolVersion, Entries: []Entry{one}})
+			h.frame(framePlan, Plan{})
+		}, codeProtocol, "got control frame type 3, want 9"},
 		{"error-frame-with-escapes", func(h *hostile) {
 			start(h)
 			h.frame(frameError, ErrorFrame{Code: "x", Message: "\x1b[2J\x1b[1Aall good\u202e"})

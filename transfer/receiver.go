@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/ferry-lan/ferry/identity"
 	"github.com/ferry-lan/ferry/transfer/safepath"
@@ -47,7 +49,8 @@ const DefaultPort = 47100
 const (
 	maxDataStreams    = 16
 	maxConns          = 256 // connections being handled at once
-	maxPending        = 32  // of which still without an offer
+	maxPending        = 32  // of which still without an offer (or, for a further connection, a session)
+	maxJoining        = 8   // further connections waiting for one session to start
 	defaultMaxSession = 4
 	askTimeout        = 2 * time.Minute
 	rememberAccepted  = 15 * time.Minute
@@ -109,17 +112,21 @@ type Receiver struct {
 	// (tests).
 	noTmpFiles bool
 
-	// bigOffer admits one large offer at a time into memory: decoding a
-	// maximal manifest costs far more than its bytes on the wire.
-	bigOffer chan struct{}
+	// offerBytes counts the bytes of the offers over smallOffer that are
+	// held until they are decided: a flood of large offers costs a bounded
+	// amount of memory (see SECURITY.md).
+	offerBytes *semaphore.Weighted
+	asking     int // offers waiting for the user's answer (under mu)
 }
 
-// Offers up to smallOffer bytes are decoded at once; larger ones wait for
-// bigOffer. A device the policy refuses anyway gets no more than
-// refusedOffer bytes read.
+// Offers up to smallOffer bytes are read at once; larger ones share the
+// offerBytes budget. A device the policy refuses anyway gets no more than
+// refusedOffer bytes read. At most maxAsking offers wait for the user's
+// answer; more are told the receiver is busy.
 const (
-	smallOffer   = 1 << 20
+	smallOffer   = 64 << 10
 	refusedOffer = 64 << 10
+	maxAsking    = 4
 )
 
 // Listen opens the receiver's socket. Serve must be called to accept sessions.
@@ -153,7 +160,7 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 		accepted:    make(map[string]time.Time),
 
 		offerTimeout: offerTimeout, planTimeout: planTimeout, stallTimeout: stallTimeout,
-		bigOffer: make(chan struct{}, 1),
+		offerBytes: semaphore.NewWeighted(maxOfferFrame),
 	}, nil
 }
 
@@ -246,15 +253,19 @@ type session struct {
 	ctrl   *quic.Stream
 	peer   identity.DeviceID
 	offer  Offer
-	info   OfferInfo
-	token  []byte
-	st     *store
-	files  []*recvFile // nil for folder entries
-	nFiles int
-	prog   *Progress
-	ready  chan *recvFile
-	cancel context.CancelCauseFunc
-	ended  chan struct{}
+	digest []byte // of the offer's bytes: what an acceptance covers
+	// releaseOffer gives back the offer's share of the receiver's memory
+	// budget once it is decided.
+	releaseOffer func()
+	info         OfferInfo
+	token        []byte
+	st           *store
+	files        []*recvFile // nil for folder entries
+	nFiles       int
+	prog         *Progress
+	ready        chan *recvFile
+	cancel       context.CancelCauseFunc
+	ended        chan struct{}
 
 	gctx context.Context
 
@@ -270,6 +281,7 @@ type session struct {
 
 	endCode quic.ApplicationErrorCode // why the session ended, set before ended closes
 	endMsg  string
+	joining int // further connections waiting for the session to start (under r.mu)
 	streams map[*quic.ReceiveStream]struct{}
 	closed  bool
 }
@@ -354,8 +366,9 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	if data != nil {
-		r.dropPending(conn)
-		s, err := r.join(ctx, conn, peer, data)
+		// Still pending: until it has named a running session of its
+		// device, a further connection is as unproven as a new one.
+		s, err := r.join(ctx, conn, peer, data, deadline)
 		var se *sessionEnded
 		if errors.As(err, &se) {
 			conn.CloseWithError(se.code, se.msg)
@@ -376,23 +389,57 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	ctrl.SetReadDeadline(deadline)
-	offer, refused, err := r.readOffer(ctx, ctrl, peer)
+	if conn.ConnectionState().TLS.NegotiatedProtocol == alpnV1 {
+		r.dropPending(conn)
+		r.refuseOldSender(conn, ctrl, peer)
+		return
+	}
+	offer, digest, release, err := r.readOffer(ctx, ctrl, peer, deadline)
+	defer release()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = protoErr("no offer within %s", r.offerTimeout)
 	}
-	if err != nil {
+	s := &session{r: r, conn: conn, ctrl: ctrl, peer: peer, offer: offer, ended: make(chan struct{})}
+	var ve *versionError
+	switch {
+	case errors.As(err, &ve):
+		r.dropPending(conn)
+		s.info = OfferInfo{PeerName: offer.Name, PeerID: peer}
+		s.refuse(declineVersion, ve.Error())
+		return
+	case errors.Is(err, errNotRead):
+		r.dropPending(conn)
+		s.info = OfferInfo{PeerID: peer}
+		s.refuse(notTrusted, notTrustedReason)
+		return
+	case err != nil:
 		log.Info("bad offer", "err", err)
 		conn.CloseWithError(codeProtocol, truncate(err.Error()))
 		return
 	}
-	ctrl.SetReadDeadline(time.Time{})
-	r.dropPending(conn)
-	s := &session{r: r, conn: conn, ctrl: ctrl, peer: peer, offer: offer, ended: make(chan struct{})}
 	s.info = r.offerInfo(peer, &offer)
-	if refused {
+	if !s.info.Trusted && r.cfg.Policy == PolicyTrusted {
+		r.dropPending(conn)
 		s.refuse(notTrusted, notTrustedReason)
 		return
 	}
+	// The verification code: still within the offer's deadline, and still
+	// pending (a flood of connections that stop here is cut off, oldest
+	// first).
+	code, err := s.verify(digest)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = protoErr("no verification nonce within %s", r.offerTimeout)
+	}
+	if err != nil {
+		log.Info("verification code exchange failed", "err", err)
+		conn.CloseWithError(codeProtocol, truncate(err.Error()))
+		return
+	}
+	s.info.Code = code
+	s.digest = digest
+	s.releaseOffer = release
+	ctrl.SetReadDeadline(time.Time{})
+	r.dropPending(conn)
 	err = s.run(ctx, log)
 	if !errors.Is(err, errComplete) && !errors.Is(err, errDeclinedHere) {
 		s.endCode, s.endMsg = closeReason(ctx, err)
@@ -464,54 +511,77 @@ func truncate(s string) string {
 	return s
 }
 
-// readOffer reads the offer from the control stream. An offer from a device
-// the policy refuses anyway is read only if it is small (for the name shown
-// with the refusal); refused reports that it was not read. Large offers are
-// decoded one at a time.
-func (r *Receiver) readOffer(ctx context.Context, ctrl *quic.Stream, peer identity.DeviceID) (Offer, bool, error) {
+// errNotRead: an offer from a device the policy refuses anyway was too
+// large to read for its name.
+var errNotRead = errors.New("offer not read")
+
+// versionError: the peer speaks another version of the transfer protocol.
+type versionError struct{ theirs int }
+
+func (e *versionError) Error() string {
+	if e.theirs < ProtocolVersion {
+		return fmt.Sprintf("the sender runs an older version of ferry (transfer protocol %d, this receiver speaks %d): update ferry on the sending computer", e.theirs, ProtocolVersion)
+	}
+	return fmt.Sprintf("the sender runs a newer version of ferry (transfer protocol %d, this receiver speaks %d): update ferry on the receiving computer", e.theirs, ProtocolVersion)
+}
+
+// readOffer reads the offer from the control stream and returns it with
+// the digest of its bytes. An offer from a device the policy refuses anyway
+// is read only if it is small (for the name shown with the refusal);
+// errNotRead reports that it was not read.
+//
+// Offers are held in memory until they are decided, so their bytes are
+// counted: offers over smallOffer share a budget of maxOfferFrame bytes
+// (waiting for it counts against the offer's deadline), and release gives
+// the offer's share back (it may be called more than once).
+func (r *Receiver) readOffer(ctx context.Context, ctrl *quic.Stream, peer identity.DeviceID, deadline time.Time) (o Offer, digest []byte, release func(), err error) {
+	release = func() {}
 	var hdr [5]byte
 	if _, err := io.ReadFull(ctrl, hdr[:]); err != nil {
-		return Offer{}, false, unexpected(err)
+		return Offer{}, nil, release, unexpected(err)
 	}
 	if _, known := frameCap(hdr[0]); !known {
-		return Offer{}, false, protoErr("unknown control frame type %d", hdr[0])
+		return Offer{}, nil, release, protoErr("unknown control frame type %d", hdr[0])
 	}
 	if hdr[0] != frameOffer {
-		return Offer{}, false, protoErr("got control frame type %d, want %d (an offer)", hdr[0], frameOffer)
+		return Offer{}, nil, release, protoErr("got control frame type %d, want %d (an offer)", hdr[0], frameOffer)
 	}
 	n := int64(binary.BigEndian.Uint32(hdr[1:]))
 	if n > maxOfferFrame {
-		return Offer{}, false, protoErr("offer of %d bytes exceeds the limit of %d", n, maxOfferFrame)
+		return Offer{}, nil, release, protoErr("offer of %d bytes exceeds the limit of %d", n, maxOfferFrame)
 	}
 	trusted := r.cfg.Trust != nil && r.cfg.Trust.Trusted(peer)
 	if !trusted && r.cfg.Policy == PolicyTrusted && n > refusedOffer {
-		return Offer{}, true, nil
+		return Offer{}, nil, release, errNotRead
 	}
 	if n > smallOffer {
-		select {
-		case r.bigOffer <- struct{}{}:
-			defer func() { <-r.bigOffer }()
-		case <-ctx.Done():
-			return Offer{}, false, ctx.Err()
+		// The wait ends with the offer's deadline, as a slow read would.
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		err := r.offerBytes.Acquire(wctx, n)
+		cancel()
+		if err != nil {
+			return Offer{}, nil, release, fmt.Errorf("wait to read an offer of %s: %w", HumanBytes(n), os.ErrDeadlineExceeded)
 		}
+		release = sync.OnceFunc(func() { r.offerBytes.Release(n) })
 	}
 	body, err := readLimited(ctrl, int(n))
 	if err != nil {
-		return Offer{}, false, err
+		return Offer{}, nil, release, err
 	}
+	digest = offerDigest(body)
 	var offer Offer
 	if err := decodeFrame(frameOffer, frameOffer, body, &offer); err != nil {
-		return Offer{}, false, err
+		return Offer{}, nil, release, err
 	}
 	body = nil
 	if err := validateOffer(&offer); err != nil {
-		return Offer{}, false, err
+		return offer, nil, release, err
 	}
-	return offer, false, nil
+	return offer, digest, release, nil
 }
 
 func (r *Receiver) offerInfo(peer identity.DeviceID, o *Offer) OfferInfo {
-	info := OfferInfo{PeerName: o.Name, PeerID: peer, Code: identity.VerificationCode(r.cfg.Device.ID, peer)}
+	info := OfferInfo{PeerName: o.Name, PeerID: peer}
 	for _, e := range o.Entries {
 		if e.Dir {
 			info.Dirs++
@@ -534,7 +604,10 @@ func (r *Receiver) offerInfo(peer identity.DeviceID, o *Offer) OfferInfo {
 // validateOffer checks everything about an offer that does not need the disk.
 func validateOffer(o *Offer) error {
 	if o.Version != ProtocolVersion {
-		return protoErr("protocol version %d, this receiver speaks %d", o.Version, ProtocolVersion)
+		return &versionError{theirs: o.Version}
+	}
+	if len(o.Entries) == 0 {
+		return protoErr("an offer of nothing")
 	}
 	if len(o.Entries) > maxEntries {
 		return protoErr("%d entries, the limit is %d", len(o.Entries), maxEntries)
@@ -597,7 +670,9 @@ func (s *session) decide(ctx context.Context) (bool, string, string, error) {
 	case PolicyTrusted:
 		return false, notTrusted, notTrustedReason, nil
 	}
-	key := s.peer.String() + "/" + s.offer.Session
+	// An acceptance covers exactly the offer the user saw, from that key:
+	// a reconnect sends the same bytes; anything else is asked again.
+	key := s.peer.String() + "/" + hex.EncodeToString(s.digest)
 	r.mu.Lock()
 	when, ok := r.accepted[key]
 	r.mu.Unlock()
@@ -607,6 +682,18 @@ func (s *session) decide(ctx context.Context) (bool, string, string, error) {
 	if r.cfg.Ask == nil {
 		return false, "declined", "nobody is there to accept the offer", nil
 	}
+	r.mu.Lock()
+	if r.asking >= maxAsking {
+		r.mu.Unlock()
+		return false, declineBusy, "the receiver is already asking about other offers; try again in a moment", nil
+	}
+	r.asking++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.asking--
+		r.mu.Unlock()
+	}()
 	actx, cancel := context.WithTimeout(ctx, askTimeout)
 	defer cancel()
 	// The sender may give up while the question is on screen.
@@ -633,14 +720,81 @@ func (s *session) decide(ctx context.Context) (bool, string, string, error) {
 	return true, "", "", nil
 }
 
+// Decline codes a sender acts on.
+const (
+	declineBusy    = "busy"    // retry later
+	declineVersion = "version" // the two sides speak different protocol versions
+)
+
+// refuseOldSender tells a sender of protocol 1 (which cannot show an
+// unforgeable verification code) to update, in a decision it understands.
+// Its offer is read, if small, only for the name shown on this side.
+func (r *Receiver) refuseOldSender(conn *quic.Conn, ctrl *quic.Stream, peer identity.DeviceID) {
+	s := &session{r: r, conn: conn, ctrl: ctrl, peer: peer, ended: make(chan struct{})}
+	s.info = OfferInfo{PeerID: peer}
+	var hdr [5]byte
+	if _, err := io.ReadFull(ctrl, hdr[:]); err == nil && hdr[0] == frameOffer {
+		if n := binary.BigEndian.Uint32(hdr[1:]); n <= refusedOffer {
+			if body, err := readLimited(ctrl, int(n)); err == nil {
+				var o struct {
+					Name string `json:"name"`
+				}
+				if json.Unmarshal(body, &o) == nil && len(o.Name) <= 256 {
+					s.info.PeerName = o.Name
+				}
+			}
+		}
+	}
+	r.cfg.Events(EventDeclined{Info: s.info, Reason: (&versionError{theirs: 1}).Error()})
+	reason := fmt.Sprintf("the receiver runs a newer version of ferry (transfer protocol %d): update ferry on this computer and send again", ProtocolVersion)
+	s.writeCtrl(frameDecision, Decision{Accept: false, Code: declineVersion, Reason: reason, Name: r.cfg.Name})
+	s.waitClose(codeDeclined, reason)
+}
+
+// verify runs the receiver's side of the verification code exchange (see
+// verify.go): commit to a nonce, take the sender's, reveal ours.
+func (s *session) verify(digest []byte) (string, error) {
+	ekm, err := exporter(s.conn.ConnectionState().TLS)
+	if err != nil {
+		return "", err
+	}
+	mine := newNonce()
+	if err := s.writeCtrl(frameCommit, NonceFrame{Value: commitment(mine)}); err != nil {
+		return "", classify(err)
+	}
+	t, body, err := readFrame(s.ctrl)
+	if err != nil {
+		if errors.Is(err, ErrProtocol) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return "", err
+		}
+		return "", classify(err)
+	}
+	var nf NonceFrame
+	if err := decodeFrame(t, frameNonce, body, &nf); err != nil {
+		return "", err
+	}
+	if len(nf.Value) != nonceLen {
+		return "", protoErr("verification nonce of %d bytes", len(nf.Value))
+	}
+	code := verificationCode(sasInput{
+		Sender: s.peer, Receiver: s.r.cfg.Device.ID, Exporter: ekm, Offer: digest,
+		SenderNonce: nf.Value, ReceiverNonce: mine,
+	})
+	if err := s.writeCtrl(frameReveal, NonceFrame{Value: mine}); err != nil {
+		return "", classify(err)
+	}
+	return code, nil
+}
+
 func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	r := s.r
 	ok, code, reason, err := s.decide(ctx)
+	s.releaseOffer()
 	if err != nil {
 		return err
 	}
 	if ok && !r.admit(s) {
-		ok, code, reason = false, "busy", "the receiver is busy with other transfers; try again later"
+		ok, code, reason = false, declineBusy, "the receiver is busy with other transfers; try again later"
 	}
 	if !ok {
 		r.cfg.Events(EventDeclined{Info: s.info, Reason: reason})
@@ -828,8 +982,8 @@ func (r *Receiver) register(s *session) {
 
 // join adds a further connection of the sender to the session its first
 // data stream names, and returns that session.
-func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.DeviceID, first *quic.ReceiveStream) (*session, error) {
-	first.SetReadDeadline(time.Now().Add(r.offerTimeout))
+func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.DeviceID, first *quic.ReceiveStream, deadline time.Time) (*session, error) {
+	first.SetReadDeadline(deadline)
 	tok, err := readStreamHello(first)
 	if err != nil {
 		return nil, streamErr(err)
@@ -845,6 +999,21 @@ func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.Devi
 	if s == nil || s.peer != peer {
 		return nil, protoErr("data connection for no session of this device")
 	}
+	// A sender opens at most maxDataStreams-1 further connections; more
+	// waiting for one session are refused, so one accepted session cannot
+	// hold the receiver's connection slots.
+	r.mu.Lock()
+	if s.joining >= maxJoining {
+		r.mu.Unlock()
+		return nil, &sessionEnded{endReason{peer, codeBusy, "too many connections for this session"}}
+	}
+	s.joining++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		s.joining--
+		r.mu.Unlock()
+	}()
 	t := time.NewTimer(r.planTimeout)
 	defer t.Stop()
 	select {
@@ -872,6 +1041,7 @@ func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.Devi
 	})
 	g.Go(func() error { return s.acceptData(gctx, conn, g) })
 	s.strMu.Unlock()
+	r.dropPending(conn)
 	return s, nil
 }
 

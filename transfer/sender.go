@@ -3,6 +3,7 @@ package transfer
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -39,8 +41,14 @@ type SendOptions struct {
 	RetryFor time.Duration
 	// ConnectFor is how long the first connection is tried (default 10 s).
 	ConnectFor time.Duration
-	Events     func(Event)
-	Logger     *slog.Logger
+	// Paired says Expect is the key of a paired device: no verification
+	// code needs comparing.
+	Paired bool
+	// StallTimeout is how long a session goes on with nothing taken or
+	// confirmed by the receiver before Send gives up (default 2 minutes).
+	StallTimeout time.Duration
+	Events       func(Event)
+	Logger       *slog.Logger
 }
 
 // Result sums up a finished Send.
@@ -61,6 +69,12 @@ type sender struct {
 	info     OfferInfo
 	streamed bool // standard input is part of the offer: it cannot be sent twice
 	stdinUse bool // standard input was read from
+
+	offerFrame []byte // the offer as sent, the same bytes on every attempt
+	digest     []byte // offerDigest of its body
+	accepted   bool   // the receiver accepted the offer in this run
+
+	readingStdin atomic.Bool // waiting for standard input, not for the receiver
 }
 
 // Send offers paths to a receiver and moves them. A broken connection is
@@ -80,6 +94,9 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 	}
 	if opt.ConnectFor <= 0 {
 		opt.ConnectFor = 10 * time.Second
+	}
+	if opt.StallTimeout <= 0 {
+		opt.StallTimeout = 2 * time.Minute
 	}
 	if opt.Events == nil {
 		opt.Events = func(Event) {}
@@ -107,6 +124,10 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 		}
 	}
 	s.offer.Session = sessionID(s.offer.Entries)
+	if s.offerFrame, err = appendFrame(nil, frameOffer, s.offer); err != nil {
+		return Result{}, err
+	}
+	s.digest = offerDigest(s.offerFrame[5:])
 	s.prog = &Progress{Total: total}
 	d, err := newDialer()
 	if err != nil {
@@ -136,6 +157,13 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 		isDial := errors.As(err, &de)
 		if !isDial && !isConnLost(err) {
 			return Result{Info: s.info, BytesSent: s.prog.Wire.Load()}, err
+		}
+		if !isDial && !s.accepted && !errors.Is(err, errBusy) {
+			// Not reconnected: an attempt whose verification code was
+			// shown, or could have been, is never repeated unseen (see
+			// verify.go). Only a receiver that says it is busy is tried
+			// again, and each new attempt shows its code.
+			return Result{Info: s.info}, fmt.Errorf("%w: the connection to the receiver was lost before it accepted the offer (%v); run the same command again", ErrInterrupted, err)
 		}
 		if s.stdinUse {
 			return Result{Info: s.info}, fmt.Errorf("%w; standard input cannot be sent again", err)
@@ -199,12 +227,17 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 		return Result{}, &dialError{err}
 	}
 	defer conn.CloseWithError(codeCanceled, "sender stopped")
+	if conn.ConnectionState().TLS.NegotiatedProtocol != ALPN {
+		conn.CloseWithError(codeVersion, fmt.Sprintf("update ferry: this sender speaks transfer protocol %d", ProtocolVersion))
+		return Result{}, fmt.Errorf("%w: the receiver runs an older version of ferry (transfer protocol 1, this sender speaks %d): update ferry on the receiving computer",
+			ErrVersion, ProtocolVersion)
+	}
 	peer, err := identity.PeerID(conn.ConnectionState().TLS)
 	if err != nil {
 		return Result{}, err
 	}
 	if !*connected {
-		s.info = OfferInfo{PeerID: peer, Code: identity.VerificationCode(s.opt.Device.ID, peer), Bytes: s.prog.Total, Paths: pathsOf(s.src)}
+		s.info = OfferInfo{PeerID: peer, Bytes: s.prog.Total, Paths: pathsOf(s.src), Trusted: s.opt.Paired && peer == s.opt.Expect}
 		for _, e := range s.src {
 			if e.Dir {
 				s.info.Dirs++
@@ -221,14 +254,31 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 		return Result{}, classify(err)
 	}
 	ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
-	if err := writeFrame(ctrl, frameOffer, s.offer); err != nil {
+	if _, err := ctrl.Write(s.offerFrame); err != nil {
 		return Result{}, classify(err)
 	}
-	ctrl.SetReadDeadline(time.Now().Add(askTimeout + offerTimeout))
+	// The receiver answers at once: a commitment to its verification nonce,
+	// or a refusal.
+	ctrl.SetReadDeadline(time.Now().Add(offerTimeout))
 	br := bufio.NewReader(ctrl)
 	t, body, err := readFrame(br)
 	if err != nil {
-		return Result{}, classify(err)
+		return Result{}, readErr(err)
+	}
+	verified := t == frameCommit
+	if verified {
+		code, err := s.verify(conn, ctrl, br, body, peer)
+		if err != nil {
+			return Result{}, err
+		}
+		s.info.Code = code
+		if !s.accepted { // each attempt that may be asked about shows its code
+			s.opt.Events(EventConnected{Info: s.info})
+		}
+		ctrl.SetReadDeadline(time.Now().Add(askTimeout + offerTimeout))
+		if t, body, err = readFrame(br); err != nil {
+			return Result{}, readErr(err)
+		}
 	}
 	var dec Decision
 	if err := decodeFrame(t, frameDecision, body, &dec); err != nil {
@@ -245,11 +295,18 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 		switch dec.Code {
 		case "declined", "not-trusted":
 			return Result{}, fmt.Errorf("%w: %s", ErrDeclined, msg)
-		case "busy":
-			return Result{}, &connLost{fmt.Errorf("receiver busy: %s", msg)}
+		case declineBusy:
+			return Result{}, &connLost{fmt.Errorf("%w: %s", errBusy, msg)}
+		case declineVersion:
+			return Result{}, fmt.Errorf("%w: %s", ErrVersion, msg)
 		}
 		return Result{}, fmt.Errorf("the receiver refused: %s", msg)
 	}
+	if !verified {
+		// Only a refusal may skip the verification code.
+		return Result{}, protoErr("the receiver accepted without a verification code")
+	}
+	s.accepted = true
 	if len(dec.Token) != tokenLen {
 		return Result{}, protoErr("session token of %d bytes", len(dec.Token))
 	}
@@ -320,6 +377,8 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 		g.Go(func() error { return s.sendStdin(gctx, conn, dec.Token, files, writeCtrl) })
 	}
 	var res Result
+	var heard atomic.Int64 // frames from the receiver, for the watchdog
+	g.Go(func() error { return s.watchdog(gctx, &heard) })
 	g.Go(func() error { // the receiver's reports
 		defer ctrl.CancelRead(0)
 		stop := context.AfterFunc(gctx, func() { ctrl.SetReadDeadline(time.Now()) })
@@ -335,6 +394,7 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 				}
 				return classify(err)
 			}
+			heard.Add(1)
 			switch t {
 			case frameFileDone:
 				var fd FileDone
@@ -367,6 +427,79 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 		err = &connLost{errors.New("the session ended early")}
 	}
 	return Result{}, err
+}
+
+// watchdog ends a session in which the receiver has taken no data and
+// confirmed nothing for StallTimeout: QUIC keep-alives hold the connection
+// open, so a receiver that accepts and then stops reading (or never
+// confirms) would otherwise keep the sender waiting for ever. Time spent
+// waiting for standard input does not count.
+func (s *sender) watchdog(ctx context.Context, heard *atomic.Int64) error {
+	limit := s.opt.StallTimeout
+	t := time.NewTicker(min(limit/4, time.Second))
+	defer t.Stop()
+	wire, frames, last := s.prog.Wire.Load(), heard.Load(), time.Now()
+	for {
+		var now time.Time
+		select {
+		case <-ctx.Done():
+			return nil
+		case now = <-t.C:
+		}
+		if w, f := s.prog.Wire.Load(), heard.Load(); w != wire || f != frames || s.readingStdin.Load() {
+			wire, frames, last = w, f, now
+			continue
+		}
+		if now.Sub(last) >= limit {
+			return fmt.Errorf("%w: the receiver took no data and confirmed nothing for %s; run the same command again to resume",
+				ErrInterrupted, limit.Round(time.Second))
+		}
+	}
+}
+
+// verify runs the sender's side of the verification code exchange (see
+// verify.go): take the receiver's commitment, send our nonce, check the
+// receiver's against its commitment, compute the code.
+func (s *sender) verify(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, commitBody []byte, peer identity.DeviceID) (string, error) {
+	var commit NonceFrame
+	if err := decodeFrame(frameCommit, frameCommit, commitBody, &commit); err != nil {
+		return "", err
+	}
+	if len(commit.Value) != sha256.Size {
+		return "", protoErr("verification commitment of %d bytes", len(commit.Value))
+	}
+	ekm, err := exporter(conn.ConnectionState().TLS)
+	if err != nil {
+		return "", err
+	}
+	mine := newNonce()
+	ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
+	if err := writeFrame(ctrl, frameNonce, NonceFrame{Value: mine}); err != nil {
+		return "", classify(err)
+	}
+	t, body, err := readFrame(br)
+	if err != nil {
+		return "", readErr(err)
+	}
+	var reveal NonceFrame
+	if err := decodeFrame(t, frameReveal, body, &reveal); err != nil {
+		return "", err
+	}
+	if !checkCommitment(commit.Value, reveal.Value) {
+		return "", protoErr("the receiver's verification nonce does not open its commitment")
+	}
+	return verificationCode(sasInput{
+		Sender: s.opt.Device.ID, Receiver: peer, Exporter: ekm, Offer: s.digest,
+		SenderNonce: mine, ReceiverNonce: reveal.Value,
+	}), nil
+}
+
+// readErr classifies an error reading a control frame.
+func readErr(err error) error {
+	if errors.Is(err, ErrProtocol) {
+		return err
+	}
+	return classify(err)
 }
 
 // extraConns opens up to opt.Conns-1 further connections to the receiver
@@ -714,7 +847,9 @@ func (s *sender) sendStdin(ctx context.Context, conn *quic.Conn, token []byte, f
 	var size int64
 	var hashes [][hashLen]byte
 	for c := int64(0); ; c++ {
+		s.readingStdin.Store(true)
 		n, err := io.ReadFull(s.opt.Stdin, buf)
+		s.readingStdin.Store(false)
 		if n > 0 {
 			s.stdinUse = true
 			sum := blake3.Sum256(buf[:n])

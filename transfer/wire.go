@@ -10,20 +10,27 @@ import (
 )
 
 // ALPN is the TLS application protocol of a transfer connection.
-const ALPN = "ferry/1"
+const ALPN = "ferry/2"
+
+// alpnV1 is the protocol of ferry before the verification code was made
+// unforgeable. It is still negotiated, only to tell an old peer to update.
+const alpnV1 = "ferry/1"
 
 // ProtocolVersion is the version carried in an offer.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Control frame types (on the bidirectional control stream).
 const (
-	frameOffer    byte = 1 // sender → receiver: the manifest
-	frameDecision byte = 2 // receiver → sender: accept or decline, and what it already has
-	framePlan     byte = 3 // sender → receiver: files whose partial data must be discarded
-	frameFileEnd  byte = 4 // sender → receiver: every chunk of a file is on its way; its hash
-	frameFileDone byte = 5 // receiver → sender: a file is verified and under its final name
-	frameError    byte = 6 // either side: a fatal error, then the connection closes
-	frameDone     byte = 7 // receiver → sender: every file is delivered
+	frameOffer    byte = 1  // sender → receiver: the manifest
+	frameDecision byte = 2  // receiver → sender: accept or decline, and what it already has
+	framePlan     byte = 3  // sender → receiver: files whose partial data must be discarded
+	frameFileEnd  byte = 4  // sender → receiver: every chunk of a file is on its way; its hash
+	frameFileDone byte = 5  // receiver → sender: a file is verified and under its final name
+	frameError    byte = 6  // either side: a fatal error, then the connection closes
+	frameDone     byte = 7  // receiver → sender: every file is delivered
+	frameCommit   byte = 8  // receiver → sender: commitment to its verification nonce
+	frameNonce    byte = 9  // sender → receiver: the sender's verification nonce
+	frameReveal   byte = 10 // receiver → sender: the receiver's nonce, opening the commitment
 )
 
 // Data stream frame types (on unidirectional sender → receiver streams).
@@ -37,6 +44,7 @@ const (
 	maxOfferFrame     = 32 << 20
 	maxDecisionFrame  = 16 << 20
 	maxSmallFrame     = 64 << 10
+	maxNonceFrame     = 256
 	maxEntries        = 250_000
 	maxNameBytes      = 4096
 	minChunkSize      = 64 << 10
@@ -66,6 +74,8 @@ func frameCap(t byte) (int, bool) {
 		return maxDecisionFrame, true
 	case frameFileEnd, frameFileDone, frameError, frameDone:
 		return maxSmallFrame, true
+	case frameCommit, frameNonce, frameReveal:
+		return maxNonceFrame, true
 	}
 	return 0, false
 }
@@ -135,6 +145,12 @@ type Have struct {
 type Plan struct {
 	Restart []int `json:"restart,omitempty"`
 	Skip    []int `json:"skip,omitempty"` // files the receiver already has, complete
+}
+
+// NonceFrame carries a commitment (Commit) or a nonce (Nonce, Reveal) of
+// the verification code exchange (see verify.go).
+type NonceFrame struct {
+	Value []byte `json:"value"`
 }
 
 // FileEnd says every chunk of a file has been written to the data streams.

@@ -45,7 +45,7 @@ func TestReadFrameLimits(t *testing.T) {
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("short body: %v", err)
 	}
-	for _, typ := range []byte{0, 8, frameStreamHello, frameChunk, 0xff} {
+	for _, typ := range []byte{0, 11, frameStreamHello, frameChunk, 0xff} {
 		if _, _, err := readFrame(bytes.NewReader([]byte{typ, 0, 0, 0, 0})); !errors.Is(err, ErrProtocol) {
 			t.Errorf("type %#x: %v", typ, err)
 		}

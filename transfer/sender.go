@@ -245,7 +245,6 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 				s.info.Files++
 			}
 		}
-		s.opt.Events(EventConnected{Info: s.info})
 	}
 	*connected = true
 

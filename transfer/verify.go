@@ -75,6 +75,10 @@ func exporter(cs tls.ConnectionState) ([]byte, error) {
 	return ekm, nil
 }
 
+// codeLimit is the largest 64-bit value below a multiple of 10^6 words
+// are drawn under: values up to it map evenly onto the codes.
+const codeLimit = ^uint64(0) - (^uint64(0)%codeSpace+1)%codeSpace
+
 // sasInput is everything the verification code is computed from.
 type sasInput struct {
 	Sender, Receiver identity.DeviceID
@@ -97,11 +101,10 @@ func verificationCode(in sasInput) string {
 		x.Write(l[:])
 		x.Write(f)
 	}
-	const limit = ^uint64(0) - (^uint64(0)%codeSpace+1)%codeSpace // largest multiple of 10^6, minus 1
 	var w [8]byte
 	for {
 		x.Read(w[:])
-		if v := binary.BigEndian.Uint64(w[:]); v <= limit {
+		if v := binary.BigEndian.Uint64(w[:]); v <= codeLimit {
 			v %= codeSpace
 			return fmt.Sprintf("%03d-%03d", v/1000, v%1000)
 		}

@@ -1,0 +1,210 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
+
+// An acceptance covers exactly the offer the user saw. After "hello.txt"
+// was accepted, the same sender offering something else under the same
+// session string is asked about again (before, it was written with no
+// question); the same offer again is not.
+func TestAcceptanceCoversOnlyTheOffer(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	r := startReceiver(t, withConfig(func(c *ReceiverConfig) {
+		c.Policy = PolicyAsk
+		c.Ask = func(_ context.Context, info OfferInfo) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = append(asked, strings.Join(info.Paths, ","))
+			return len(asked) == 1, nil // yes to the first question only
+		}
+	}))
+	mallory := newDevice(t, "mallory")
+	h1 := dialHostile(t, mallory, r)
+	h1.accepted(file("hello.txt", 5))
+	h1.close()
+
+	h2 := dialHostile(t, mallory, r)
+	payload := Entry{Path: "not-what-you-accepted/payload.sh", Size: 5, Chunk: kc, Exec: true, MTime: 1}
+	if d := h2.offer(dir("not-what-you-accepted"), payload); d.Accept {
+		t.Fatal("a different offer under the same session string was accepted")
+	}
+	h2.close()
+
+	h3 := dialHostile(t, mallory, r) // a reconnect of what was accepted
+	h3.accepted(file("hello.txt", 5))
+	h3.close()
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 2 || asked[1] != payload.Path {
+		t.Errorf("questions asked: %q", asked)
+	}
+	if _, err := os.Stat(filepath.Join(r.Dir(), "not-what-you-accepted")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused offer left %v", err)
+	}
+}
+
+// A receiver that accepts and then never reads makes the sender give up
+// after its stall timeout, resumably (exit 5), instead of waiting for
+// ever while keep-alives hold the connection.
+func TestSenderGivesUpOnStalledReceiver(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		take func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader)
+	}{
+		{"never-reads", func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader) {
+			<-conn.Context().Done() // data streams are never accepted
+		}},
+		{"never-confirms", func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader) {
+			str, err := conn.AcceptUniStream(context.Background())
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 64<<10)
+			for { // takes every byte and the file's end, confirms nothing
+				if _, err := str.Read(buf); err != nil {
+					break
+				}
+			}
+			<-conn.Context().Done()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, _ []byte) {
+				mine := newNonce()
+				writeFrame(ctrl, frameCommit, NonceFrame{Value: commitment(mine)})
+				readFrame(br)
+				writeFrame(ctrl, frameReveal, NonceFrame{Value: mine})
+				writeFrame(ctrl, frameDecision, Decision{Accept: true, Token: randBytes(tokenLen), Name: "staller"})
+				readFrame(br) // the plan
+				tc.take(conn, ctrl, br)
+			})
+			src := t.TempDir()
+			writeFile(t, src, "big.bin", 8<<20)
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			start := time.Now()
+			_, err := Send(ctx, SendOptions{
+				Device: newDevice(t, "sender"), Name: "sender", Addrs: []string{sr.addr}, Expect: sr.dev.ID,
+				Paths: []string{filepath.Join(src, "big.bin")}, Streams: 1, Conns: 1,
+				StallTimeout: time.Second, RetryFor: 5 * time.Second,
+			})
+			if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "took no data and confirmed nothing") {
+				t.Fatalf("Send: %v", err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("gave up after %s", d)
+			}
+		})
+	}
+}
+
+// 300 connections whose first stream is a data stream with no hello do not
+// lock a real sender out: they stay counted as waiting (the oldest are
+// closed to make room) instead of each holding a connection slot until
+// its deadline.
+func TestDataStreamFloodServesRealSender(t *testing.T) {
+	env := newHostileEnv(t)
+	mallory := newDevice(t, "mallory")
+	var hs []*hostile
+	for range 300 {
+		h := dialHostile(t, mallory, env.r)
+		str, err := h.conn.OpenUniStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		str.Write([]byte{frameStreamHello}) // the token never comes
+		hs = append(hs, h)
+	}
+	src := filepath.Join(env.src, "real.txt")
+	if err := os.WriteFile(src, []byte("served"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env.expect["real.txt"] = []byte("served")
+	start := time.Now()
+	env.good.mustSend(t, env.r, []string{src})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the real sender waited %s behind the flood", d)
+	}
+	open := 0
+	for _, h := range hs {
+		if h.conn.Context().Err() == nil {
+			open++
+		}
+	}
+	if open > maxPending {
+		t.Errorf("%d flooding connections still held, want at most %d", open, maxPending)
+	}
+	for _, h := range hs {
+		h.close()
+	}
+}
+
+// An accepted session that never sends its plan cannot hold the
+// receiver's connections: at most maxJoining further connections naming
+// its token wait for it, the rest are closed as busy at once, and a real
+// sender is served.
+func TestJoinFloodBounded(t *testing.T) {
+	env := newHostileEnv(t, withConfig(func(c *ReceiverConfig) { c.MaxSessions = 8 }))
+	mallory := newDevice(t, "mallory")
+	h := dialHostile(t, mallory, env.r)
+	h.accepted(file("x", 10)) // and no plan
+	var joiners []*hostile
+	for range 40 {
+		j := dialHostile(t, mallory, env.r)
+		j.dataStream(h.dec.Token)
+		joiners = append(joiners, j)
+	}
+	closed := make(chan bool, len(joiners)) // true: closed as busy
+	for _, j := range joiners {
+		go func() {
+			<-j.conn.Context().Done()
+			var ae *quic.ApplicationError
+			closed <- errors.As(context.Cause(j.conn.Context()), &ae) && ae.Remote && ae.ErrorCode == codeBusy
+		}()
+	}
+	deadline := time.After(testTimeout)
+	busy := 0
+	for want := len(joiners) - maxJoining; busy < want; {
+		select {
+		case b := <-closed:
+			if !b {
+				t.Fatalf("a further connection was closed, but not as busy: after %d busy", busy)
+			}
+			busy++
+		case <-deadline:
+			t.Fatalf("%d of %d surplus connections were closed as busy", busy, want)
+		}
+	}
+	src := filepath.Join(env.src, "real.txt")
+	if err := os.WriteFile(src, []byte("served"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env.expect["real.txt"] = []byte("served")
+	start := time.Now()
+	env.good.mustSend(t, env.r, []string{src})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the real sender waited %s", d)
+	}
+	select { // the ones waiting for the session are still open
+	case <-closed:
+		t.Errorf("more than %d surplus connections were closed", len(joiners)-maxJoining)
+	default:
+	}
+	for _, j := range joiners {
+		j.close()
+	}
+	h.close()
+}

@@ -1,0 +1,327 @@
+package transfer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/ferry-lan/ferry/identity"
+)
+
+// Golden vectors: a change of the code's or the commitment's format fails
+// here, not only in a round trip between two copies of the same code. The
+// expected values were computed independently, with Python's hashlib
+// (sha256, shake_256) from the description in verify.go.
+func TestVerificationCodeVectors(t *testing.T) {
+	var a, b identity.DeviceID
+	for i := range a {
+		a[i], b[i] = byte(i), byte(0xff-i)
+	}
+	rep := func(c byte) []byte { return bytes.Repeat([]byte{c}, 32) }
+	in := sasInput{Sender: a, Receiver: b, Exporter: rep(1), Offer: rep(2), SenderNonce: rep(3), ReceiverNonce: rep(4)}
+	for _, v := range []struct {
+		in   sasInput
+		want string
+	}{
+		{in, "060-808"},
+		{sasInput{Sender: b, Receiver: a, Exporter: rep(1), Offer: rep(2), SenderNonce: rep(3), ReceiverNonce: rep(4)}, "398-166"},
+		{sasInput{Sender: a, Receiver: b, Exporter: rep(1), Offer: rep(2), SenderNonce: rep(4), ReceiverNonce: rep(3)}, "189-227"},
+	} {
+		if got := verificationCode(v.in); got != v.want {
+			t.Errorf("verificationCode = %s, want %s", got, v.want)
+		}
+	}
+	if got, want := hex.EncodeToString(commitment(rep(4))), "5b547d4ae1b1adf53cda173a6b300e566d5a65cc3e0fefc7e3aa82829a3eea1b"; got != want {
+		t.Errorf("commitment = %s, want %s", got, want)
+	}
+	if !checkCommitment(commitment(rep(4)), rep(4)) || checkCommitment(commitment(rep(4)), rep(5)) || checkCommitment(commitment(rep(4)), rep(4)[:31]) {
+		t.Error("checkCommitment")
+	}
+	// The rejection bound keeps the code uniform: one more than it is a
+	// multiple of 10^6, and no larger multiple fits in 64 bits.
+	if (codeLimit+1)%codeSpace != 0 || ^uint64(0)-codeLimit >= codeSpace {
+		t.Errorf("codeLimit %d leaves a whole block of 10^6 unused", codeLimit)
+	}
+}
+
+var codeRE = regexp.MustCompile(`^[0-9]{3}-[0-9]{3}$`)
+
+// The code is fresh in every session: two sessions between the same two
+// devices show different codes (before protocol 2 the code was a function
+// of the two device IDs alone, which a man in the middle could grind keys
+// against offline). Both screens agree within a session.
+func TestCodeFreshEachSession(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	r := startReceiver(t, withConfig(func(c *ReceiverConfig) {
+		c.Policy = PolicyAsk
+		c.Ask = func(_ context.Context, info OfferInfo) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = append(asked, info.Code)
+			return true, nil
+		}
+	}))
+	s := newSender(t)
+	src := t.TempDir()
+	writeFile(t, src, "a.txt", 100)
+	writeFile(t, src, "b.txt", 100)
+	s.mustSend(t, r, []string{filepath.Join(src, "a.txt")})
+	s.mustSend(t, r, []string{filepath.Join(src, "b.txt")})
+	var shown []string
+	for _, e := range s.events.all() {
+		if ev, ok := e.(EventConnected); ok {
+			shown = append(shown, ev.Info.Code)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(shown) != 2 || len(asked) != 2 {
+		t.Fatalf("sender showed %v, receiver asked with %v", shown, asked)
+	}
+	for i := range 2 {
+		if !codeRE.MatchString(shown[i]) || shown[i] != asked[i] {
+			t.Errorf("session %d: sender shows %q, receiver %q", i, shown[i], asked[i])
+		}
+	}
+	if shown[0] == shown[1] {
+		t.Errorf("two sessions between the same devices show the same code %s", shown[0])
+	}
+}
+
+// scripted is a receiver whose every connection runs script after the
+// offer; it counts the connections the sender made.
+type scripted struct {
+	dev   *identity.Device
+	addr  string
+	conns atomic.Int32
+}
+
+func startScripted(t *testing.T, script func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, offer []byte)) *scripted {
+	t.Helper()
+	sr := &scripted{dev: newDevice(t, "scripted")}
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	ln, err := tr.Listen(serverTLS(sr.dev), quicConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr.addr = udp.LocalAddr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			sr.conns.Add(1)
+			wg.Go(func() {
+				ctrl, err := conn.AcceptStream(ctx)
+				if err != nil {
+					return
+				}
+				br := bufio.NewReader(ctrl)
+				typ, body, err := readFrame(br)
+				if err != nil || typ != frameOffer {
+					t.Errorf("scripted: read offer: %d %v", typ, err)
+					return
+				}
+				script(conn, ctrl, br, body)
+				select {
+				case <-conn.Context().Done():
+				case <-ctx.Done():
+				}
+			})
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		tr.Close()
+		wg.Wait()
+		udp.Close()
+	})
+	return sr
+}
+
+func (sr *scripted) send(t *testing.T, s *testSender) (Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	src := t.TempDir()
+	writeFile(t, src, "f.txt", 10)
+	return Send(ctx, SendOptions{
+		Device: s.dev, Name: "sender", Addrs: []string{sr.addr}, Expect: sr.dev.ID,
+		Paths: []string{filepath.Join(src, "f.txt")}, Events: s.events.add,
+		ConnectFor: 5 * time.Second, RetryFor: 5 * time.Second,
+	})
+}
+
+// A receiver whose revealed nonce does not open its commitment could have
+// chosen it after seeing the sender's: the sender stops, shows no code and
+// does not try again.
+func TestSenderChecksCommitment(t *testing.T) {
+	sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, _ []byte) {
+		writeFrame(ctrl, frameCommit, NonceFrame{Value: commitment(newNonce())})
+		readFrame(br)
+		writeFrame(ctrl, frameReveal, NonceFrame{Value: newNonce()})
+	})
+	s := newSender(t)
+	_, err := sr.send(t, s)
+	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "does not open its commitment") {
+		t.Fatalf("Send: %v", err)
+	}
+	if n := count2[EventConnected](s.events); n != 0 {
+		t.Errorf("the sender showed %d codes", n)
+	}
+	if n := sr.conns.Load(); n != 1 {
+		t.Errorf("the sender made %d connections", n)
+	}
+}
+
+// A receiver accepting without the code exchange is refused.
+func TestSenderNeedsVerification(t *testing.T) {
+	sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, _ []byte) {
+		writeFrame(ctrl, frameDecision, Decision{Accept: true, Token: randBytes(tokenLen)})
+	})
+	_, err := sr.send(t, newSender(t))
+	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "without a verification code") {
+		t.Fatalf("Send: %v", err)
+	}
+}
+
+// A connection lost after the code was shown and before the receiver
+// decided is not reconnected unseen: a man in the middle could otherwise
+// learn each code before revealing and drop the attempts that do not
+// match. The sender stops with a clear error after one connection.
+func TestNoReconnectBeforeAcceptance(t *testing.T) {
+	s := newSender(t)
+	sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, _ []byte) {
+		mine := newNonce()
+		writeFrame(ctrl, frameCommit, NonceFrame{Value: commitment(mine)})
+		readFrame(br)
+		writeFrame(ctrl, frameReveal, NonceFrame{Value: mine})
+		s.events.wait(t, "code shown", func(e Event) bool { _, ok := e.(EventConnected); return ok })
+		conn.CloseWithError(codeShutdown, "gone")
+	})
+	_, err := sr.send(t, s)
+	if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "before it accepted") {
+		t.Fatalf("Send: %v", err)
+	}
+	if n := sr.conns.Load(); n != 1 {
+		t.Errorf("the sender made %d connections", n)
+	}
+	if n := count2[EventRetry](s.events); n != 0 {
+		t.Errorf("%d retries", n)
+	}
+	if n := count2[EventConnected](s.events); n != 1 {
+		t.Errorf("the sender showed %d codes, want 1", n)
+	}
+}
+
+// A man in the middle between a real sender and a real receiver completes
+// a session with each, with the best it can do: learn the sender's code
+// first, then relay the sender's nonce to the receiver. Both screens show
+// a code (the attempt is seen), and the codes differ.
+func TestMITMRelayShowsDifferentCodes(t *testing.T) {
+	asked := make(chan string, 1)
+	r := startReceiver(t, withConfig(func(c *ReceiverConfig) {
+		c.Policy = PolicyAsk
+		c.Ask = func(_ context.Context, info OfferInfo) (bool, error) {
+			asked <- info.Code
+			return false, nil // the user compares and declines
+		}
+	}))
+	m2 := newDevice(t, "mallory-as-sender")
+	var sr *scripted
+	var predicted [2]string // what the attacker knows each side shows
+	sr = startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, offer []byte) {
+		// Towards the sender: commit, take its nonce: the sender's code is
+		// now known to the attacker, before it reveals.
+		mine := newNonce()
+		writeFrame(ctrl, frameCommit, NonceFrame{Value: commitment(mine)})
+		var ns NonceFrame
+		if typ, body, err := readFrame(br); err != nil || decodeFrame(typ, frameNonce, body, &ns) != nil {
+			t.Errorf("mitm: no nonce from the sender: %v", err)
+			return
+		}
+		ekm1, _ := exporter(conn.ConnectionState().TLS)
+		sender, _ := identity.PeerID(conn.ConnectionState().TLS)
+		predicted[0] = verificationCode(sasInput{Sender: sender, Receiver: sr.dev.ID, Exporter: ekm1, Offer: offerDigest(offer), SenderNonce: ns.Value, ReceiverNonce: mine})
+		// Towards the receiver: the same offer; a nonce sent before the
+		// receiver's is known (here the sender's).
+		h := dialHostile(t, m2, r)
+		h.rawFrame(frameOffer, offer)
+		h.ctrl.SetReadDeadline(time.Now().Add(testTimeout))
+		var commit, nr NonceFrame
+		if typ, body, err := readFrame(h.br); err != nil || decodeFrame(typ, frameCommit, body, &commit) != nil {
+			t.Errorf("mitm: no commitment from the receiver: %v", err)
+			return
+		}
+		h.frame(frameNonce, ns)
+		if typ, body, err := readFrame(h.br); err != nil || decodeFrame(typ, frameReveal, body, &nr) != nil {
+			t.Errorf("mitm: no reveal from the receiver: %v", err)
+			return
+		}
+		ekm2, _ := exporter(h.conn.ConnectionState().TLS)
+		predicted[1] = verificationCode(sasInput{Sender: m2.ID, Receiver: r.cfg.Device.ID, Exporter: ekm2, Offer: offerDigest(offer), SenderNonce: ns.Value, ReceiverNonce: nr.Value})
+		writeFrame(ctrl, frameReveal, NonceFrame{Value: mine})
+		// The receiver's decision, relayed.
+		if typ, body, err := readFrame(h.br); err == nil && typ == frameDecision {
+			ctrl.Write(append(binary.BigEndian.AppendUint32([]byte{frameDecision}, uint32(len(body))), body...))
+		}
+	})
+	s := newSender(t)
+	_, err := sr.send(t, s)
+	if !errors.Is(err, ErrDeclined) {
+		t.Fatalf("Send: %v", err)
+	}
+	var shown string
+	for _, e := range s.events.all() {
+		if ev, ok := e.(EventConnected); ok {
+			shown = ev.Info.Code
+		}
+	}
+	var receiverCode string
+	select {
+	case receiverCode = <-asked:
+	default:
+		t.Fatal("the receiver never asked: the attempt went unseen")
+	}
+	if shown != predicted[0] || receiverCode != predicted[1] {
+		t.Fatalf("the attacker did not complete both sessions: shown %q/%q, predicted %q", shown, receiverCode, predicted)
+	}
+	if shown == receiverCode {
+		t.Errorf("both screens show %s through a man in the middle", shown)
+	}
+	if n := sr.conns.Load(); n != 1 {
+		t.Errorf("the sender made %d connections", n)
+	}
+}
+
+// count2 counts the events of type E in l.
+func count2[E Event](l *eventLog) int {
+	n := 0
+	for _, e := range l.all() {
+		if _, ok := e.(E); ok {
+			n++
+		}
+	}
+	return n
+}

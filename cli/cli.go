@@ -119,7 +119,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, usageText)
 			return ExitOK
 		}
-		fmt.Fprintf(stderr, "ferry %s: %v\n", verb, err)
+		fmt.Fprintf(stderr, "ferry %s: %s\n", verb, errText(err))
 		return ExitUsage
 	}
 	level := slog.LevelWarn
@@ -146,7 +146,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	code := exitCode(err)
 	if code == ExitUsage {
-		fmt.Fprintf(stderr, "ferry %s: %v\n", verb, strings.TrimPrefix(err.Error(), "usage: "))
+		fmt.Fprintf(stderr, "ferry %s: %s\n", verb, strings.TrimPrefix(errText(err), "usage: "))
 		return code
 	}
 	e.out.error(err)

@@ -64,16 +64,7 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 	defer cancel()
 	w, err := pairing.Open(ctx, dev, name, pairing.Options{
 		Hosts: hosts, Timeout: timeout, Logger: e.log,
-		OnEvent: func(ev pairing.Event) {
-			switch ev.Kind {
-			case pairing.AttemptFailed:
-				e.out.event(map[string]any{"event": "attempt_failed", "from": ev.Remote.String(), "message": ev.Err.Error(), "remaining": ev.Remaining},
-					fmt.Sprintf("a pairing attempt from %s failed: %v (%d attempt(s) left)", ev.Remote, ev.Err, ev.Remaining))
-			case pairing.AttemptBusy:
-				e.out.event(map[string]any{"event": "attempt_busy", "from": ev.Remote.String()},
-					fmt.Sprintf("refused a second pairing attempt from %s while one is running", ev.Remote))
-			}
-		},
+		OnEvent: e.out.pairingEvent,
 	})
 	if err != nil {
 		return fmt.Errorf("open pairing window: %w", err)
@@ -92,8 +83,9 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 	ad, err := discovery.Advertise(ctx, discovery.Service{Name: name, ID: dev.ID, Port: int(w.Addr().Port()), Flags: map[string]string{pairFlag: "1"}},
 		discovery.Options{Interfaces: ifaces, Logger: e.log})
 	if err != nil {
-		e.out.event(map[string]any{"event": "warning", "message": "not advertised: " + err.Error()},
-			fmt.Sprintf("warning: the window is not advertised (%v); the other device needs the QR code or --to HOST:%d", err, w.Addr().Port()))
+		msg := errText(err)
+		e.out.event(map[string]any{"event": "warning", "message": "not advertised: " + msg},
+			fmt.Sprintf("warning: the window is not advertised (%s); the other device needs the QR code or --to HOST:%d", msg, w.Addr().Port()))
 	} else {
 		defer ad.Close()
 	}
@@ -182,6 +174,19 @@ func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self
 		return nil, err
 	}
 	return p.AddrPorts(), nil
+}
+
+// pairingEvent renders what happens in an open pairing window.
+func (o *output) pairingEvent(ev pairing.Event) {
+	switch ev.Kind {
+	case pairing.AttemptFailed:
+		msg := errText(ev.Err)
+		o.event(map[string]any{"event": "attempt_failed", "from": ev.Remote.String(), "message": msg, "remaining": ev.Remaining},
+			fmt.Sprintf("a pairing attempt from %s failed: %s (%d attempt(s) left)", ev.Remote, msg, ev.Remaining))
+	case pairing.AttemptBusy:
+		o.event(map[string]any{"event": "attempt_busy", "from": ev.Remote.String()},
+			fmt.Sprintf("refused a second pairing attempt from %s while one is running", ev.Remote))
+	}
 }
 
 func finishPairing(e *env, trust *identity.TrustStore, peer identity.Peer) error {

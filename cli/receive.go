@@ -88,8 +88,9 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 				return discoveryErr(err)
 			}
 			// Receiving by address still works without discovery.
-			e.out.event(map[string]any{"event": "warning", "message": "not advertised on the network: " + err.Error()},
-				fmt.Sprintf("warning: not advertised on the network (%v); senders need --to HOST:%d", err, r.Port()))
+			msg := errText(err)
+			e.out.event(map[string]any{"event": "warning", "message": "not advertised on the network: " + msg},
+				fmt.Sprintf("warning: not advertised on the network (%s); senders need --to HOST:%d", msg, r.Port()))
 		} else {
 			defer ad.Close() // the goodbye, before the socket closes
 		}
@@ -166,8 +167,9 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 		}
 		v.mu.Unlock()
 		if ev.Err != nil {
-			o.event(map[string]any{"event": "session_error", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "message": ev.Err.Error()},
-				fmt.Sprintf("transfer from %s stopped: %v (what was verified is kept; the sender can resume)", quoteName(ev.Info.PeerName), ev.Err))
+			msg := errText(ev.Err)
+			o.event(map[string]any{"event": "session_error", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "message": msg},
+				fmt.Sprintf("transfer from %s stopped: %s (what was verified is kept; the sender can resume)", quoteName(ev.Info.PeerName), msg))
 			return
 		}
 		o.event(map[string]any{"event": "session_done", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "files": ev.Files, "bytes": ev.Bytes},

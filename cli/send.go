@@ -144,7 +144,8 @@ func (v *sendView) onEvent(ev transfer.Event) {
 		o.event(map[string]any{"event": "file", "path": ev.Path, "name": ev.Name, "size": ev.Size}, "")
 	case transfer.EventRetry:
 		v.stop()
-		o.event(map[string]any{"event": "retry", "message": ev.Err.Error()},
-			fmt.Sprintf("connection lost (%v); reconnecting…", ev.Err))
+		msg := errText(ev.Err)
+		o.event(map[string]any{"event": "retry", "message": msg},
+			fmt.Sprintf("connection lost (%s); reconnecting…", msg))
 	}
 }

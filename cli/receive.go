@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -71,7 +70,12 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 			Policy: policy, Trust: trust, Events: rv.onEvent, Logger: e.log,
 		}
 		if policy == transfer.PolicyAsk {
-			p := newPrompter(e, trust)
+			p, err := newPrompter(e, trust)
+			if err != nil {
+				return err
+			}
+			// The questions end with ctx, then the prompter closes.
+			defer func() { cancel(); p.close() }()
 			cfg.Ask = p.ask
 		}
 		r, err := transfer.Listen(cfg)
@@ -206,49 +210,4 @@ func quoteName(s string) string { return fmt.Sprintf("%q", s) }
 
 func displayPath(p string) string {
 	return strings.ToValidUTF8(fmt.Sprintf("%q", p), "?")
-}
-
-// prompter asks on the terminal whether to accept an offer, one question at
-// a time.
-type prompter struct {
-	e     *env
-	trust *identity.TrustStore
-	mu    sync.Mutex
-	lines chan string
-}
-
-func newPrompter(e *env, trust *identity.TrustStore) *prompter {
-	p := &prompter{e: e, trust: trust, lines: make(chan string)}
-	// Standard input cannot be read with a deadline: one reader feeds lines
-	// to whichever question is open, and ends with the process.
-	go func() {
-		sc := bufio.NewScanner(e.stdin)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-	}()
-	return p
-}
-
-func (p *prompter) ask(ctx context.Context, info transfer.OfferInfo) (bool, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	o := p.e.out
-	if warn := impostorWarning(p.trust, info); warn != "" {
-		o.event(nil, "\n"+warn)
-	}
-	o.event(nil, fmt.Sprintf("\n%s (%s) wants to send you %s\nverification code: %s (compare it with the sender's screen)\naccept? [y/N] ",
-		quoteName(info.PeerName), info.PeerID, describe(info, 10), info.Code))
-	select {
-	case line, ok := <-p.lines:
-		if !ok {
-			return false, fmt.Errorf("standard input closed")
-		}
-		a := strings.ToLower(strings.TrimSpace(line))
-		return a == "y" || a == "yes", nil
-	case <-ctx.Done():
-		o.event(nil, "(no answer; declined)")
-		return false, ctx.Err()
-	}
 }

@@ -223,13 +223,8 @@ func (e *env) device() (*identity.Device, string, error) {
 }
 
 func checkName(name string) error {
-	if len(name) > 63 {
-		return usagef("--name %q is longer than 63 bytes", name)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return usagef("--name %q contains a control character", name)
-		}
+	if err := identity.CheckName(name); err != nil {
+		return usagef("--name: %v", err)
 	}
 	return nil
 }

@@ -185,13 +185,14 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 }
 
 // impostorWarning is a loud warning when an unpaired sender uses the name of
-// a paired device: most likely someone impersonating it.
+// a paired device, or a name that looks like it (identity.SameName): most
+// likely someone impersonating it.
 func impostorWarning(trust *identity.TrustStore, info transfer.OfferInfo) string {
 	if trust == nil || info.Trusted {
 		return ""
 	}
 	for _, p := range trust.Peers() {
-		if strings.EqualFold(p.Name, info.PeerName) && p.ID != info.PeerID {
+		if identity.SameName(p.Name, info.PeerName) && p.ID != info.PeerID {
 			return fmt.Sprintf("WARNING: this sender calls itself %s, the name of your paired device %s, but presents another key (%s): possible impersonation",
 				quoteName(info.PeerName), p.ID.Short(), info.PeerID.Short())
 		}

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -151,19 +150,17 @@ func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self
 		}
 		return []netip.AddrPort{ua.AddrPort()}, nil
 	}
-	match := func(p discovery.Peer) bool {
-		if p.ID == self || p.Flags[pairFlag] != "1" {
-			return false
-		}
-		return to == "" || strings.EqualFold(p.Name, to) || strings.EqualFold(p.Instance, to) ||
-			(len(normalizeIDText(to)) >= 4 && p.ID.HasPrefix(to))
-	}
+	q := &targetQuery{to: to, self: self}
+	match := func(p discovery.Peer) bool { return p.Flags[pairFlag] == "1" && q.match(p) }
 	found, err := collectPeers(ctx, discovery.Options{Interfaces: ifaces, Logger: e.log}, 5*time.Second, match)
 	if err != nil {
 		return nil, err
 	}
 	switch len(found) {
 	case 0:
+		if err := q.tooShort(); err != nil {
+			return nil, err
+		}
 		return nil, errors.New("no device with an open pairing window found on the network (run `ferry pair` on the other device first, or use --to HOST:PORT)")
 	case 1:
 		e.out.event(nil, fmt.Sprintf("pairing with %s (%s)…", printable(found[0].Name), found[0].ID.Short()))

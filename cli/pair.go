@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -75,7 +76,7 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(qrPNG, png, 0o644); err != nil {
+		if err := writeSecretFile(qrPNG, png); err != nil {
 			return fmt.Errorf("write QR code: %w", err)
 		}
 	}
@@ -171,6 +172,31 @@ func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self
 		return nil, err
 	}
 	return p.AddrPorts(), nil
+}
+
+// writeSecretFile writes data, which holds a secret, to path for its owner
+// only: into a new file of mode 0600 in the same folder, renamed over path.
+// A file already at path is replaced, not rewritten, so neither its mode
+// nor anyone who has it open sees the secret.
+func writeSecretFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	err = f.Chmod(0o600) // CreateTemp's mode already; said here as the point
+	if _, werr := f.Write(data); err == nil {
+		err = werr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // pairingEvent renders what happens in an open pairing window.

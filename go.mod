@@ -6,6 +6,7 @@ require (
 	github.com/grandcat/zeroconf v1.0.1-0.20230119201135-e4f60f8407b1
 	github.com/gtank/ristretto255 v0.2.0
 	github.com/miekg/dns v1.1.73
+	github.com/mtibben/confusables v0.0.0-20210201002637-9d1b0723b659
 	github.com/quic-go/quic-go v0.65.0
 	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e
 	github.com/spf13/pflag v1.1.0

@@ -119,7 +119,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, usageText)
 			return ExitOK
 		}
-		fmt.Fprintf(stderr, "ferry %s: %v\n", verb, err)
+		fmt.Fprintf(stderr, "ferry %s: %s\n", verb, errText(err))
 		return ExitUsage
 	}
 	level := slog.LevelWarn
@@ -146,7 +146,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	code := exitCode(err)
 	if code == ExitUsage {
-		fmt.Fprintf(stderr, "ferry %s: %v\n", verb, strings.TrimPrefix(err.Error(), "usage: "))
+		fmt.Fprintf(stderr, "ferry %s: %s\n", verb, strings.TrimPrefix(errText(err), "usage: "))
 		return code
 	}
 	e.out.error(err)
@@ -223,13 +223,8 @@ func (e *env) device() (*identity.Device, string, error) {
 }
 
 func checkName(name string) error {
-	if len(name) > 63 {
-		return usagef("--name %q is longer than 63 bytes", name)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return usagef("--name %q contains a control character", name)
-		}
+	if err := identity.CheckName(name); err != nil {
+		return usagef("--name: %v", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -65,7 +66,7 @@ func (o *output) event(v map[string]any, text string) {
 }
 
 func (o *output) error(err error) {
-	msg := err.Error()
+	msg := errText(err)
 	if o.json {
 		o.emit(map[string]any{"event": "error", "message": msg})
 		return
@@ -74,6 +75,39 @@ func (o *output) error(err error) {
 	defer o.mu.Unlock()
 	o.clearBar()
 	fmt.Fprintf(o.errw, "ferry: %s\n", msg)
+}
+
+// errText is an error's text made safe to print: every error ferry shows, as
+// text or in a JSON event, goes through here. An error's text can hold bytes
+// from the network whatever its type (quic-go puts a peer's close reason in
+// the text of a *quic.TransportError), so every character that is not
+// graphic is escaped as safepath.Display escapes names: control characters
+// (line breaks too), DEL, C1 controls, format characters such as the bidi
+// overrides, line separators and invalid UTF-8. Backslashes stay as they
+// are, so text that was escaped before (transfer escapes the reasons of
+// application closes) is not escaped twice.
+//
+// Usage errors keep their line breaks: ferry writes them from the command
+// line, and the names they list are already made printable.
+func errText(err error) string {
+	msg := err.Error()
+	if !errors.Is(err, errUsage) {
+		return escapeText(msg)
+	}
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		lines[i] = escapeText(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// escapeText escapes every non-graphic character of s (see errText).
+func escapeText(s string) string {
+	parts := strings.Split(s, `\`)
+	for i, p := range parts {
+		parts[i] = safepath.Display(p, 0)
+	}
+	return strings.Join(parts, `\`)
 }
 
 func (o *output) clearBar() {

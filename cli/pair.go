@@ -7,8 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -64,16 +64,7 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 	defer cancel()
 	w, err := pairing.Open(ctx, dev, name, pairing.Options{
 		Hosts: hosts, Timeout: timeout, Logger: e.log,
-		OnEvent: func(ev pairing.Event) {
-			switch ev.Kind {
-			case pairing.AttemptFailed:
-				e.out.event(map[string]any{"event": "attempt_failed", "from": ev.Remote.String(), "message": ev.Err.Error(), "remaining": ev.Remaining},
-					fmt.Sprintf("a pairing attempt from %s failed: %v (%d attempt(s) left)", ev.Remote, ev.Err, ev.Remaining))
-			case pairing.AttemptBusy:
-				e.out.event(map[string]any{"event": "attempt_busy", "from": ev.Remote.String()},
-					fmt.Sprintf("refused a second pairing attempt from %s while one is running", ev.Remote))
-			}
-		},
+		OnEvent: e.out.pairingEvent,
 	})
 	if err != nil {
 		return fmt.Errorf("open pairing window: %w", err)
@@ -85,15 +76,16 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(qrPNG, png, 0o644); err != nil {
+		if err := writeSecretFile(qrPNG, png); err != nil {
 			return fmt.Errorf("write QR code: %w", err)
 		}
 	}
 	ad, err := discovery.Advertise(ctx, discovery.Service{Name: name, ID: dev.ID, Port: int(w.Addr().Port()), Flags: map[string]string{pairFlag: "1"}},
 		discovery.Options{Interfaces: ifaces, Logger: e.log})
 	if err != nil {
-		e.out.event(map[string]any{"event": "warning", "message": "not advertised: " + err.Error()},
-			fmt.Sprintf("warning: the window is not advertised (%v); the other device needs the QR code or --to HOST:%d", err, w.Addr().Port()))
+		msg := errText(err)
+		e.out.event(map[string]any{"event": "warning", "message": "not advertised: " + msg},
+			fmt.Sprintf("warning: the window is not advertised (%s); the other device needs the QR code or --to HOST:%d", msg, w.Addr().Port()))
 	} else {
 		defer ad.Close()
 	}
@@ -159,19 +151,17 @@ func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self
 		}
 		return []netip.AddrPort{ua.AddrPort()}, nil
 	}
-	match := func(p discovery.Peer) bool {
-		if p.ID == self || p.Flags[pairFlag] != "1" {
-			return false
-		}
-		return to == "" || strings.EqualFold(p.Name, to) || strings.EqualFold(p.Instance, to) ||
-			(len(normalizeIDText(to)) >= 4 && p.ID.HasPrefix(to))
-	}
+	q := &targetQuery{to: to, self: self}
+	match := func(p discovery.Peer) bool { return p.Flags[pairFlag] == "1" && q.match(p) }
 	found, err := collectPeers(ctx, discovery.Options{Interfaces: ifaces, Logger: e.log}, 5*time.Second, match)
 	if err != nil {
 		return nil, err
 	}
 	switch len(found) {
 	case 0:
+		if err := q.tooShort(); err != nil {
+			return nil, err
+		}
 		return nil, errors.New("no device with an open pairing window found on the network (run `ferry pair` on the other device first, or use --to HOST:PORT)")
 	case 1:
 		e.out.event(nil, fmt.Sprintf("pairing with %s (%s)…", printable(found[0].Name), found[0].ID.Short()))
@@ -182,6 +172,44 @@ func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self
 		return nil, err
 	}
 	return p.AddrPorts(), nil
+}
+
+// writeSecretFile writes data, which holds a secret, to path for its owner
+// only: into a new file of mode 0600 in the same folder, renamed over path.
+// A file already at path is replaced, not rewritten, so neither its mode
+// nor anyone who has it open sees the secret.
+func writeSecretFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	err = f.Chmod(0o600) // CreateTemp's mode already; said here as the point
+	if _, werr := f.Write(data); err == nil {
+		err = werr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// pairingEvent renders what happens in an open pairing window.
+func (o *output) pairingEvent(ev pairing.Event) {
+	switch ev.Kind {
+	case pairing.AttemptFailed:
+		msg := errText(ev.Err)
+		o.event(map[string]any{"event": "attempt_failed", "from": ev.Remote.String(), "message": msg, "remaining": ev.Remaining},
+			fmt.Sprintf("a pairing attempt from %s failed: %s (%d attempt(s) left)", ev.Remote, msg, ev.Remaining))
+	case pairing.AttemptBusy:
+		o.event(map[string]any{"event": "attempt_busy", "from": ev.Remote.String()},
+			fmt.Sprintf("refused a second pairing attempt from %s while one is running", ev.Remote))
+	}
 }
 
 func finishPairing(e *env, trust *identity.TrustStore, peer identity.Peer) error {

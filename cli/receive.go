@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -71,7 +70,12 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 			Policy: policy, Trust: trust, Events: rv.onEvent, Logger: e.log,
 		}
 		if policy == transfer.PolicyAsk {
-			p := newPrompter(e, trust)
+			p, err := newPrompter(e, trust)
+			if err != nil {
+				return err
+			}
+			// The questions end with ctx, then the prompter closes.
+			defer func() { cancel(); p.close() }()
 			cfg.Ask = p.ask
 		}
 		r, err := transfer.Listen(cfg)
@@ -88,8 +92,9 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 				return discoveryErr(err)
 			}
 			// Receiving by address still works without discovery.
-			e.out.event(map[string]any{"event": "warning", "message": "not advertised on the network: " + err.Error()},
-				fmt.Sprintf("warning: not advertised on the network (%v); senders need --to HOST:%d", err, r.Port()))
+			msg := errText(err)
+			e.out.event(map[string]any{"event": "warning", "message": "not advertised on the network: " + msg},
+				fmt.Sprintf("warning: not advertised on the network (%s); senders need --to HOST:%d", msg, r.Port()))
 		} else {
 			defer ad.Close() // the goodbye, before the socket closes
 		}
@@ -166,8 +171,9 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 		}
 		v.mu.Unlock()
 		if ev.Err != nil {
-			o.event(map[string]any{"event": "session_error", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "message": ev.Err.Error()},
-				fmt.Sprintf("transfer from %s stopped: %v (what was verified is kept; the sender can resume)", quoteName(ev.Info.PeerName), ev.Err))
+			msg := errText(ev.Err)
+			o.event(map[string]any{"event": "session_error", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "message": msg},
+				fmt.Sprintf("transfer from %s stopped: %s (what was verified is kept; the sender can resume)", quoteName(ev.Info.PeerName), msg))
 			return
 		}
 		o.event(map[string]any{"event": "session_done", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "files": ev.Files, "bytes": ev.Bytes},
@@ -179,13 +185,14 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 }
 
 // impostorWarning is a loud warning when an unpaired sender uses the name of
-// a paired device: most likely someone impersonating it.
+// a paired device, or a name that looks like it (identity.SameName): most
+// likely someone impersonating it.
 func impostorWarning(trust *identity.TrustStore, info transfer.OfferInfo) string {
 	if trust == nil || info.Trusted {
 		return ""
 	}
 	for _, p := range trust.Peers() {
-		if strings.EqualFold(p.Name, info.PeerName) && p.ID != info.PeerID {
+		if identity.SameName(p.Name, info.PeerName) && p.ID != info.PeerID {
 			return fmt.Sprintf("WARNING: this sender calls itself %s, the name of your paired device %s, but presents another key (%s): possible impersonation",
 				quoteName(info.PeerName), p.ID.Short(), info.PeerID.Short())
 		}
@@ -204,49 +211,4 @@ func quoteName(s string) string { return fmt.Sprintf("%q", s) }
 
 func displayPath(p string) string {
 	return strings.ToValidUTF8(fmt.Sprintf("%q", p), "?")
-}
-
-// prompter asks on the terminal whether to accept an offer, one question at
-// a time.
-type prompter struct {
-	e     *env
-	trust *identity.TrustStore
-	mu    sync.Mutex
-	lines chan string
-}
-
-func newPrompter(e *env, trust *identity.TrustStore) *prompter {
-	p := &prompter{e: e, trust: trust, lines: make(chan string)}
-	// Standard input cannot be read with a deadline: one reader feeds lines
-	// to whichever question is open, and ends with the process.
-	go func() {
-		sc := bufio.NewScanner(e.stdin)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-	}()
-	return p
-}
-
-func (p *prompter) ask(ctx context.Context, info transfer.OfferInfo) (bool, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	o := p.e.out
-	if warn := impostorWarning(p.trust, info); warn != "" {
-		o.event(nil, "\n"+warn)
-	}
-	o.event(nil, fmt.Sprintf("\n%s (%s) wants to send you %s\nverification code: %s (compare it with the sender's screen)\naccept? [y/N] ",
-		quoteName(info.PeerName), info.PeerID, describe(info, 10), info.Code))
-	select {
-	case line, ok := <-p.lines:
-		if !ok {
-			return false, fmt.Errorf("standard input closed")
-		}
-		a := strings.ToLower(strings.TrimSpace(line))
-		return a == "y" || a == "yes", nil
-	case <-ctx.Done():
-		o.event(nil, "(no answer; declined)")
-		return false, ctx.Err()
-	}
 }

@@ -132,8 +132,12 @@ func (v *sendView) onEvent(ev transfer.Event) {
 	o := v.e.out
 	switch ev := ev.(type) {
 	case transfer.EventConnected:
-		o.event(map[string]any{"event": "connected", "id": ev.Info.PeerID.String(), "code": ev.Info.Code},
-			fmt.Sprintf("connected to %s, verification code %s\nwaiting for the receiver to accept %s…", ev.Info.PeerID.Short(), ev.Info.Code, describe(ev.Info, 0)))
+		code := "verification code " + ev.Info.Code
+		if !ev.Info.Trusted {
+			code += " — check that the receiver shows the same code before it accepts; if it differs, press Ctrl-C"
+		}
+		o.event(map[string]any{"event": "connected", "id": ev.Info.PeerID.String(), "code": ev.Info.Code, "trusted": ev.Info.Trusted},
+			fmt.Sprintf("connected to %s, %s\nwaiting for the receiver to accept %s…", ev.Info.PeerID.Short(), code, describe(ev.Info, 0)))
 	case transfer.EventSession:
 		o.event(map[string]any{"event": "accepted", "name": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "resumed": ev.Resumed},
 			fmt.Sprintf("%s accepted%s", quoteName(ev.Info.PeerName), resumedText(ev.Resumed)))
@@ -145,7 +149,8 @@ func (v *sendView) onEvent(ev transfer.Event) {
 		o.event(map[string]any{"event": "file", "path": ev.Path, "name": ev.Name, "size": ev.Size}, "")
 	case transfer.EventRetry:
 		v.stop()
-		o.event(map[string]any{"event": "retry", "message": ev.Err.Error()},
-			fmt.Sprintf("connection lost (%v); reconnecting…", ev.Err))
+		msg := errText(ev.Err)
+		o.event(map[string]any{"event": "retry", "message": msg},
+			fmt.Sprintf("connection lost (%s); reconnecting…", msg))
 	}
 }

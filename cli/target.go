@@ -31,9 +31,10 @@ const settle = 400 * time.Millisecond
 //   - HOST:PORT or an IP address: that address, any key;
 //   - empty: the one receiver on the network (several: a picker on a
 //     terminal, else a usage error listing them);
-//   - NAME or a device-ID prefix: the matching receiver, which must then
-//     present the advertised key — or, for a paired device, its pinned key
-//     whatever the network advertises.
+//   - NAME or a device-ID prefix (at least 13 characters, or 4 for a paired
+//     device): the matching receiver, which must then present the advertised
+//     key — or, for a paired device, its pinned key whatever the network
+//     advertises.
 func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Options, wait time.Duration, trust *identity.TrustStore, self identity.DeviceID) (target, error) {
 	if to != "" && looksLikeAddr(to) {
 		addr, err := normalizeAddr(to)
@@ -42,22 +43,9 @@ func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Optio
 		}
 		return target{addrs: []string{addr}}, nil
 	}
-	var pinned []identity.Peer
-	for _, p := range trust.Peers() {
-		if to != "" && (strings.EqualFold(p.Name, to) || p.ID.HasPrefix(to) && len(normalizeIDText(to)) >= 4) {
-			pinned = append(pinned, p)
-		}
-	}
-	match := func(p discovery.Peer) bool {
-		if p.ID == self {
-			return false
-		}
-		if to == "" {
-			return true
-		}
-		return strings.EqualFold(p.Name, to) || strings.EqualFold(p.Instance, to) || (len(normalizeIDText(to)) >= 4 && p.ID.HasPrefix(to))
-	}
-	found, err := collectPeers(ctx, opts, wait, match)
+	q := newTargetQuery(to, trust, self)
+	pinned := q.pinned
+	found, err := collectPeers(ctx, opts, wait, q.match)
 	if err != nil {
 		if len(pinned) == 0 {
 			if addr, ok := lookupHost(ctx, to); ok {
@@ -70,7 +58,7 @@ func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Optio
 		// A paired device is identified by its key, never by what the LAN says.
 		var impostors []discovery.Peer
 		for _, p := range found {
-			if slices.ContainsFunc(pinned, func(q identity.Peer) bool { return q.ID == p.ID }) {
+			if slices.ContainsFunc(pinned, func(t identity.Peer) bool { return t.ID == p.ID }) {
 				e.log.Debug("paired receiver found", "name", p.Name, "id", p.ID.Short())
 				return target{addrs: addrStrings(p), expect: p.ID}, nil
 			}
@@ -83,6 +71,9 @@ func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Optio
 	}
 	switch {
 	case len(found) == 0:
+		if err := q.tooShort(); err != nil {
+			return target{}, err
+		}
 		if addr, ok := lookupHost(ctx, to); ok && to != "" {
 			return target{addrs: []string{addr}}, nil
 		}
@@ -100,6 +91,66 @@ func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Optio
 		return target{}, err
 	}
 	return target{addrs: addrStrings(p), expect: p.ID}, nil
+}
+
+// An ID prefix names a device by the start of its ID. Among paired devices
+// (the trust store) 4 characters do. On the network anyone can make a key
+// whose ID starts with a short prefix (20 bits took 886,000 tries, seconds),
+// so a prefix looked up there needs 13 characters: 65 bits.
+const (
+	minPairedPrefix  = 4
+	minNetworkPrefix = 13
+)
+
+// targetQuery tells which advertised receivers --to names.
+type targetQuery struct {
+	to     string
+	self   identity.DeviceID
+	pinned []identity.Peer // the paired devices --to names
+	short  bool            // a receiver's ID starts with --to, a prefix too short for the network
+}
+
+func newTargetQuery(to string, trust *identity.TrustStore, self identity.DeviceID) *targetQuery {
+	q := &targetQuery{to: to, self: self}
+	for _, p := range trust.Peers() {
+		if to != "" && (strings.EqualFold(p.Name, to) || hasIDPrefix(p.ID, to, minPairedPrefix)) {
+			q.pinned = append(q.pinned, p)
+		}
+	}
+	return q
+}
+
+// match reports whether --to names p: by name, by an ID prefix long enough
+// for the network, or as the paired device it names.
+func (q *targetQuery) match(p discovery.Peer) bool {
+	switch {
+	case p.ID == q.self:
+		return false
+	case q.to == "", strings.EqualFold(p.Name, q.to), strings.EqualFold(p.Instance, q.to),
+		hasIDPrefix(p.ID, q.to, minNetworkPrefix),
+		slices.ContainsFunc(q.pinned, func(t identity.Peer) bool { return t.ID == p.ID }):
+		return true
+	case hasIDPrefix(p.ID, q.to, minPairedPrefix):
+		q.short = true
+	}
+	return false
+}
+
+// tooShort is the usage error for an --to that matched nothing but the ID
+// of a receiver by a prefix too short for the network, and named no paired
+// device; nil otherwise.
+func (q *targetQuery) tooShort() error {
+	if !q.short || len(q.pinned) > 0 {
+		return nil
+	}
+	return usagef("--to %s: an ID prefix must have at least %d characters to be looked up on the network (or name a paired device)",
+		q.to, minNetworkPrefix)
+}
+
+// hasIDPrefix reports whether s, at least min characters of ID text, starts
+// id's text.
+func hasIDPrefix(id identity.DeviceID, s string, min int) bool {
+	return len(normalizeIDText(s)) >= min && id.HasPrefix(s)
 }
 
 // collectPeers browses until the first matching peer answers (or wait

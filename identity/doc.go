@@ -10,4 +10,10 @@
 // The key (identity.key, PKCS#8 PEM), certificate (identity.crt) and trust
 // store (peers.json) are files of mode 0600 in a folder of mode 0700. Every
 // write is atomic: a temporary file in the same folder, fsynced, renamed.
+//
+// A device name is at most 63 bytes of UTF-8 with no control character and
+// at least one visible one (CheckName): a name of fillers and invisible
+// characters shows as nothing. Names are compared for likeness (SameName)
+// with the skeletons of Unicode TR39 and without case, so that a stranger
+// who takes a name like a paired device's is noticed.
 package identity

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ferry-lan/ferry/discovery"
+	"github.com/ferry-lan/ferry/identity"
+)
+
+// TestToShortIDPrefix: a short ID prefix names only a paired device; on the
+// network anyone can make a key whose ID starts with it.
+func TestToShortIDPrefix(t *testing.T) {
+	real := discovery.Peer{Name: "desk", ID: identity.DeviceID{0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99}}
+	forged := real
+	forged.Name, forged.ID[3] = "evil", 0xbb // the first 24 bits are the same: 4 characters
+	full := strings.ReplaceAll(real.ID.String(), "-", "")
+	short, long := full[:4], full[:13]
+	if !forged.ID.HasPrefix(short) || forged.ID.HasPrefix(full[:8]) {
+		t.Fatalf("forged ID %s should share %s but not %s", forged.ID, short, full[:8])
+	}
+	self := identity.DeviceID{0xff}
+	empty, err := identity.OpenTrustStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	paired, err := identity.OpenTrustStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := paired.Add(identity.Peer{Name: "desk", ID: real.ID, Via: "pin"}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		what               string
+		to                 string
+		trust              *identity.TrustStore
+		matchReal, matchFo bool
+		tooShort           bool
+	}{
+		{"short prefix, on the network", short, empty, false, false, true},
+		{"short prefix with a dash", full[:4] + "-" + full[4:8], empty, false, false, true},
+		{"13 characters", long, empty, true, false, false},
+		{"short prefix of a paired device", short, paired, true, false, false},
+		{"a name", "desk", empty, true, false, false},
+	} {
+		q := newTargetQuery(tc.to, tc.trust, self)
+		if got := q.match(real); got != tc.matchReal {
+			t.Errorf("%s: --to %s matches the real device: %v, want %v", tc.what, tc.to, got, tc.matchReal)
+		}
+		if got := q.match(forged); got != tc.matchFo {
+			t.Errorf("%s: --to %s matches the forged device: %v, want %v", tc.what, tc.to, got, tc.matchFo)
+		}
+		err := q.tooShort()
+		if (err != nil) != tc.tooShort {
+			t.Errorf("%s: tooShort() = %v, want an error: %v", tc.what, err, tc.tooShort)
+		}
+		if err != nil && (exitCode(err) != ExitUsage || !strings.Contains(err.Error(), "at least 13 characters to be looked up on the network (or name a paired device)")) {
+			t.Errorf("%s: tooShort() = %v (exit %d)", tc.what, err, exitCode(err))
+		}
+	}
+}

@@ -31,6 +31,7 @@ type store struct {
 	tick       uint64             // for the folders' last use
 	noTmp      bool               // no unnamed files here (see open)
 	tmpChecked bool
+	noLink     bool                       // no hard links here: named partials are renamed (see place)
 	perDir     map[string]int             // files of the offer, by folder
 	listed     map[string]map[string]bool // names in a folder at the start, for existing
 	root       *os.Root
@@ -68,8 +69,9 @@ type recvFile struct {
 	hashes   [][hashLen]byte
 	lens     []int64 // chunk lengths of a streamed entry
 	fp       *FileProgress
-	existing []byte // file hash of an identical-looking file under the final name
-	skip     bool   // the sender agreed it is identical: nothing to receive
+	existing []byte      // file hash of an identical-looking file under the final name
+	kept     os.FileInfo // the partial file resume kept chunks of, to reopen
+	skip     bool        // the sender agreed it is identical: nothing to receive
 	nHave    int64
 	haveLen  int64 // bytes verified
 	end      *FileEnd
@@ -166,26 +168,25 @@ func (s *store) resume(rf *recvFile) ([]int64, error) {
 	if rf.journal == "" {
 		return nil, nil
 	}
-	if err := safepath.CheckParents(s.root, rf.journal); err != nil {
-		return nil, nil // a parent is missing or unsafe: nothing to resume
-	}
-	jf, err := s.root.OpenFile(rf.journal, os.O_RDONLY|oNoFollow, 0)
+	jf, err := s.openKept(rf.journal)
 	if err != nil {
-		return nil, nil
+		s.dropUntrusted(rf, err)
+		return nil, nil // missing, unsafe or not ours: nothing to resume
 	}
 	h, recs, err := readJournal(bufio.NewReader(jf), rf.e.Chunks())
 	jf.Close()
 	if err != nil || h != s.journalHeader(rf) {
 		return nil, nil
 	}
-	if err := safepath.CheckParents(s.root, rf.part); err != nil {
-		return nil, nil
-	}
-	pf, err := s.root.OpenFile(rf.part, os.O_RDONLY|oNoFollow, 0)
+	pf, err := s.openKept(rf.part)
 	if err != nil {
+		s.dropUntrusted(rf, err)
 		return nil, nil
 	}
 	defer pf.Close()
+	if rf.kept, err = pf.Stat(); err != nil {
+		return nil, nil
+	}
 	buf := make([]byte, 256<<10)
 	var kept []int64
 	for i := int64(0); i < rf.e.Chunks(); i++ {
@@ -212,6 +213,43 @@ func (s *store) resume(rf *recvFile) ([]int64, error) {
 	return kept, nil
 }
 
+// errNotOurs marks a partial file or journal that ferry did not make, or
+// that others could have changed (see checkOwn).
+var errNotOurs = errors.New("not a file of ferry's own")
+
+// openKept opens, for reading, a partial file or journal that an earlier
+// attempt left at rel. It fails unless the file passes checkOwn, which
+// the journal must too: it says where to look. The bytes are hashed again
+// anyway; the checks make sure no one else can change them in between.
+func (s *store) openKept(rel string) (*os.File, error) {
+	if err := safepath.CheckParents(s.root, rel); err != nil {
+		return nil, err
+	}
+	f, err := s.root.OpenFile(rel, os.O_RDONLY|oNoFollow|oNonBlock, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = checkOwn(fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("partial file %s: %w", rel, err)
+	}
+	return f, nil
+}
+
+// dropUntrusted removes the partial file and journal of rf when err says
+// one of them is not ferry's: only the names go (a hard link is unlinked,
+// the file it shares is not touched), and the file restarts.
+func (s *store) dropUntrusted(rf *recvFile, err error) {
+	if errors.Is(err, errNotOurs) {
+		s.root.Remove(rf.part)
+		s.root.Remove(rf.journal)
+	}
+}
+
 // existing hashes a file already under the entry's final name when its size
 // and modification time match the offer: most likely an earlier, complete
 // delivery of the same file, which the sender can then skip.
@@ -227,7 +265,7 @@ func (s *store) existing(rf *recvFile) ([]byte, bool) {
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != rf.e.Size || fi.ModTime().UnixNano() != rf.e.MTime {
 		return nil, false
 	}
-	f, err := s.root.OpenFile(final, os.O_RDONLY|oNoFollow, 0)
+	f, err := s.root.OpenFile(final, os.O_RDONLY|oNoFollow|oNonBlock, 0)
 	if err != nil {
 		return nil, false
 	}
@@ -312,10 +350,19 @@ func (s *store) forget(rf *recvFile) {
 		rf.hashes[i] = [hashLen]byte{}
 	}
 	rf.nHave, rf.haveLen = 0, 0
+	rf.kept = nil
 }
 
 // open creates or reopens the partial file and rewrites the journal with the
 // chunks kept so far. Called with rf.mu held.
+//
+// A local user who can write the receiving folder can predict the names
+// of partial files and journals (they come from the sender's ID and the
+// path), so ferry never opens what is at those names for writing: it
+// removes the name and creates its own file, exclusively and owner-only
+// (createExcl), or reopens exactly the file whose chunks resume checked.
+// Nobody else can write to a partial, so the bytes verified in it are the
+// bytes that get their final name.
 //
 // A file of one chunk has no journal (an interrupted one is sent again
 // whole), so it needs no name until it is complete either: where the file
@@ -367,11 +414,12 @@ func (s *store) openOnce(rf *recvFile) error {
 	// mkdirAll checked the folders; O_NOFOLLOW refuses a link at the
 	// partial's own name. Only a failure pays for the full check, which
 	// says what is in the way.
-	flags := os.O_RDWR | os.O_CREATE | oNoFollow
-	if rf.nHave == 0 {
-		flags |= os.O_TRUNC
+	var f *os.File
+	if rf.nHave > 0 {
+		f, err = s.reopenKept(dir, rf)
+	} else {
+		f, err = s.createExcl(dir, rf.part)
 	}
-	f, err := openIn(s.root, dir, rf.part, flags, 0o600)
 	if err != nil {
 		if s.folderMoved(dir, rf.parent) {
 			return fmt.Errorf("create partial file for %q: %w: %w", rf.e.Path, errFolderGone, err)
@@ -382,13 +430,49 @@ func (s *store) openOnce(rf *recvFile) error {
 		return fmt.Errorf("create partial file for %q: %w", rf.e.Path, err)
 	}
 	if rf.journal != "" {
-		if err := s.rewriteJournal(rf); err != nil {
+		if err := s.rewriteJournal(dir, rf); err != nil {
 			f.Close()
 			return err
 		}
 	}
 	rf.f = f
 	return nil
+}
+
+// createExcl creates a new, empty file at rel inside the open folder dir
+// (rel's folder), readable and writable by the receiving user only.
+// Whatever had that name goes first: a partial that is not resumed, or a
+// file or hard link planted there. Only the name is removed, nothing is
+// written through it; O_EXCL then refuses anything that appears in
+// between. A symlink there can only have been planted: it stays, and the
+// caller's check names it in the error.
+func (s *store) createExcl(dir *os.File, rel string) (*os.File, error) {
+	if fi, err := s.root.Lstat(rel); err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+		removeIn(s.root, dir, rel)
+	}
+	return openIn(s.root, dir, rel, os.O_RDWR|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+}
+
+// reopenKept opens for writing the partial file whose chunks resume kept,
+// and only that file: if its name was given to another since, the kept
+// chunks are gone and the file fails.
+func (s *store) reopenKept(dir *os.File, rf *recvFile) (*os.File, error) {
+	f, err := openIn(s.root, dir, rf.part, os.O_RDWR|oNoFollow|oNonBlock, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = checkOwn(fi)
+	}
+	if err == nil && (rf.kept == nil || !os.SameFile(fi, rf.kept)) {
+		err = fmt.Errorf("%w: replaced since its chunks were checked", errNotOurs)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // dropStalePart removes a named partial copy of a one-chunk file left by an
@@ -399,7 +483,7 @@ func (s *store) dropStalePart(dir *os.File, rf *recvFile) {
 	if names := s.listing(rf.parent); names != nil && !names[foldName(base)] {
 		return
 	}
-	removeIn(dir, base)
+	removeIn(s.root, dir, rf.part)
 }
 
 func (s *store) tmpUnsupported() bool {
@@ -504,7 +588,9 @@ func (s *store) close() {
 	}
 }
 
-func (s *store) rewriteJournal(rf *recvFile) error {
+// rewriteJournal writes a new journal for rf, in the open folder dir, with
+// the chunks kept so far.
+func (s *store) rewriteJournal(dir *os.File, rf *recvFile) error {
 	b, err := encodeJournalHeader(s.journalHeader(rf))
 	if err != nil {
 		return err
@@ -514,11 +600,11 @@ func (s *store) rewriteJournal(rf *recvFile) error {
 			b = encodeJournalRecord(b, int64(i), rf.hashes[i])
 		}
 	}
-	if err := safepath.CheckParents(s.root, rf.journal); err != nil {
-		return fmt.Errorf("write journal for %q: %w", rf.e.Path, err)
-	}
-	j, err := s.root.OpenFile(rf.journal, os.O_RDWR|os.O_CREATE|os.O_TRUNC|oNoFollow, 0o600)
+	j, err := s.createExcl(dir, rf.journal)
 	if err != nil {
+		if cerr := safepath.CheckParents(s.root, rf.journal); cerr != nil {
+			return fmt.Errorf("write journal for %q: %w", rf.e.Path, cerr)
+		}
 		return fmt.Errorf("create journal for %q: %w", rf.e.Path, err)
 	}
 	if _, err := j.Write(b); err != nil {
@@ -671,7 +757,7 @@ func (s *store) renameOnce(rf *recvFile) (string, error) {
 		name := numbered(rf.base, n)
 		var err error
 		if rf.tmp {
-			err = linkTmp(rf.f, dir, name)
+			err = linkFile(rf.f, dir, name)
 		} else {
 			err = renameNoReplace(dir, partBase, name)
 		}

@@ -24,7 +24,7 @@ import (
 // touches came through safepath and every file operation goes through an
 // os.Root, so nothing is created outside the folder or through a symlink.
 type store struct {
-	renameMu   sync.Mutex // one rename of a named partial at a time (see rename)
+	renameMu   sync.Mutex // one rename of a named partial at a time (see place)
 	mu         sync.Mutex
 	made       map[string]bool    // folders this session created or checked
 	dirs       map[string]*dirRef // open folders, by path relative to the root
@@ -362,7 +362,7 @@ func (s *store) forget(rf *recvFile) {
 // removes the name and creates its own file, exclusively and owner-only
 // (createExcl), or reopens exactly the file whose chunks resume checked.
 // Nobody else can write to a partial, so the bytes verified in it are the
-// bytes that get their final name.
+// bytes that get their final name (see place).
 //
 // A file of one chunk has no journal (an interrupted one is sent again
 // whole), so it needs no name until it is complete either: where the file
@@ -688,11 +688,11 @@ func (s *store) prepareFinal(rf *recvFile) error {
 	return nil
 }
 
-// rename moves a flushed partial file to a free final name in its folder
-// and returns the final path relative to the root. An unnamed file (rf.tmp)
-// is linked instead; the caller closes it afterwards.
+// rename gives a flushed partial file a free final name in its folder and
+// returns the final path relative to the root (see place). The caller
+// closes the file afterwards.
 //
-// The folder comes from openDir, and renameat2 and linkat work on single
+// The folder comes from openDir, and linkat and renameat2 work on single
 // names inside it and never follow a link at the new name.
 func (s *store) rename(rf *recvFile) (string, error) {
 	name, err := s.renameOnce(rf)
@@ -736,31 +736,21 @@ func (s *store) renameOnce(rf *recvFile) (string, error) {
 		return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
 	}
 	defer release()
-	partBase := path.Base(rf.part)
 	if s.overwrite {
 		if fi, err := s.root.Lstat(path.Join(rf.parent, rf.base)); err == nil && !fi.Mode().IsRegular() {
 			return "", fmt.Errorf("finish %q: %w: something other than a file has that name", rf.e.Path, fs.ErrExist)
 		}
-		if err := renameReplace(dir, partBase, rf.base); err != nil {
+		if err := renameReplace(dir, path.Base(rf.part), rf.base); err != nil {
+			return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
+		}
+		if err := s.checkNamed(rf, rf.base); err != nil {
 			return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
 		}
 		return path.Join(rf.parent, rf.base), nil
 	}
-	if !rf.tmp {
-		// Where the OS has no atomic no-replace rename, the fallback checks
-		// and then renames: two at once could both pass the check. Linking
-		// never replaces, so unnamed files are named in parallel.
-		s.renameMu.Lock()
-		defer s.renameMu.Unlock()
-	}
 	for n := 0; n < 10000; n++ {
 		name := numbered(rf.base, n)
-		var err error
-		if rf.tmp {
-			err = linkFile(rf.f, dir, name)
-		} else {
-			err = renameNoReplace(dir, partBase, name)
-		}
+		err := s.place(rf, dir, name)
 		if err == nil {
 			return path.Join(rf.parent, name), nil
 		}
@@ -772,6 +762,60 @@ func (s *store) renameOnce(rf *recvFile) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("finish %q: no free name", rf.e.Path)
+}
+
+// place gives the complete file rf the name name in its open folder dir,
+// failing with fs.ErrExist if the name is taken.
+//
+// The open file itself is linked (linkFile): the name goes to the file
+// ferry wrote and verified even if someone who can write the folder gave
+// the partial's name to another file meanwhile. Then the partial's name is
+// removed. Linking never replaces, so files are named in parallel. Where
+// the file system has no hard links, the partial is renamed, and checked.
+func (s *store) place(rf *recvFile, dir *os.File, name string) error {
+	if rf.tmp {
+		return linkFile(rf.f, dir, name)
+	}
+	s.mu.Lock()
+	noLink := s.noLink
+	s.mu.Unlock()
+	if !noLink {
+		err := linkFile(rf.f, dir, name)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			if err == nil {
+				removeIn(s.root, dir, rf.part)
+			}
+			return err
+		}
+		s.mu.Lock()
+		s.noLink = true
+		s.mu.Unlock()
+	}
+	// Where the OS has no atomic no-replace rename, the fallback checks
+	// and then renames: two at once could both pass the check.
+	s.renameMu.Lock()
+	defer s.renameMu.Unlock()
+	if err := renameNoReplace(dir, path.Base(rf.part), name); err != nil {
+		return err
+	}
+	return s.checkNamed(rf, name)
+}
+
+// checkNamed makes sure that what is now called name in rf's folder is
+// the file ferry wrote: a rename moves whatever has the partial's name.
+func (s *store) checkNamed(rf *recvFile, name string) error {
+	a, err := rf.f.Stat()
+	if err != nil {
+		return err
+	}
+	b, err := s.root.Lstat(path.Join(rf.parent, name))
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(a, b) {
+		return fmt.Errorf("%w: its partial file was replaced by another before it was named %q", ErrIntegrity, name)
+	}
+	return nil
 }
 
 // stillThere checks that the receiving folder was not removed or replaced

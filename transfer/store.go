@@ -832,13 +832,45 @@ func (s *store) stillThere() error {
 	return nil
 }
 
-// numbered returns the n-th candidate name: "report.pdf", "report (1).pdf", …
+// nameMax is the longest file name ferry makes, in bytes: NAME_MAX on
+// Linux and the BSDs (macOS and Windows count 255 UTF-16 units, which a
+// name of 255 UTF-8 bytes never exceeds).
+const nameMax = 255
+
+// numbered returns the n-th candidate name: "report.pdf", "report (1).pdf",
+// … The stem is shortened where the name would be too long; the extension
+// is kept if a stem still fits before it.
 func numbered(base string, n int) string {
 	if n == 0 {
 		return base
 	}
 	stem, ext := splitExt(base)
-	return fmt.Sprintf("%s (%d)%s", stem, n, ext)
+	suffix := fmt.Sprintf(" (%d)", n)
+	if len(suffix)+len(ext) >= nameMax {
+		stem, ext = base, "" // no room for a stem: the extension is cut with it
+	}
+	return cutName(stem, nameMax-len(suffix)-len(ext)) + suffix + ext
+}
+
+// cutName shortens s (NFC) to at most n bytes. It cuts between
+// characters with their combining marks (Unicode normalization segments),
+// so the result is valid UTF-8, stays NFC and does not end in a mark torn
+// from its letter.
+func cutName(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	var it norm.Iter
+	it.InitString(norm.NFC, s)
+	end := 0
+	for !it.Done() {
+		it.Next()
+		if it.Pos() > n {
+			break
+		}
+		end = it.Pos()
+	}
+	return s[:end]
 }
 
 func splitExt(base string) (string, string) {

@@ -668,8 +668,15 @@ func (s *store) prepareFinal(rf *recvFile) error {
 			return fmt.Errorf("finish %q: %w", rf.e.Path, err)
 		}
 	}
+	// The copy is no more readable than its source: one that granted
+	// nothing to group or others stays owner-only.
 	mode := os.FileMode(0o644)
-	if rf.e.Exec {
+	switch {
+	case rf.e.Private && rf.e.Exec:
+		mode = 0o700
+	case rf.e.Private:
+		mode = 0o600
+	case rf.e.Exec:
 		mode = 0o755
 	}
 	if err := rf.f.Chmod(mode); err != nil {

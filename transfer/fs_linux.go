@@ -74,9 +74,25 @@ func openIn(_ *os.Root, dir *os.File, rel string, flag int, perm os.FileMode) (*
 	}
 }
 
-// removeIn removes the file name inside dir, if it is there.
-func removeIn(dir *os.File, name string) {
-	unix.Unlinkat(int(dir.Fd()), name, 0)
+// removeIn removes the name of rel (relative to root) inside the open
+// folder dir, which is rel's folder, if it is there. Only the name goes: a
+// hard link or symlink there is unlinked, never followed.
+func removeIn(_ *os.Root, dir *os.File, rel string) {
+	unix.Unlinkat(int(dir.Fd()), path.Base(rel), 0)
+}
+
+// existsIn reports whether name is taken inside dir (a symlink there is
+// not followed).
+func existsIn(dir *os.File, name string) (bool, error) {
+	var st unix.Stat_t
+	err := unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, &os.PathError{Op: "lstat", Path: name, Err: err}
+	}
+	return true, nil
 }
 
 // fdLimit is the process's limit on open files (0 if unknown).
@@ -88,13 +104,13 @@ func fdLimit() int {
 	return int(lim.Cur)
 }
 
-// tmpLinkable reports whether linkTmp can work: it needs /proc.
+// tmpLinkable reports whether linkFile can work: it needs /proc.
 func tmpLinkable() bool {
 	_, err := os.Stat("/proc/self/fd")
 	return err == nil
 }
 
-// openTmp creates an unnamed file in dir (O_TMPFILE), which linkTmp names.
+// openTmp creates an unnamed file in dir (O_TMPFILE), which linkFile names.
 // It returns errors.ErrUnsupported where the file system or the kernel has
 // no such files.
 func openTmp(dir *os.File, perm os.FileMode) (*os.File, error) {
@@ -111,24 +127,35 @@ func openTmp(dir *os.File, perm os.FileMode) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path.Join(dir.Name(), "(unnamed)")), nil
 }
 
-// linkTmp gives f, from openTmp, the name name in dir. Like a no-replace
-// rename it fails with fs.ErrExist when the name is taken.
-func linkTmp(f, dir *os.File, name string) error {
+// linkFile gives the open file f (from openTmp, or a named partial file)
+// the name name in dir. Like a no-replace rename it fails with fs.ErrExist
+// when the name is taken; it returns an error wrapping
+// errors.ErrUnsupported where the file system has no hard links. It names
+// the file f is, whatever names it has meanwhile.
+func linkFile(f, dir *os.File, name string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return &os.LinkError{Op: "link", Old: f.Name(), New: name, Err: err}
+	}
+	links := st.Nlink
 	src := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
 	err := unix.Linkat(unix.AT_FDCWD, src, int(dir.Fd()), name, unix.AT_SYMLINK_FOLLOW)
 	for err == unix.EINTR {
-		// Interrupted: retry only if the file has no name yet, or it
+		// Interrupted: retry only if the file has no new name yet, or it
 		// would get a second one.
-		var st unix.Stat_t
-		if unix.Fstat(int(f.Fd()), &st) == nil && st.Nlink > 0 {
+		if unix.Fstat(int(f.Fd()), &st) == nil && st.Nlink > links {
 			return nil
 		}
 		err = unix.Linkat(unix.AT_FDCWD, src, int(dir.Fd()), name, unix.AT_SYMLINK_FOLLOW)
 	}
-	if err != nil {
-		return &os.LinkError{Op: "link", Old: f.Name(), New: name, Err: err}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS),
+		errors.Is(err, unix.ENOENT) && !tmpLinkable(): // no /proc
+		err = fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
 	}
-	return nil
+	return &os.LinkError{Op: "link", Old: f.Name(), New: name, Err: err}
 }
 
 // setTimes sets the access and modification times of the open file f

@@ -4,6 +4,7 @@ package transfer
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -29,9 +30,17 @@ func openIn(root *os.Root, _ *os.File, rel string, flag int, perm os.FileMode) (
 	return root.OpenFile(rel, flag, perm)
 }
 
-// removeIn is not needed here: without unnamed files, no stale partial of a
-// one-chunk file is left behind.
-func removeIn(dir *os.File, name string) {}
+// removeIn removes the name rel inside root, if it is there.
+func removeIn(root *os.Root, _ *os.File, rel string) { root.Remove(rel) }
+
+// existsIn reports whether name is taken inside dir.
+func existsIn(dir *os.File, name string) (bool, error) {
+	_, err := os.Lstat(dir.Name() + string(os.PathSeparator) + name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
 
 func fdLimit() int { return 0 }
 
@@ -39,7 +48,7 @@ func tmpLinkable() bool { return false }
 
 func openTmp(dir *os.File, perm os.FileMode) (*os.File, error) { return nil, errors.ErrUnsupported }
 
-func linkTmp(f, dir *os.File, name string) error { return errors.ErrUnsupported }
+func linkFile(f, dir *os.File, name string) error { return errors.ErrUnsupported }
 
 func setTimes(f *os.File, t time.Time) error { return errors.ErrUnsupported }
 

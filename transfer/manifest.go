@@ -139,11 +139,12 @@ func buildManifest(paths []string, stdinName string, log *slog.Logger) ([]source
 func fileSource(name, abs string, fi fs.FileInfo) source {
 	return source{
 		Entry: Entry{
-			Path:  name,
-			Size:  fi.Size(),
-			Chunk: chunkFor(fi.Size()),
-			Exec:  fi.Mode().Perm()&0o100 != 0,
-			MTime: fi.ModTime().UnixNano(),
+			Path:    name,
+			Size:    fi.Size(),
+			Chunk:   chunkFor(fi.Size()),
+			Exec:    fi.Mode().Perm()&0o100 != 0,
+			Private: fi.Mode().Perm()&0o077 == 0,
+			MTime:   fi.ModTime().UnixNano(),
 		},
 		abs: abs,
 	}

@@ -6,3 +6,6 @@ package transfer
 // refuses a link that leaves the root, and the receiver checks every
 // component (safepath.CheckParents) before it creates or names a file.
 const oNoFollow = 0
+
+// oNonBlock: no named pipes in the file system here.
+const oNonBlock = 0

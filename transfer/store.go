@@ -24,13 +24,14 @@ import (
 // touches came through safepath and every file operation goes through an
 // os.Root, so nothing is created outside the folder or through a symlink.
 type store struct {
-	renameMu   sync.Mutex // one rename of a named partial at a time (see rename)
+	renameMu   sync.Mutex // one rename of a named partial at a time (see place)
 	mu         sync.Mutex
 	made       map[string]bool    // folders this session created or checked
 	dirs       map[string]*dirRef // open folders, by path relative to the root
 	tick       uint64             // for the folders' last use
 	noTmp      bool               // no unnamed files here (see open)
 	tmpChecked bool
+	noLink     bool                       // no hard links here: named partials are renamed (see place)
 	perDir     map[string]int             // files of the offer, by folder
 	listed     map[string]map[string]bool // names in a folder at the start, for existing
 	root       *os.Root
@@ -68,8 +69,9 @@ type recvFile struct {
 	hashes   [][hashLen]byte
 	lens     []int64 // chunk lengths of a streamed entry
 	fp       *FileProgress
-	existing []byte // file hash of an identical-looking file under the final name
-	skip     bool   // the sender agreed it is identical: nothing to receive
+	existing []byte      // file hash of an identical-looking file under the final name
+	kept     os.FileInfo // the partial file resume kept chunks of, to reopen
+	skip     bool        // the sender agreed it is identical: nothing to receive
 	nHave    int64
 	haveLen  int64 // bytes verified
 	end      *FileEnd
@@ -166,26 +168,25 @@ func (s *store) resume(rf *recvFile) ([]int64, error) {
 	if rf.journal == "" {
 		return nil, nil
 	}
-	if err := safepath.CheckParents(s.root, rf.journal); err != nil {
-		return nil, nil // a parent is missing or unsafe: nothing to resume
-	}
-	jf, err := s.root.OpenFile(rf.journal, os.O_RDONLY|oNoFollow, 0)
+	jf, err := s.openKept(rf.journal)
 	if err != nil {
-		return nil, nil
+		s.dropUntrusted(rf, err)
+		return nil, nil // missing, unsafe or not ours: nothing to resume
 	}
 	h, recs, err := readJournal(bufio.NewReader(jf), rf.e.Chunks())
 	jf.Close()
 	if err != nil || h != s.journalHeader(rf) {
 		return nil, nil
 	}
-	if err := safepath.CheckParents(s.root, rf.part); err != nil {
-		return nil, nil
-	}
-	pf, err := s.root.OpenFile(rf.part, os.O_RDONLY|oNoFollow, 0)
+	pf, err := s.openKept(rf.part)
 	if err != nil {
+		s.dropUntrusted(rf, err)
 		return nil, nil
 	}
 	defer pf.Close()
+	if rf.kept, err = pf.Stat(); err != nil {
+		return nil, nil
+	}
 	buf := make([]byte, 256<<10)
 	var kept []int64
 	for i := int64(0); i < rf.e.Chunks(); i++ {
@@ -212,6 +213,43 @@ func (s *store) resume(rf *recvFile) ([]int64, error) {
 	return kept, nil
 }
 
+// errNotOurs marks a partial file or journal that ferry did not make, or
+// that others could have changed (see checkOwn).
+var errNotOurs = errors.New("not a file of ferry's own")
+
+// openKept opens, for reading, a partial file or journal that an earlier
+// attempt left at rel. It fails unless the file passes checkOwn, which
+// the journal must too: it says where to look. The bytes are hashed again
+// anyway; the checks make sure no one else can change them in between.
+func (s *store) openKept(rel string) (*os.File, error) {
+	if err := safepath.CheckParents(s.root, rel); err != nil {
+		return nil, err
+	}
+	f, err := s.root.OpenFile(rel, os.O_RDONLY|oNoFollow|oNonBlock, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = checkOwn(fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("partial file %s: %w", rel, err)
+	}
+	return f, nil
+}
+
+// dropUntrusted removes the partial file and journal of rf when err says
+// one of them is not ferry's: only the names go (a hard link is unlinked,
+// the file it shares is not touched), and the file restarts.
+func (s *store) dropUntrusted(rf *recvFile, err error) {
+	if errors.Is(err, errNotOurs) {
+		s.root.Remove(rf.part)
+		s.root.Remove(rf.journal)
+	}
+}
+
 // existing hashes a file already under the entry's final name when its size
 // and modification time match the offer: most likely an earlier, complete
 // delivery of the same file, which the sender can then skip.
@@ -227,7 +265,7 @@ func (s *store) existing(rf *recvFile) ([]byte, bool) {
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != rf.e.Size || fi.ModTime().UnixNano() != rf.e.MTime {
 		return nil, false
 	}
-	f, err := s.root.OpenFile(final, os.O_RDONLY|oNoFollow, 0)
+	f, err := s.root.OpenFile(final, os.O_RDONLY|oNoFollow|oNonBlock, 0)
 	if err != nil {
 		return nil, false
 	}
@@ -312,10 +350,19 @@ func (s *store) forget(rf *recvFile) {
 		rf.hashes[i] = [hashLen]byte{}
 	}
 	rf.nHave, rf.haveLen = 0, 0
+	rf.kept = nil
 }
 
 // open creates or reopens the partial file and rewrites the journal with the
 // chunks kept so far. Called with rf.mu held.
+//
+// A local user who can write the receiving folder can predict the names
+// of partial files and journals (they come from the sender's ID and the
+// path), so ferry never opens what is at those names for writing: it
+// removes the name and creates its own file, exclusively and owner-only
+// (createExcl), or reopens exactly the file whose chunks resume checked.
+// Nobody else can write to a partial, so the bytes verified in it are the
+// bytes that get their final name (see place).
 //
 // A file of one chunk has no journal (an interrupted one is sent again
 // whole), so it needs no name until it is complete either: where the file
@@ -367,11 +414,12 @@ func (s *store) openOnce(rf *recvFile) error {
 	// mkdirAll checked the folders; O_NOFOLLOW refuses a link at the
 	// partial's own name. Only a failure pays for the full check, which
 	// says what is in the way.
-	flags := os.O_RDWR | os.O_CREATE | oNoFollow
-	if rf.nHave == 0 {
-		flags |= os.O_TRUNC
+	var f *os.File
+	if rf.nHave > 0 {
+		f, err = s.reopenKept(dir, rf)
+	} else {
+		f, err = s.createExcl(dir, rf.part)
 	}
-	f, err := openIn(s.root, dir, rf.part, flags, 0o600)
 	if err != nil {
 		if s.folderMoved(dir, rf.parent) {
 			return fmt.Errorf("create partial file for %q: %w: %w", rf.e.Path, errFolderGone, err)
@@ -382,13 +430,49 @@ func (s *store) openOnce(rf *recvFile) error {
 		return fmt.Errorf("create partial file for %q: %w", rf.e.Path, err)
 	}
 	if rf.journal != "" {
-		if err := s.rewriteJournal(rf); err != nil {
+		if err := s.rewriteJournal(dir, rf); err != nil {
 			f.Close()
 			return err
 		}
 	}
 	rf.f = f
 	return nil
+}
+
+// createExcl creates a new, empty file at rel inside the open folder dir
+// (rel's folder), readable and writable by the receiving user only.
+// Whatever had that name goes first: a partial that is not resumed, or a
+// file or hard link planted there. Only the name is removed, nothing is
+// written through it; O_EXCL then refuses anything that appears in
+// between. A symlink there can only have been planted: it stays, and the
+// caller's check names it in the error.
+func (s *store) createExcl(dir *os.File, rel string) (*os.File, error) {
+	if fi, err := s.root.Lstat(rel); err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+		removeIn(s.root, dir, rel)
+	}
+	return openIn(s.root, dir, rel, os.O_RDWR|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+}
+
+// reopenKept opens for writing the partial file whose chunks resume kept,
+// and only that file: if its name was given to another since, the kept
+// chunks are gone and the file fails.
+func (s *store) reopenKept(dir *os.File, rf *recvFile) (*os.File, error) {
+	f, err := openIn(s.root, dir, rf.part, os.O_RDWR|oNoFollow|oNonBlock, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = checkOwn(fi)
+	}
+	if err == nil && (rf.kept == nil || !os.SameFile(fi, rf.kept)) {
+		err = fmt.Errorf("%w: replaced since its chunks were checked", errNotOurs)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // dropStalePart removes a named partial copy of a one-chunk file left by an
@@ -399,7 +483,7 @@ func (s *store) dropStalePart(dir *os.File, rf *recvFile) {
 	if names := s.listing(rf.parent); names != nil && !names[foldName(base)] {
 		return
 	}
-	removeIn(dir, base)
+	removeIn(s.root, dir, rf.part)
 }
 
 func (s *store) tmpUnsupported() bool {
@@ -504,7 +588,9 @@ func (s *store) close() {
 	}
 }
 
-func (s *store) rewriteJournal(rf *recvFile) error {
+// rewriteJournal writes a new journal for rf, in the open folder dir, with
+// the chunks kept so far.
+func (s *store) rewriteJournal(dir *os.File, rf *recvFile) error {
 	b, err := encodeJournalHeader(s.journalHeader(rf))
 	if err != nil {
 		return err
@@ -514,11 +600,11 @@ func (s *store) rewriteJournal(rf *recvFile) error {
 			b = encodeJournalRecord(b, int64(i), rf.hashes[i])
 		}
 	}
-	if err := safepath.CheckParents(s.root, rf.journal); err != nil {
-		return fmt.Errorf("write journal for %q: %w", rf.e.Path, err)
-	}
-	j, err := s.root.OpenFile(rf.journal, os.O_RDWR|os.O_CREATE|os.O_TRUNC|oNoFollow, 0o600)
+	j, err := s.createExcl(dir, rf.journal)
 	if err != nil {
+		if cerr := safepath.CheckParents(s.root, rf.journal); cerr != nil {
+			return fmt.Errorf("write journal for %q: %w", rf.e.Path, cerr)
+		}
 		return fmt.Errorf("create journal for %q: %w", rf.e.Path, err)
 	}
 	if _, err := j.Write(b); err != nil {
@@ -582,8 +668,15 @@ func (s *store) prepareFinal(rf *recvFile) error {
 			return fmt.Errorf("finish %q: %w", rf.e.Path, err)
 		}
 	}
+	// The copy is no more readable than its source: one that granted
+	// nothing to group or others stays owner-only.
 	mode := os.FileMode(0o644)
-	if rf.e.Exec {
+	switch {
+	case rf.e.Private && rf.e.Exec:
+		mode = 0o700
+	case rf.e.Private:
+		mode = 0o600
+	case rf.e.Exec:
 		mode = 0o755
 	}
 	if err := rf.f.Chmod(mode); err != nil {
@@ -602,11 +695,11 @@ func (s *store) prepareFinal(rf *recvFile) error {
 	return nil
 }
 
-// rename moves a flushed partial file to a free final name in its folder
-// and returns the final path relative to the root. An unnamed file (rf.tmp)
-// is linked instead; the caller closes it afterwards.
+// rename gives a flushed partial file a free final name in its folder and
+// returns the final path relative to the root (see place). The caller
+// closes the file afterwards.
 //
-// The folder comes from openDir, and renameat2 and linkat work on single
+// The folder comes from openDir, and linkat and renameat2 work on single
 // names inside it and never follow a link at the new name.
 func (s *store) rename(rf *recvFile) (string, error) {
 	name, err := s.renameOnce(rf)
@@ -650,31 +743,21 @@ func (s *store) renameOnce(rf *recvFile) (string, error) {
 		return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
 	}
 	defer release()
-	partBase := path.Base(rf.part)
 	if s.overwrite {
 		if fi, err := s.root.Lstat(path.Join(rf.parent, rf.base)); err == nil && !fi.Mode().IsRegular() {
 			return "", fmt.Errorf("finish %q: %w: something other than a file has that name", rf.e.Path, fs.ErrExist)
 		}
-		if err := renameReplace(dir, partBase, rf.base); err != nil {
+		if err := renameReplace(dir, path.Base(rf.part), rf.base); err != nil {
+			return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
+		}
+		if err := s.checkNamed(rf, rf.base); err != nil {
 			return "", fmt.Errorf("finish %q: %w", rf.e.Path, err)
 		}
 		return path.Join(rf.parent, rf.base), nil
 	}
-	if !rf.tmp {
-		// Where the OS has no atomic no-replace rename, the fallback checks
-		// and then renames: two at once could both pass the check. Linking
-		// never replaces, so unnamed files are named in parallel.
-		s.renameMu.Lock()
-		defer s.renameMu.Unlock()
-	}
 	for n := 0; n < 10000; n++ {
 		name := numbered(rf.base, n)
-		var err error
-		if rf.tmp {
-			err = linkTmp(rf.f, dir, name)
-		} else {
-			err = renameNoReplace(dir, partBase, name)
-		}
+		err := s.place(rf, dir, name)
 		if err == nil {
 			return path.Join(rf.parent, name), nil
 		}
@@ -686,6 +769,60 @@ func (s *store) renameOnce(rf *recvFile) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("finish %q: no free name", rf.e.Path)
+}
+
+// place gives the complete file rf the name name in its open folder dir,
+// failing with fs.ErrExist if the name is taken.
+//
+// The open file itself is linked (linkFile): the name goes to the file
+// ferry wrote and verified even if someone who can write the folder gave
+// the partial's name to another file meanwhile. Then the partial's name is
+// removed. Linking never replaces, so files are named in parallel. Where
+// the file system has no hard links, the partial is renamed, and checked.
+func (s *store) place(rf *recvFile, dir *os.File, name string) error {
+	if rf.tmp {
+		return linkFile(rf.f, dir, name)
+	}
+	s.mu.Lock()
+	noLink := s.noLink
+	s.mu.Unlock()
+	if !noLink {
+		err := linkFile(rf.f, dir, name)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			if err == nil {
+				removeIn(s.root, dir, rf.part)
+			}
+			return err
+		}
+		s.mu.Lock()
+		s.noLink = true
+		s.mu.Unlock()
+	}
+	// Where the OS has no atomic no-replace rename, the fallback checks
+	// and then renames: two at once could both pass the check.
+	s.renameMu.Lock()
+	defer s.renameMu.Unlock()
+	if err := renameNoReplace(dir, path.Base(rf.part), name); err != nil {
+		return err
+	}
+	return s.checkNamed(rf, name)
+}
+
+// checkNamed makes sure that what is now called name in rf's folder is
+// the file ferry wrote: a rename moves whatever has the partial's name.
+func (s *store) checkNamed(rf *recvFile, name string) error {
+	a, err := rf.f.Stat()
+	if err != nil {
+		return err
+	}
+	b, err := s.root.Lstat(path.Join(rf.parent, name))
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(a, b) {
+		return fmt.Errorf("%w: its partial file was replaced by another before it was named %q", ErrIntegrity, name)
+	}
+	return nil
 }
 
 // stillThere checks that the receiving folder was not removed or replaced
@@ -702,13 +839,45 @@ func (s *store) stillThere() error {
 	return nil
 }
 
-// numbered returns the n-th candidate name: "report.pdf", "report (1).pdf", …
+// nameMax is the longest file name ferry makes, in bytes: NAME_MAX on
+// Linux and the BSDs (macOS and Windows count 255 UTF-16 units, which a
+// name of 255 UTF-8 bytes never exceeds).
+const nameMax = 255
+
+// numbered returns the n-th candidate name: "report.pdf", "report (1).pdf",
+// … The stem is shortened where the name would be too long; the extension
+// is kept if a stem still fits before it.
 func numbered(base string, n int) string {
 	if n == 0 {
 		return base
 	}
 	stem, ext := splitExt(base)
-	return fmt.Sprintf("%s (%d)%s", stem, n, ext)
+	suffix := fmt.Sprintf(" (%d)", n)
+	if len(suffix)+len(ext) >= nameMax {
+		stem, ext = base, "" // no room for a stem: the extension is cut with it
+	}
+	return cutName(stem, nameMax-len(suffix)-len(ext)) + suffix + ext
+}
+
+// cutName shortens s (NFC) to at most n bytes. It cuts between
+// characters with their combining marks (Unicode normalization segments),
+// so the result is valid UTF-8, stays NFC and does not end in a mark torn
+// from its letter.
+func cutName(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	var it norm.Iter
+	it.InitString(norm.NFC, s)
+	end := 0
+	for !it.Done() {
+		it.Next()
+		if it.Pos() > n {
+			break
+		}
+		end = it.Pos()
+	}
+	return s[:end]
 }
 
 func splitExt(base string) (string, string) {

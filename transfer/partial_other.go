@@ -1,0 +1,17 @@
+//go:build !unix
+
+package transfer
+
+import (
+	"fmt"
+	"io/fs"
+)
+
+// checkOwn returns an error wrapping errNotOurs unless fi is a regular
+// file. Owners and link counts are not checked here.
+func checkOwn(fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: not a regular file (mode %v)", errNotOurs, fi.Mode())
+	}
+	return nil
+}

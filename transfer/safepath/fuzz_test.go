@@ -73,25 +73,37 @@ func FuzzCheck(f *testing.F) {
 // that slash. Add never panics, refuses only with one of the two sentinel
 // errors, and what it accepts is pairwise distinct after folding, has no
 // file as a parent, and spells each directory one way.
+//
+// A second Set, limited to fuzzFolders folders, answers as the first until
+// it refuses a name with ErrTooManyFolders, which it does only when that
+// name and those it accepted make more folders than that.
 func FuzzSet(f *testing.F) {
+	const maxEntries, fuzzFolders = 200, 4
 	f.Fuzz(func(t *testing.T, data string) {
-		const maxEntries = 200
-		s := NewSet()
-		fold := cases.Fold()
-		key := func(name string) string { return fold.String(norm.NFC.String(name)) }
-
-		type accepted struct {
-			name string
-			dir  bool
-		}
-		var got []accepted
+		s, limited := NewSet(), NewSetMaxFolders(fuzzFolders)
+		var got, gotLimited []accepted
+		same := true // limited has answered as s so far
 		for i, e := range strings.Split(data, "\x00") {
 			if i == maxEntries {
 				break
 			}
 			dir := strings.HasSuffix(e, "/")
 			name := strings.TrimSuffix(e, "/")
-			err := s.Add(name, dir)
+			err, errLimited := s.Add(name, dir), limited.Add(name, dir)
+			switch {
+			case errors.Is(errLimited, ErrTooManyFolders):
+				if n := checkAccepted(t, "limited set and refused name", append(gotLimited, accepted{name, dir})); n <= fuzzFolders {
+					t.Fatalf("limited set refused %q (%v), which makes %d folders", name, errLimited, n)
+				}
+				if same && err != nil {
+					t.Fatalf("Add(%q, %v) = %v, but the limited set says %v", name, dir, err, errLimited)
+				}
+				same = false
+			case same && (err == nil) != (errLimited == nil):
+				t.Fatalf("Add(%q, %v) = %v, but the limited set says %v", name, dir, err, errLimited)
+			case errLimited == nil:
+				gotLimited = append(gotLimited, accepted{name, dir})
+			}
 			if err != nil {
 				if !errors.Is(err, ErrUnsafePath) && !errors.Is(err, ErrPathCollision) {
 					t.Fatalf("Add(%q, %v) = %v", name, dir, err)
@@ -107,44 +119,62 @@ func FuzzSet(f *testing.F) {
 			}
 			got = append(got, accepted{name, dir})
 		}
-
-		names := make(map[string]string) // key of an added name -> name
-		dirs := make(map[string]string)  // key of every directory, added or implied -> name
-		files := make(map[string]string) // key of an added file -> name
-		for _, a := range got {
-			k := key(a.name)
-			if prev, ok := names[k]; ok {
-				t.Fatalf("accepted %q and %q: equal after folding", prev, a.name)
-			}
-			names[k] = a.name
-			if a.dir {
-				dirs[k] = a.name
-			} else {
-				files[k] = a.name
-			}
-		}
-		for _, a := range got {
-			for i := range len(a.name) {
-				if a.name[i] != '/' {
-					continue
-				}
-				parent := a.name[:i]
-				pk := key(parent)
-				if f, ok := files[pk]; ok {
-					t.Fatalf("accepted %q inside file %q", a.name, f)
-				}
-				if d, ok := dirs[pk]; ok && d != parent {
-					t.Fatalf("accepted directory %q and %q (parent of %q)", d, parent, a.name)
-				}
-				dirs[pk] = parent
-			}
-		}
-		for k, f := range files {
-			if d, ok := dirs[k]; ok {
-				t.Fatalf("accepted file %q and directory %q", f, d)
-			}
+		checkAccepted(t, "set", got)
+		if n := checkAccepted(t, "limited set", gotLimited); n > fuzzFolders {
+			t.Fatalf("limited set accepted %d folders", n)
 		}
 	})
+}
+
+type accepted struct {
+	name string
+	dir  bool
+}
+
+// checkAccepted fails t unless the names, which set accepted, are pairwise
+// distinct after folding, have no file as a parent and spell each directory
+// one way. It returns how many folders they make.
+func checkAccepted(t *testing.T, set string, got []accepted) int {
+	t.Helper()
+	fold := cases.Fold()
+	key := func(name string) string { return fold.String(norm.NFC.String(name)) }
+	names := make(map[string]string) // key of an added name -> name
+	dirs := make(map[string]string)  // key of every directory, added or implied -> name
+	files := make(map[string]string) // key of an added file -> name
+	for _, a := range got {
+		k := key(a.name)
+		if prev, ok := names[k]; ok {
+			t.Fatalf("%s: accepted %q and %q: equal after folding", set, prev, a.name)
+		}
+		names[k] = a.name
+		if a.dir {
+			dirs[k] = a.name
+		} else {
+			files[k] = a.name
+		}
+	}
+	for _, a := range got {
+		for i := range len(a.name) {
+			if a.name[i] != '/' {
+				continue
+			}
+			parent := a.name[:i]
+			pk := key(parent)
+			if f, ok := files[pk]; ok {
+				t.Fatalf("%s: accepted %q inside file %q", set, a.name, f)
+			}
+			if d, ok := dirs[pk]; ok && d != parent {
+				t.Fatalf("%s: accepted directory %q and %q (parent of %q)", set, d, parent, a.name)
+			}
+			dirs[pk] = parent
+		}
+	}
+	for k, f := range files {
+		if d, ok := dirs[k]; ok {
+			t.Fatalf("%s: accepted file %q and directory %q", set, f, d)
+		}
+	}
+	return len(dirs)
 }
 
 // TestFuzzCheckSeeds reads the FuzzCheck seeds as vectors: good_* must pass

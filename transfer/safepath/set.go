@@ -2,39 +2,84 @@ package safepath
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
 
+// DefaultMaxFolders is how many folders a Set from [NewSet] holds: as many
+// as an offer may have entries. Real trees have far fewer folders than
+// files; an offer that names more is built to exhaust the receiver.
+const DefaultMaxFolders = 250_000
+
+// ErrTooManyFolders is wrapped by the error of an Add that would take a Set
+// past its folder limit. It wraps [ErrUnsafePath].
+var ErrTooManyFolders = fmt.Errorf("too many folders: %w", ErrUnsafePath)
+
 // Set holds the names of one transfer and refuses a name that would refer to
 // the same file as an earlier one on some file system. Names are compared by
-// a key made of NFC and full Unicode case folding (see foldComponent), so
-// that names a case- or normalization-insensitive file system (NTFS, APFS,
-// HFS+, ext4 casefold) would treat as one collide.
+// a key made of NFC and full Unicode case folding (see appendFold), so that
+// names a case- or normalization-insensitive file system (NTFS, APFS, HFS+,
+// ext4 casefold) would treat as one collide.
 //
 // Every parent of an added name is a directory of the set, whether or not it
-// was added itself. A Set uses memory and time linear in the total length of
-// its names. It is not safe for concurrent use.
+// was added itself, and counts against the set's folder limit.
+//
+// Cost: an Add takes time linear in the length of its name. A set keeps at
+// most 128 bytes for each name and each folder (a 48-byte map slot, in a
+// table at least 7/16 full), and a folded copy of each name that folding
+// changes (at most twice as long; a lowercase ASCII name needs none). So
+// with the default limit, a set of 250,000 names keeps at most 64 MB (for
+// 500,000 slots) besides those copies, and refusing the offer built to make
+// the most folders costs about 29 MB kept and 59 MB allocated
+// (TestSetHostileChains). A Set is not safe for concurrent use.
 type Set struct {
-	byKey map[string]entry
-	fold  cases.Caser
+	nodes      map[node]entry
+	folders    int // how many entries are directories
+	maxFolders int
+	fold       cases.Caser
 	// dirFold caches the keys of non-ASCII directory components, which
 	// repeat in the names of a large tree and are slow to fold.
 	dirFold map[string]string
+	buf     []byte // scratch for the key of a name
+}
+
+// A node is one component of a name under its parent directory, which makes
+// each lookup of an Add hash one component rather than a whole prefix.
+type node struct {
+	parent uint32 // id of the parent directory; 0 for the top level
+	key    string // folded component, a substring of the key of a name
 }
 
 type entry struct {
-	name     string // as added, or the parent part of child for an implied directory
-	child    string // for an implied directory, the name that implied it
-	dir      bool
-	explicit bool // added by Add, not only implied by a child
+	// name is the name as added, or for an implied directory the added name
+	// that implied it, of which the directory's own name is name[:n].
+	name string
+	n    uint16 // Check limits names to maxPathBytes
+	dir  bool
+	id   uint32 // for a directory, the parent of its children's nodes
 }
 
-// NewSet returns an empty Set.
+func (e entry) own() string    { return e.name[:e.n] }
+func (e entry) explicit() bool { return int(e.n) == len(e.name) }
+
+// NewSet returns an empty Set that holds at most [DefaultMaxFolders]
+// folders.
 func NewSet() *Set {
-	return &Set{byKey: make(map[string]entry), fold: cases.Fold(), dirFold: make(map[string]string)}
+	return NewSetMaxFolders(DefaultMaxFolders)
+}
+
+// NewSetMaxFolders returns an empty Set that holds at most maxFolders
+// folders, implied or added.
+func NewSetMaxFolders(maxFolders int) *Set {
+	return &Set{
+		nodes:      make(map[node]entry),
+		maxFolders: min(max(maxFolders, 0), math.MaxInt32), // ids are uint32,
+		fold:       cases.Fold(),
+		dirFold:    make(map[string]string),
+	}
 }
 
 // Add checks name with [Check] and adds it to the set as a directory if dir
@@ -47,70 +92,105 @@ func NewSet() *Set {
 //   - has a parent spelled differently from the same directory elsewhere in
 //     the set ("a/x" and "A/y").
 //
+// It returns an error wrapping [ErrTooManyFolders] if name and the parents
+// it implies would take the set past its folder limit.
+//
 // A directory may be added after entries inside it, in the same spelling.
 // A rejected name leaves the set unchanged.
 func (s *Set) Add(name string, dir bool) error {
 	if err := Check(name); err != nil {
 		return err
 	}
-	if s.byKey == nil {
+	if s.nodes == nil {
 		*s = *NewSet()
 	}
-
-	// key is the folded name, built component by component; ends[i] is where
-	// component i ends in name and keyEnds[i] where its key ends in key, so
-	// key[:keyEnds[i]] is the key of the parent name[:ends[i]].
 	var ends, keyEnds [maxComponents]int
-	var kb strings.Builder
-	kb.Grow(len(name))
-	n, off := 0, 0
+	key, n := s.key(name, &ends, &keyEnds)
+
+	// Walk down the directories of name that the set has. Once one is
+	// missing, so are all below it.
+	parent, i := uint32(0), 0
+	for ; i < n; i++ {
+		k := node{parent, component(key, &keyEnds, i)}
+		e, ok := s.nodes[k]
+		if !ok {
+			break
+		}
+		if i == n-1 {
+			if err := conflict(e, name, dir); err != nil {
+				return err
+			}
+			// An implied directory is now added explicitly in the same spelling.
+			e.name, e.n = name, uint16(len(name))
+			s.nodes[k] = e
+			return nil
+		}
+		if !e.dir {
+			return fmt.Errorf("%s is inside %s, which is a file: %w", quote(name), quote(e.own()), ErrPathCollision)
+		}
+		if own := name[:ends[i]]; e.own() != own {
+			return fmt.Errorf("directory %s of %s and directory %s differ only in case or Unicode normalization: %w",
+				quote(own), quote(name), quote(e.own()), ErrPathCollision)
+		}
+		parent = e.id
+	}
+
+	// Components i to n-2 are directories that name implies, n-1 is name.
+	folders := s.folders + n - 1 - i
+	if dir {
+		folders++
+	}
+	if folders > s.maxFolders {
+		return fmt.Errorf("name %s: %d folders in one set, the limit is %d: %w", quote(name), folders, s.maxFolders, ErrTooManyFolders)
+	}
+	for ; i < n-1; i++ {
+		parent = s.insert(node{parent, component(key, &keyEnds, i)}, entry{name: name, n: uint16(ends[i]), dir: true})
+	}
+	s.insert(node{parent, component(key, &keyEnds, n-1)}, entry{name: name, n: uint16(len(name)), dir: dir})
+	return nil
+}
+
+// insert adds e at k, with the next folder id if it is a directory, and
+// returns that id.
+func (s *Set) insert(k node, e entry) uint32 {
+	if e.dir {
+		s.folders++
+		e.id = uint32(s.folders)
+	}
+	s.nodes[k] = e
+	return e.id
+}
+
+// key returns the key of name, which passed Check, and its number of
+// components; ends[i] is where component i ends in name and keyEnds[i] where
+// its key ends in the key. The key is name itself if folding changes nothing,
+// so that most names cost no copy.
+func (s *Set) key(name string, ends, keyEnds *[maxComponents]int) (key string, n int) {
+	b, off := s.buf[:0], 0
 	for c := range strings.SplitSeq(name, "/") {
 		if n > 0 {
-			kb.WriteByte('/')
+			b = append(b, '/')
 		}
-		kb.WriteString(s.foldComponent(c, off+len(c) < len(name)))
+		b = s.appendFold(b, c, off+len(c) < len(name))
 		off += len(c)
-		ends[n], keyEnds[n] = off, kb.Len()
+		ends[n], keyEnds[n] = off, len(b)
 		off++ // the '/'
 		n++
 	}
-	key := kb.String()
+	s.buf = b
+	if string(b) == name {
+		return name, n
+	}
+	return string(b), n
+}
 
-	if e, ok := s.byKey[key]; ok {
-		if err := conflict(e, name, dir); err != nil {
-			return err
-		}
-		// An implied directory is now added explicitly in the same spelling.
-		s.byKey[key] = entry{name: name, dir: true, explicit: true}
-		return nil
+// component returns the key of component i from a key made by Set.key.
+func component(key string, keyEnds *[maxComponents]int, i int) string {
+	start := 0
+	if i > 0 {
+		start = keyEnds[i-1] + 1
 	}
-
-	// Look at parents from the deepest up. Once one is present, so are all of
-	// its own parents, as directories spelled the same way: they were checked
-	// or added together with it. So each Add looks at each component at most
-	// once, and a set of n names costs O(total length).
-	present := -1
-	for i := n - 2; i >= 0; i-- {
-		e, ok := s.byKey[key[:keyEnds[i]]]
-		if !ok {
-			continue
-		}
-		parent := name[:ends[i]]
-		if !e.dir {
-			return fmt.Errorf("%s is inside %s, which is a file: %w", quote(name), quote(e.name), ErrPathCollision)
-		}
-		if e.name != parent {
-			return fmt.Errorf("directory %s of %s and directory %s differ only in case or Unicode normalization: %w",
-				quote(parent), quote(name), quote(e.name), ErrPathCollision)
-		}
-		present = i
-		break
-	}
-	for i := present + 1; i < n-1; i++ {
-		s.byKey[key[:keyEnds[i]]] = entry{name: name[:ends[i]], child: name, dir: true}
-	}
-	s.byKey[key] = entry{name: name, dir: dir, explicit: true}
-	return nil
+	return key[start:keyEnds[i]]
 }
 
 // conflict explains why name cannot be added when e has the same key, or
@@ -118,13 +198,13 @@ func (s *Set) Add(name string, dir bool) error {
 // spelling.
 func conflict(e entry, name string, dir bool) error {
 	switch {
-	case !e.explicit && !dir:
-		return fmt.Errorf("file %s is also the directory of %s: %w", quote(name), quote(e.child), ErrPathCollision)
+	case !e.explicit() && !dir:
+		return fmt.Errorf("file %s is also the directory of %s: %w", quote(name), quote(e.name), ErrPathCollision)
 	case e.dir != dir:
-		return fmt.Errorf("%s %s and %s %s have the same name: %w", kind(e.dir), quote(e.name), kind(dir), quote(name), ErrPathCollision)
-	case e.name != name:
-		return fmt.Errorf("%s and %s differ only in case or Unicode normalization: %w", quote(e.name), quote(name), ErrPathCollision)
-	case e.explicit:
+		return fmt.Errorf("%s %s and %s %s have the same name: %w", kind(e.dir), quote(e.own()), kind(dir), quote(name), ErrPathCollision)
+	case e.own() != name:
+		return fmt.Errorf("%s and %s differ only in case or Unicode normalization: %w", quote(e.own()), quote(name), ErrPathCollision)
+	case e.explicit():
 		return fmt.Errorf("duplicate name %s: %w", quote(name), ErrPathCollision)
 	}
 	return nil
@@ -137,19 +217,32 @@ func kind(dir bool) string {
 	return "file"
 }
 
-// foldComponent returns the comparison key of one path component: NFC of
+// appendFold appends the comparison key of one path component to b: NFC of
 // the full case folding of its NFD form (Unicode canonical caseless match),
-// with the corrections of foldFix. dir says the component is a directory,
-// whose key is worth caching.
-func (s *Set) foldComponent(c string, dir bool) string {
-	if isASCII(c) {
-		return strings.ToLower(c)
+// with the corrections of foldFix; for ASCII, its lowercase. dir says the
+// component is a directory, whose key is worth caching.
+func (s *Set) appendFold(b []byte, c string, dir bool) []byte {
+	if !isASCII(c) {
+		return append(b, s.foldComponent(c, dir)...)
 	}
+	for i := 0; i < len(c); i++ {
+		ch := c[i]
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		b = append(b, ch)
+	}
+	return b
+}
+
+// foldComponent returns the key of a component that is not ASCII. The cache
+// holds no more components than the set may hold folders.
+func (s *Set) foldComponent(c string, dir bool) string {
 	if k, ok := s.dirFold[c]; ok {
 		return k
 	}
 	k := norm.NFC.String(strings.Map(foldFix, s.fold.String(norm.NFD.String(c))))
-	if dir {
+	if dir && len(s.dirFold) < s.maxFolders {
 		s.dirFold[c] = k
 	}
 	return k

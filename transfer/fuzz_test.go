@@ -6,9 +6,11 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"maps"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"unicode/utf8"
@@ -297,4 +299,39 @@ func checkIndexes(t *testing.T, idx []int64, n int64) {
 			t.Fatalf("indexes %v: bad at %d", idx, i)
 		}
 	}
+}
+
+// decodeOffer, the receiver's streaming decoder, agrees with
+// encoding/json on every offer it accepts, and its digest is of the bytes.
+func FuzzDecodeOffer(f *testing.F) {
+	f.Add([]byte(`{"v":2,"name":"a","entries":[{"path":"x","size":1,"chunk":65536}]}`))
+	f.Add([]byte(`{"v":2,"entries":[{"path":"x"}],"v":3}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{"V":2,"Entries":null} `))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		o, digest, err := decodeOffer(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			return
+		}
+		var want Offer
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("decodeOffer accepted what encoding/json refuses (%v): %q", err, data)
+		}
+		if !reflect.DeepEqual(normEntries(o), normEntries(want)) {
+			t.Fatalf("decoded %+v, encoding/json %+v", o, want)
+		}
+		if !bytes.Equal(digest, offerDigest(data)) {
+			t.Fatal("digest is not of the bytes")
+		}
+	})
+}
+
+func normEntries(o Offer) Offer {
+	if len(o.Entries) == 0 {
+		o.Entries = nil
+	}
+	return o
 }

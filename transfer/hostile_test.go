@@ -167,6 +167,14 @@ func (h *hostile) rawChunk(str *quic.SendStream, hdr chunkHeader, data []byte, s
 
 // closedBy waits until the receiver closes the connection and returns its
 // reason.
+// closedByOrTimeout waits until the connection ends or d passes.
+func (h *hostile) closedByOrTimeout(d time.Duration) {
+	select {
+	case <-h.conn.Context().Done():
+	case <-time.After(d):
+	}
+}
+
 func (h *hostile) closedBy() *quic.ApplicationError {
 	h.t.Helper()
 	select {
@@ -691,6 +699,9 @@ func TestHostileFrames(t *testing.T) {
 		{"offer-long-name", func(h *hostile) {
 			h.frame(frameOffer, Offer{Version: ProtocolVersion, Name: strings.Repeat("n", 300), Entries: []Entry{one}})
 		}, codeProtocol, "sender name"},
+		{"offer-invisible-name", func(h *hostile) {
+			h.frame(frameOffer, Offer{Version: ProtocolVersion, Name: "\u3164\u3164", Entries: []Entry{one}})
+		}, codeProtocol, "no visible character"},
 		{"nonce-short", func(h *hostile) {
 			h.frame(frameOffer, Offer{Version: ProtocolVersion, Entries: []Entry{one}})
 			h.frame(frameNonce, NonceFrame{Value: []byte("short")})

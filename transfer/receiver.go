@@ -116,7 +116,8 @@ type Receiver struct {
 	// held until they are decided: a flood of large offers costs a bounded
 	// amount of memory (see SECURITY.md).
 	offerBytes *semaphore.Weighted
-	asking     int // offers waiting for the user's answer (under mu)
+	bigOffer   chan struct{} // one offer over smallOffer is decoded at a time
+	asking     int           // offers waiting for the user's answer (under mu)
 }
 
 // Offers up to smallOffer bytes are read at once; larger ones share the
@@ -161,6 +162,7 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 
 		offerTimeout: offerTimeout, planTimeout: planTimeout, stallTimeout: stallTimeout,
 		offerBytes: semaphore.NewWeighted(maxOfferFrame),
+		bigOffer:   make(chan struct{}, 1),
 	}, nil
 }
 
@@ -557,23 +559,24 @@ func (r *Receiver) readOffer(ctx context.Context, ctrl *quic.Stream, peer identi
 	if n > smallOffer {
 		// The wait ends with the offer's deadline, as a slow read would.
 		wctx, cancel := context.WithDeadline(ctx, deadline)
-		err := r.offerBytes.Acquire(wctx, n)
-		cancel()
-		if err != nil {
+		defer cancel()
+		if err := r.offerBytes.Acquire(wctx, n); err != nil {
 			return Offer{}, nil, release, fmt.Errorf("wait to read an offer of %s: %w", HumanBytes(n), os.ErrDeadlineExceeded)
 		}
 		release = sync.OnceFunc(func() { r.offerBytes.Release(n) })
+		// Decoding and checking cost several times the offer's bytes for a
+		// moment: one large offer at a time.
+		select {
+		case r.bigOffer <- struct{}{}:
+			defer func() { <-r.bigOffer }()
+		case <-wctx.Done():
+			return Offer{}, nil, release, fmt.Errorf("wait to read an offer of %s: %w", HumanBytes(n), os.ErrDeadlineExceeded)
+		}
 	}
-	body, err := readLimited(ctrl, int(n))
+	offer, digest, err := decodeOffer(ctrl, n)
 	if err != nil {
 		return Offer{}, nil, release, err
 	}
-	digest = offerDigest(body)
-	var offer Offer
-	if err := decodeFrame(frameOffer, frameOffer, body, &offer); err != nil {
-		return Offer{}, nil, release, err
-	}
-	body = nil
 	if err := validateOffer(&offer); err != nil {
 		return offer, nil, release, err
 	}
@@ -612,13 +615,20 @@ func validateOffer(o *Offer) error {
 	if len(o.Entries) > maxEntries {
 		return protoErr("%d entries, the limit is %d", len(o.Entries), maxEntries)
 	}
-	if len(o.Name) > 256 {
-		return protoErr("sender name of %d bytes", len(o.Name))
+	if o.Name != "" {
+		// A name that shows as nothing, or as a control sequence, is
+		// refused; lookalikes of paired names are the CLI's to flag.
+		if err := identity.CheckName(o.Name); err != nil {
+			return protoErr("sender name: %v", err)
+		}
 	}
 	if len(o.Session) > maxSessionID {
 		return protoErr("session ID of %d bytes", len(o.Session))
 	}
-	set := safepath.NewSet()
+	// Every folder of an offer from ferry is an entry of its own: the
+	// guard's memory stays proportional to the offer's, not to the depth
+	// of the paths (a path implies every folder above it).
+	set := safepath.NewSetMaxFolders(len(o.Entries) + 64)
 	var total, chunks int64
 	streams := 0
 	for i := range o.Entries {

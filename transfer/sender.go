@@ -285,6 +285,9 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 	}
 	ctrl.SetReadDeadline(time.Time{})
 	s.info.PeerName = dec.Name
+	if identity.CheckName(dec.Name) != nil {
+		s.info.PeerName = "" // shows as nothing or as control characters
+	}
 	if !dec.Accept {
 		conn.CloseWithError(codeDone, "")
 		msg := peerText(dec.Reason)

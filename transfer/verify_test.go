@@ -325,3 +325,93 @@ func count2[E Event](l *eventLog) int {
 	}
 	return n
 }
+
+// A sender of protocol 1 (ALPN ferry/1) is told, in a decision it
+// understands, to update; the receiver's user is told why it was refused.
+func TestOldSenderToldToUpdate(t *testing.T) {
+	r := startReceiver(t)
+	dev := newDevice(t, "old")
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	defer udp.Close()
+	defer tr.Close()
+	tlsConf := clientTLS(dev, r.cfg.Device.ID)
+	tlsConf.NextProtos = []string{alpnV1}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	conn, err := tr.Dial(ctx, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: r.Port()}, tlsConf, quicConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	ctrl, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What ferry 1 sends: its offer, then it waits for the decision.
+	writeFrame(ctrl, frameOffer, Offer{Version: 1, Name: "old-laptop", Entries: []Entry{file("a", 1)}})
+	ctrl.SetReadDeadline(time.Now().Add(testTimeout))
+	typ, body, err := readFrame(bufio.NewReader(ctrl))
+	var d Decision
+	if err != nil || decodeFrame(typ, frameDecision, body, &d) != nil {
+		t.Fatalf("no decision: %v", err)
+	}
+	if d.Accept || d.Code != declineVersion || !strings.Contains(d.Reason, "update ferry on this computer") {
+		t.Errorf("decision %+v", d)
+	}
+	ev := r.events.wait(t, "declined", func(e Event) bool { _, ok := e.(EventDeclined); return ok }).(EventDeclined)
+	if ev.Info.PeerName != "old-laptop" || !strings.Contains(ev.Reason, "older version of ferry") || !strings.Contains(ev.Reason, "update ferry") {
+		t.Errorf("receiver was told %+v", ev)
+	}
+}
+
+// A receiver of protocol 1 (which negotiates only ferry/1) gets no offer;
+// the sender says which side to update instead of a cryptic failure.
+func TestOldReceiverToldToUpdate(t *testing.T) {
+	dev := newDevice(t, "old-receiver")
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	defer udp.Close()
+	defer tr.Close()
+	tlsConf := serverTLS(dev)
+	tlsConf.NextProtos = []string{alpnV1}
+	ln, err := tr.Listen(tlsConf, quicConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan *quic.ApplicationError, 1)
+	go func() {
+		conn, err := ln.Accept(context.Background())
+		if err != nil {
+			closed <- nil
+			return
+		}
+		<-conn.Context().Done()
+		var ae *quic.ApplicationError
+		errors.As(context.Cause(conn.Context()), &ae)
+		closed <- ae
+	}()
+	s := newSender(t)
+	src := t.TempDir()
+	writeFile(t, src, "f", 10)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, err = Send(ctx, SendOptions{Device: s.dev, Addrs: []string{udp.LocalAddr().String()}, Expect: dev.ID, Paths: []string{filepath.Join(src, "f")}})
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "update ferry on the receiving computer") {
+		t.Fatalf("Send: %v", err)
+	}
+	select {
+	case ae := <-closed:
+		if ae == nil || ae.ErrorCode != codeVersion || !strings.Contains(ae.ErrorMessage, "update ferry") {
+			t.Errorf("the old receiver saw %v", ae)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the connection was not closed")
+	}
+}

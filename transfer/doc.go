@@ -4,27 +4,77 @@
 //
 // # Connection
 //
-// QUIC (RFC 9000) with TLS 1.3, ALPN "ferry/1". Both sides present their
+// QUIC (RFC 9000) with TLS 1.3, ALPN "ferry/2". Both sides present their
 // self-signed device certificate; a device is its key (identity.DeviceID).
 // The sender may pin the receiver's ID (tls.Config.VerifyConnection runs on
 // every handshake). The receiver's QUIC stateless-reset key is derived from
 // its device key, so a restarted receiver resets the connections of the
 // process that died and senders reconnect at once.
 //
+// Both sides also offer ALPN "ferry/1", the protocol before the
+// verification code below, only to tell an old peer to update: a receiver
+// that negotiates it answers the old offer with a Decision {accept: false,
+// code: "version"} saying so, and a sender that negotiates it closes with
+// code 11 (version) and tells its user which computer to update.
+//
 // # Control stream
 //
 // The sender opens one bidirectional stream. Each frame is a type byte, a
 // 4-byte big-endian length and a JSON body; the length is checked against a
-// per-type cap (64 MiB for an offer, 16 MiB for a decision or plan, 64 KiB
-// otherwise) before anything is allocated.
+// per-type cap (32 MiB for an offer, 16 MiB for a decision or plan, 256
+// bytes for the verification frames, 64 KiB otherwise) before anything is
+// allocated.
 //
-//	1 Offer     S→R  {v, name, session, entries:[{path, dir, size, chunk, exec, mtime, stream}]}
+//	1 Offer     S→R  {v: 2, name, session, entries:[{path, dir, size, chunk, exec, private, mtime, stream}]}
+//	8 Commit    R→S  {value: SHA-256("ferry/2 verification commit\x00" ‖ nonce_R)}
+//	9 Nonce     S→R  {value: nonce_S}     (32 random bytes)
+//	10 Reveal   R→S  {value: nonce_R}     (32 random bytes)
 //	2 Decision  R→S  {accept, code, reason, token, name, have:[{file, ranges, digest} | {file, complete, hash}]}
 //	3 Plan      S→R  {restart:[file…], skip:[file…]}
 //	4 FileEnd   S→R  {file, size, hash}
 //	5 FileDone  R→S  {file, name}
-//	6 Error     both {code, message}: a fatal error; the connection closes
 //	7 Done      R→S  {files, bytes}
+//	6 Error     both {code, message}: not sent by this version; a peer's is
+//	                 shown (escaped) and ends the session
+//
+// In that order: after the offer the receiver answers either with a
+// refusal (a Decision, accept false) or with Commit; an accepting Decision
+// comes only after Reveal, and a sender refuses one that does not. Binary
+// values are base64 in JSON. Decision codes: "declined", "not-trusted",
+// "busy" (try again later), "no-space", "version" (the two sides speak
+// different protocols). "private" says the source grants nothing to group
+// or others; the receiver then keeps the file owner-only (0600, 0700 if
+// exec). An offer lists at least one entry, and a name (if any) that
+// identity.CheckName accepts: visible, no control characters, at most 63
+// bytes.
+//
+// # Verification code
+//
+// Both screens show a 6-digit code, "123-456", for the two people to
+// compare before the receiver accepts an unpaired sender. It is derived
+// from per-session randomness committed before it is revealed, so a man in
+// the middle who completes a session with each side gets matching codes
+// with probability 10^-6 per attempt, and has nothing to compute offline:
+//
+//	code = the first 8-byte big-endian word w of
+//	       SHAKE256("ferry/2 verification code\x00" ‖ for each field: u16 length ‖ field)
+//	       with w ≤ 2^64 − (2^64 mod 10^6) − 1 (else the next word), as w mod 10^6
+//	fields = sender ID, receiver ID (32 bytes each), the TLS exporter
+//	         ("EXPORTER-ferry/2 verification", no context, 32 bytes),
+//	         SHA-256 of the offer frame's body as sent, nonce_S, nonce_R
+//
+// The receiver computes the code when the Nonce arrives and shows it (with
+// the question, under --accept ask) as it sends Reveal; the sender checks
+// that nonce_R opens the commitment and shows its code. An attacker must
+// send its nonce to the receiver before it learns nonce_R, so the
+// receiver's code is random to it, and every attempt against the receiver
+// is a question on its screen. The attacker does learn the sender's code
+// before revealing, and could drop the attempts that do not suit it, so a
+// sender never reconnects before the receiver has accepted, except when
+// the receiver says it is busy, and then shows the new code. An acceptance
+// is remembered for 15 minutes for the sender's key and the digest of the
+// offer's bytes: a reconnect of the same send is not asked again, any other
+// offer is.
 //
 // Paths are relative, "/"-separated, NFC, and pass safepath.Set (no "..",
 // no absolute or drive paths, no backslashes or control characters, no two
@@ -63,10 +113,24 @@
 //
 // # Timeouts
 //
-// The offer must be complete within 20 s of the handshake and the plan
-// within 10 minutes of the decision (the sender hashes what was kept). While
-// some file is still incomplete, a sender that sends nothing for 10 minutes
-// is cut off: QUIC keep-alives alone do not hold a session open.
+// The offer and the sender's nonce must be in within 20 s of the handshake
+// and the plan within 10 minutes of the decision (the sender hashes what
+// was kept). While some file is still incomplete, a sender that sends
+// nothing for 10 minutes is cut off: QUIC keep-alives alone do not hold a
+// session open. The other way, a sender gives up (ErrInterrupted: running
+// it again resumes) when the receiver has taken no data and confirmed
+// nothing for 2 minutes (SendOptions.StallTimeout).
+//
+// # Admission
+//
+// A receiver handles at most 256 connections at once. Of these, at most 32
+// may be unproven, oldest closed first (code 8, busy) to make room: from
+// the handshake until the verification nonce arrived, or for a further
+// connection until it joined a running session. At most 8 further
+// connections may wait for one session to start, at most 4 offers wait for
+// the user's answer, and 4 sessions run at once; beyond that the answer is
+// "busy". Offers over 64 KiB are decoded as they arrive, one at a time, and
+// share a budget of 32 MiB of offer bytes until they are decided.
 //
 // # Hashes
 //
@@ -80,14 +144,19 @@
 // Files are written through an os.Root into a hidden partial file next to
 // the final name (.ferry-<key>.part, key derived from the sender's ID and the
 // path) with a journal (.ferry-<key>.journal, see journal.go) of verified
-// chunks. A file of one chunk has no journal (it is sent again whole) and,
-// where the file system allows, no name either: it is an unnamed file
-// (O_TMPFILE) until it is complete. A complete file is checked against the
-// sender's file hash, given its mode and time, flushed (one syncfs for all
-// the files that are waiting) and renamed with RENAME_NOREPLACE (an unnamed
-// one linked) to its name, or "name (1).ext" and so on if that exists. On
-// resume every journaled chunk is read back and hashed again before it is
-// trusted.
+// chunks. Both are created by ferry, exclusively (O_CREAT|O_EXCL|O_NOFOLLOW),
+// mode 0600; a leftover one is trusted only if it is a regular file with one
+// link, owned by the receiving user and writable by nobody else, and is
+// removed otherwise. A file of one chunk has no journal (it is sent again
+// whole) and, where the file system allows, no name either: it is an
+// unnamed file (O_TMPFILE) until it is complete. A complete file is checked
+// against the sender's file hash, given its mode and time, flushed (one
+// syncfs for all the files that are waiting) and its open descriptor is
+// linked to its name (never replacing one), or "name (1).ext" and so on
+// (the stem cut at a character boundary to fit 255 bytes) if that exists;
+// where there are no hard links, the partial is renamed with
+// RENAME_NOREPLACE and checked to be the same file. On resume every
+// journaled chunk is read back and hashed again before it is trusted.
 //
 // Connections close with an application error code that says why (see
 // conn.go); a sender retries a lost connection and gives up on the others.

@@ -59,6 +59,15 @@ func short(id string) string {
 	return id[:9]
 }
 
+// netPrefix is the shortest ID prefix --to looks up on the network: 13
+// characters, "ABCD-EFGH-IJKL-M".
+func netPrefix(id string) string {
+	if len(id) < 16 {
+		return id
+	}
+	return id[:16]
+}
+
 // peerLine is one line of `ferry peers --json` (with --watch, an event).
 type peerLine struct {
 	event    string
@@ -298,8 +307,12 @@ func TestSendPicksReceiver(t *testing.T) {
 	}
 	beta.p.sessionsDone(1, 10*time.Second)
 
-	prefix := short(gamma.id)
-	s = tx.run(30*time.Second, nil, "send", "--to", prefix, writeNote(t, "g.txt", "for gamma\n"))
+	// A short prefix could be ground by anyone on the LAN: refused there.
+	s = tx.run(30*time.Second, nil, "send", "--to", short(gamma.id), writeNote(t, "g.txt", "for gamma\n"))
+	if s.exitCode() != exitUsage || !strings.Contains(errorText(s), "at least 13 characters") {
+		t.Errorf("--to %s: exit %d, %q; want a usage error asking for 13 characters", short(gamma.id), s.exitCode(), errorText(s))
+	}
+	s = tx.run(30*time.Second, nil, "send", "--to", netPrefix(gamma.id), writeNote(t, "g.txt", "for gamma\n"))
 	sendOK(t, s)
 	delivered(t, gamma, "g.txt", "for gamma\n")
 	gamma.p.sessionsDone(1, 10*time.Second)
@@ -603,7 +616,7 @@ func TestSpoofedAdvertisement(t *testing.T) {
 	for _, c := range []struct {
 		from *device
 		to   string
-	}{{a, "beta"}, {d, "beta"}, {d, short(b.id)}} {
+	}{{a, "beta"}, {d, "beta"}, {d, netPrefix(b.id)}} {
 		s := c.from.run(30*time.Second, nil, "send", "--to", c.to, writeNote(t, "spoofed.txt", "for beta\n"))
 		if s.exitCode() == exitOK {
 			t.Errorf("%s (%s) exited 0: delivered to a spoofed advertisement", s.label, c.from.name)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -183,5 +184,19 @@ func (d *dialer) dialAny(ctx context.Context, addrs []string, tlsConf *tls.Confi
 	if winner != nil {
 		return winner, nil
 	}
-	return nil, errors.Join(errs...)
+	return nil, joinedErr(errs)
 }
+
+// joinedErr is errors.Join on one line: each address's failure, "; "
+// between them.
+type joinedErr []error
+
+func (e joinedErr) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e joinedErr) Unwrap() []error { return e }

@@ -130,7 +130,8 @@
 // connections may wait for one session to start, at most 4 offers wait for
 // the user's answer, and 4 sessions run at once; beyond that the answer is
 // "busy". Offers over 64 KiB are decoded as they arrive, one at a time, and
-// share a budget of 32 MiB of offer bytes until they are decided.
+// share a budget of 16 MiB of offer bytes until they are decided (a larger
+// offer takes all of it): offers nobody accepted hold at most 128 MiB.
 //
 // # Hashes
 //

@@ -14,8 +14,8 @@ import (
 // offerMemLimit is the documented bound (SECURITY.md) on the memory that
 // offers not yet decided may hold, whatever unauthenticated peers send:
 // one large offer decoded and checked at a time (its entries and the name
-// guard's table), 32 MiB of large offers' bytes held decoded until they
-// are decided, small offers only as many as connections may wait, and
+// guard's table), 16 MiB of large offers' bytes held decoded until they
+// are decided (or one larger offer), small offers only as many as connections may wait, and
 // QUIC's buffers for the connections that wait.
 const offerMemLimit = 128 << 20
 
@@ -93,7 +93,7 @@ func TestOfferMemoryBounded(t *testing.T) {
 				}
 			}
 			release := make(chan struct{})
-			r := startReceiver(t, withConfig(func(c *ReceiverConfig) {
+			r := startReceiver(t, withTimeouts(3*time.Second, 0, 0), withConfig(func(c *ReceiverConfig) {
 				c.Policy = tc.policy
 				c.Ask = func(ctx context.Context, _ OfferInfo) (bool, error) {
 					select { // the question stays on screen

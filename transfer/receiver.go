@@ -121,10 +121,12 @@ type Receiver struct {
 }
 
 // Offers up to smallOffer bytes are read at once; larger ones share the
-// offerBytes budget. A device the policy refuses anyway gets no more than
+// offerBytes budget of offerBudget bytes (an offer larger than the budget
+// takes all of it). A device the policy refuses anyway gets no more than
 // refusedOffer bytes read. At most maxAsking offers wait for the user's
 // answer; more are told the receiver is busy.
 const (
+	offerBudget  = 16 << 20
 	smallOffer   = 64 << 10
 	refusedOffer = 64 << 10
 	maxAsking    = 4
@@ -161,7 +163,7 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 		accepted:    make(map[string]time.Time),
 
 		offerTimeout: offerTimeout, planTimeout: planTimeout, stallTimeout: stallTimeout,
-		offerBytes: semaphore.NewWeighted(maxOfferFrame),
+		offerBytes: semaphore.NewWeighted(offerBudget),
 		bigOffer:   make(chan struct{}, 1),
 	}, nil
 }
@@ -560,10 +562,11 @@ func (r *Receiver) readOffer(ctx context.Context, ctrl *quic.Stream, peer identi
 		// The wait ends with the offer's deadline, as a slow read would.
 		wctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
-		if err := r.offerBytes.Acquire(wctx, n); err != nil {
+		w := min(n, offerBudget) // a maximal offer takes the whole budget
+		if err := r.offerBytes.Acquire(wctx, w); err != nil {
 			return Offer{}, nil, release, fmt.Errorf("wait to read an offer of %s: %w", HumanBytes(n), os.ErrDeadlineExceeded)
 		}
-		release = sync.OnceFunc(func() { r.offerBytes.Release(n) })
+		release = sync.OnceFunc(func() { r.offerBytes.Release(w) })
 		// Decoding and checking cost several times the offer's bytes for a
 		// moment: one large offer at a time.
 		select {

@@ -208,3 +208,30 @@ func TestJoinFloodBounded(t *testing.T) {
 	}
 	h.close()
 }
+
+// Refusals wait a moment for the sender to read them; 300 connections
+// that draw one at once (here an offer of another protocol version) stay
+// counted as waiting, oldest closed first, and a real sender is served.
+func TestRefusalFloodServesRealSender(t *testing.T) {
+	env := newHostileEnv(t)
+	mallory := newDevice(t, "mallory")
+	var hs []*hostile
+	for range 300 {
+		h := dialHostile(t, mallory, env.r)
+		h.frame(frameOffer, Offer{Version: ProtocolVersion + 1, Entries: []Entry{file("x", 1)}})
+		hs = append(hs, h)
+	}
+	src := filepath.Join(env.src, "real.txt")
+	if err := os.WriteFile(src, []byte("served"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env.expect["real.txt"] = []byte("served")
+	start := time.Now()
+	env.good.mustSend(t, env.r, []string{src})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the real sender waited %s behind the flood", d)
+	}
+	for _, h := range hs {
+		h.close()
+	}
+}

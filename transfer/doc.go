@@ -125,8 +125,9 @@
 //
 // A receiver handles at most 256 connections at once. Of these, at most 32
 // may be unproven, oldest closed first (code 8, busy) to make room: from
-// the handshake until the verification nonce arrived, or for a further
-// connection until it joined a running session. At most 8 further
+// the handshake until its offer is admitted or put to the user (a refusal,
+// which waits up to 2 s for the sender to read it, included), or for a
+// further connection until it joined a running session. At most 8 further
 // connections may wait for one session to start, at most 4 offers wait for
 // the user's answer, and 4 sessions run at once; beyond that the answer is
 // "busy". Offers over 64 KiB are decoded as they arrive, one at a time, and

@@ -393,8 +393,10 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	ctrl.SetReadDeadline(deadline)
+	// A connection stays pending (the oldest are closed when too many wait)
+	// until its offer is admitted or put to the user: refusals too, which
+	// wait a moment for the sender to read them.
 	if conn.ConnectionState().TLS.NegotiatedProtocol == alpnV1 {
-		r.dropPending(conn)
 		r.refuseOldSender(conn, ctrl, peer)
 		return
 	}
@@ -407,12 +409,10 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	var ve *versionError
 	switch {
 	case errors.As(err, &ve):
-		r.dropPending(conn)
 		s.info = OfferInfo{PeerName: offer.Name, PeerID: peer}
 		s.refuse(declineVersion, ve.Error())
 		return
 	case errors.Is(err, errNotRead):
-		r.dropPending(conn)
 		s.info = OfferInfo{PeerID: peer}
 		s.refuse(notTrusted, notTrustedReason)
 		return
@@ -423,13 +423,10 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	}
 	s.info = r.offerInfo(peer, &offer)
 	if !s.info.Trusted && r.cfg.Policy == PolicyTrusted {
-		r.dropPending(conn)
 		s.refuse(notTrusted, notTrustedReason)
 		return
 	}
-	// The verification code: still within the offer's deadline, and still
-	// pending (a flood of connections that stop here is cut off, oldest
-	// first).
+	// The verification code, still within the offer's deadline.
 	code, err := s.verify(digest)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = protoErr("no verification nonce within %s", r.offerTimeout)
@@ -443,7 +440,6 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	s.digest = digest
 	s.releaseOffer = release
 	ctrl.SetReadDeadline(time.Time{})
-	r.dropPending(conn)
 	err = s.run(ctx, log)
 	if !errors.Is(err, errComplete) && !errors.Is(err, errDeclinedHere) {
 		s.endCode, s.endMsg = closeReason(ctx, err)
@@ -702,6 +698,7 @@ func (s *session) decide(ctx context.Context) (bool, string, string, error) {
 	}
 	r.asking++
 	r.mu.Unlock()
+	r.dropPending(s.conn) // on the user's screen: no longer one of a flood
 	defer func() {
 		r.mu.Lock()
 		r.asking--
@@ -806,7 +803,9 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if ok && !r.admit(s) {
+	if ok && r.admit(s) {
+		r.dropPending(s.conn)
+	} else if ok {
 		ok, code, reason = false, declineBusy, "the receiver is busy with other transfers; try again later"
 	}
 	if !ok {

@@ -235,3 +235,39 @@ func TestRefusalFloodServesRealSender(t *testing.T) {
 		h.close()
 	}
 }
+
+// Sessions accepted (here under --accept all) that then send nothing cannot
+// hold every session slot: once one has been idle for displaceAfter, a new
+// sender takes its slot and the idle one is closed as busy.
+func TestIdleSessionDisplaced(t *testing.T) {
+	env := newHostileEnv(t, withConfig(func(c *ReceiverConfig) { c.MaxSessions = 2 }), func(_ *ReceiverConfig, r *Receiver) {
+		if r != nil {
+			r.displaceAfter = 300 * time.Millisecond
+		}
+	})
+	var idle []*hostile
+	for range 2 {
+		h := dialHostile(t, newDevice(t, "mallory"), env.r)
+		h.accepted(file("x", 10)) // and then no plan, nothing
+		idle = append(idle, h)
+	}
+	src := filepath.Join(env.src, "real.txt")
+	if err := os.WriteFile(src, []byte("served"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env.expect["real.txt"] = []byte("served")
+	env.good.mustSend(t, env.r, []string{src})
+	displaced := 0
+	for _, h := range idle {
+		if h.conn.Context().Err() != nil {
+			var ae *quic.ApplicationError
+			if errors.As(context.Cause(h.conn.Context()), &ae) && ae.ErrorCode == codeBusy && strings.Contains(ae.ErrorMessage, "another sender waited") {
+				displaced++
+			}
+		}
+		h.close()
+	}
+	if displaced != 1 {
+		t.Errorf("%d idle sessions displaced, want 1", displaced)
+	}
+}

@@ -130,7 +130,9 @@
 // further connection until it joined a running session. At most 8 further
 // connections may wait for one session to start, at most 4 offers wait for
 // the user's answer, and 4 sessions run at once; beyond that the answer is
-// "busy". Offers over 64 KiB are decoded as they arrive, one at a time, and
+// "busy", unless a running session has had nothing from its sender (no
+// plan, no data) for 30 s: that one is closed as busy (its sender may
+// resume later) and the new one takes its slot. Offers over 64 KiB are decoded as they arrive, one at a time, and
 // share a budget of 16 MiB of offer bytes until they are decided (a larger
 // offer takes all of it): offers nobody accepted hold at most 128 MiB.
 //

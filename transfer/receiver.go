@@ -63,6 +63,7 @@ const (
 	maxFlushBatch = 2048
 	batchWait     = 10 * time.Millisecond // how long a finished file waits for others to share its flush
 	stallTimeout  = 10 * time.Minute      // nothing from a sender whose files are not all in
+	displaceAfter = 30 * time.Second      // ... or that long, when another sender needs the slot
 	maxSessionID  = 64
 )
 
@@ -108,6 +109,9 @@ type Receiver struct {
 
 	// Timeouts, from the constants of the same names; tests shorten them.
 	offerTimeout, planTimeout, stallTimeout time.Duration
+	// displaceAfter is how long a session may go with nothing from its
+	// sender before a new sender may take its slot (all being taken).
+	displaceAfter time.Duration
 	// noTmpFiles names every partial file, as where O_TMPFILE is missing
 	// (tests).
 	noTmpFiles bool
@@ -163,8 +167,9 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 		accepted:    make(map[string]time.Time),
 
 		offerTimeout: offerTimeout, planTimeout: planTimeout, stallTimeout: stallTimeout,
-		offerBytes: semaphore.NewWeighted(offerBudget),
-		bigOffer:   make(chan struct{}, 1),
+		displaceAfter: displaceAfter,
+		offerBytes:    semaphore.NewWeighted(offerBudget),
+		bigOffer:      make(chan struct{}, 1),
 	}, nil
 }
 
@@ -273,9 +278,10 @@ type session struct {
 
 	gctx context.Context
 
-	start   time.Time
-	active  atomic.Int64 // when something last came from the sender, as time since start
-	pending atomic.Int64 // files the receiver waits for the sender to complete
+	start     time.Time    // when the session was admitted (set under r.mu)
+	active    atomic.Int64 // when something last came from the sender, as time since start
+	dataPhase atomic.Bool  // the plan is in: data flows
+	pending   atomic.Int64 // files the receiver waits for the sender to complete
 
 	ctrlMu sync.Mutex
 
@@ -444,8 +450,8 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	if !errors.Is(err, errComplete) && !errors.Is(err, errDeclinedHere) {
 		s.endCode, s.endMsg = closeReason(ctx, err)
 	}
+	r.release(s) // first: whoever waits for ended finds the slot and the files free
 	close(s.ended)
-	r.release(s)
 	switch {
 	case errors.Is(err, errComplete):
 		r.cfg.Events(EventSessionEnd{Info: s.info, Files: s.nFiles, Bytes: s.bytes})
@@ -803,7 +809,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if ok && r.admit(s) {
+	if ok && (r.admit(s) || r.displaceIdle(ctx) && r.admit(s)) {
 		r.dropPending(s.conn)
 	} else if ok {
 		ok, code, reason = false, declineBusy, "the receiver is busy with other transfers; try again later"
@@ -908,6 +914,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	s.ctrl.SetReadDeadline(time.Time{})
+	s.touch()
 	for _, i := range plan.Restart {
 		if i < 0 || i >= len(s.files) || s.files[i] == nil {
 			return protoErr("plan restarts entry %d", i)
@@ -938,7 +945,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	n := maxUnnamed(r.cfg.MaxSessions)
 	s.unnamed = make(chan struct{}, n)
 	s.ready = make(chan *recvFile, n)
-	s.start = time.Now()
+	s.dataPhase.Store(true)
 	g, gctx := errgroup.WithContext(ctx)
 	s.gctx = gctx
 	s.strMu.Lock()
@@ -1091,7 +1098,41 @@ func (r *Receiver) admit(s *session) bool {
 	}
 	r.nSess++
 	r.sessions[s] = struct{}{}
+	s.start = time.Now()
 	return true
+}
+
+// displaceIdle makes room for a new session when every slot is taken: the
+// running session that has gone longest with nothing from its sender (no
+// plan, no data), if that is at least displaceAfter, is closed as busy
+// (its sender may resume later). It reports whether one ended.
+func (r *Receiver) displaceIdle(ctx context.Context) bool {
+	r.mu.Lock()
+	var idlest *session
+	var most time.Duration
+	for s := range r.sessions {
+		if s.complete.Load() || (s.dataPhase.Load() && s.pending.Load() == 0) {
+			continue // everything is in: it is finishing, not idle
+		}
+		idle := time.Since(s.start) - time.Duration(s.active.Load())
+		if idle >= r.displaceAfter && idle > most {
+			idlest, most = s, idle
+		}
+	}
+	r.mu.Unlock()
+	if idlest == nil {
+		return false
+	}
+	idlest.conn.CloseWithError(codeBusy, fmt.Sprintf("nothing came from you for %s while another sender waited: send again later to resume", most.Round(time.Second)))
+	t := time.NewTimer(handshakeTimeout)
+	defer t.Stop()
+	select {
+	case <-idlest.ended:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
 }
 
 // claim takes ownership of the session's partial files. A session of the

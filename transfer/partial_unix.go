@@ -32,3 +32,10 @@ func checkOwn(fi fs.FileInfo) error {
 	}
 	return nil
 }
+
+// unlinked reports whether fi, of an open folder, says the folder was
+// removed: no name links to it any more.
+func unlinked(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink == 0
+}

@@ -374,12 +374,20 @@ func (s *store) open(rf *recvFile) error {
 		return nil
 	}
 	err := s.openOnce(rf)
-	if err != nil && rf.nHave == 0 && (errors.Is(err, errFolderGone) || errors.Is(err, fs.ErrNotExist)) {
-		// The folder was removed during the session (not the receiving
-		// folder: the session checks that one). Make it again. A file that
-		// kept chunks from an earlier attempt lost them with it: that one
-		// fails, and is sent again whole next time.
+	// The folder was removed during the session (not the receiving folder:
+	// the session checks that one). Make it again. While a removal is
+	// still under way (rm -r empties a folder before it removes it), the
+	// folder's name may still lead to the dying folder, so this is tried
+	// again a few times, a little later each time (about 0.5 s in all). A
+	// file that kept chunks from an earlier attempt lost them with it: that
+	// one fails, and is sent again whole next time.
+	wait := time.Millisecond
+	for try := 0; try < 8 && err != nil && rf.nHave == 0 && (errors.Is(err, errFolderGone) || errors.Is(err, fs.ErrNotExist)); try++ {
 		s.forgetDir(rf.parent)
+		if try > 0 {
+			time.Sleep(wait)
+			wait *= 2
+		}
 		err = s.openOnce(rf)
 	}
 	return err
@@ -552,7 +560,9 @@ var errFolderGone = errors.New("the folder was removed during the transfer")
 // what rel names.
 func (s *store) folderMoved(dir *os.File, rel string) bool {
 	a, err := dir.Stat()
-	if err != nil {
+	if err != nil || unlinked(a) {
+		// Unlinked: while a removal is under way, rel may still lead to
+		// the dying folder itself.
 		return true
 	}
 	b, err := s.root.Lstat(rel)

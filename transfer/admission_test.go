@@ -128,16 +128,7 @@ func TestDataStreamFloodServesRealSender(t *testing.T) {
 		str.Write([]byte{frameStreamHello}) // the token never comes
 		hs = append(hs, h)
 	}
-	src := filepath.Join(env.src, "real.txt")
-	if err := os.WriteFile(src, []byte("served"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env.expect["real.txt"] = []byte("served")
-	start := time.Now()
-	env.good.mustSend(t, env.r, []string{src})
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("the real sender waited %s behind the flood", d)
-	}
+	env.realSend(t, 3*time.Second)
 	open := 0
 	for _, h := range hs {
 		if h.conn.Context().Err() == nil {
@@ -188,16 +179,7 @@ func TestJoinFloodBounded(t *testing.T) {
 			t.Fatalf("%d of %d surplus connections were closed as busy", busy, want)
 		}
 	}
-	src := filepath.Join(env.src, "real.txt")
-	if err := os.WriteFile(src, []byte("served"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env.expect["real.txt"] = []byte("served")
-	start := time.Now()
-	env.good.mustSend(t, env.r, []string{src})
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("the real sender waited %s", d)
-	}
+	env.realSend(t, 3*time.Second)
 	select { // the ones waiting for the session are still open
 	case <-closed:
 		t.Errorf("more than %d surplus connections were closed", len(joiners)-maxJoining)
@@ -221,16 +203,7 @@ func TestRefusalFloodServesRealSender(t *testing.T) {
 		h.frame(frameOffer, Offer{Version: ProtocolVersion + 1, Entries: []Entry{file("x", 1)}})
 		hs = append(hs, h)
 	}
-	src := filepath.Join(env.src, "real.txt")
-	if err := os.WriteFile(src, []byte("served"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env.expect["real.txt"] = []byte("served")
-	start := time.Now()
-	env.good.mustSend(t, env.r, []string{src})
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("the real sender waited %s behind the flood", d)
-	}
+	env.realSend(t, 3*time.Second)
 	for _, h := range hs {
 		h.close()
 	}
@@ -251,12 +224,7 @@ func TestIdleSessionDisplaced(t *testing.T) {
 		h.accepted(file("x", 10)) // and then no plan, nothing
 		idle = append(idle, h)
 	}
-	src := filepath.Join(env.src, "real.txt")
-	if err := os.WriteFile(src, []byte("served"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env.expect["real.txt"] = []byte("served")
-	env.good.mustSend(t, env.r, []string{src})
+	env.realSend(t, testTimeout)
 	displaced := 0
 	for _, h := range idle {
 		if h.conn.Context().Err() != nil {

@@ -257,6 +257,22 @@ func newHostileEnv(t *testing.T, opts ...recvOption) *hostileEnv {
 	return env
 }
 
+// realSend sends a small file from the honest sender and fails the test
+// unless it arrives within d: the receiver still serves real senders.
+func (env *hostileEnv) realSend(t *testing.T, d time.Duration) {
+	t.Helper()
+	src := filepath.Join(env.src, "real.txt")
+	if err := os.WriteFile(src, []byte("served"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env.expect["real.txt"] = []byte("served")
+	start := time.Now()
+	env.good.mustSend(t, env.r, []string{src})
+	if took := time.Since(start); took > d {
+		t.Errorf("the real sender waited %s behind the flood", took)
+	}
+}
+
 // run runs one hostile session f, from a new device each time so that no
 // partial file of one case is resumed by the next, then checks that nothing appeared or
 // changed outside the receiving folder, that every final file in it is one

@@ -331,13 +331,7 @@ func count2[E Event](l *eventLog) int {
 func TestOldSenderToldToUpdate(t *testing.T) {
 	r := startReceiver(t)
 	dev := newDevice(t, "old")
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &quic.Transport{Conn: udp}
-	defer udp.Close()
-	defer tr.Close()
+	tr, _ := loopbackTransport(t)
 	tlsConf := clientTLS(dev, r.cfg.Device.ID)
 	tlsConf.NextProtos = []string{alpnV1}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -372,13 +366,7 @@ func TestOldSenderToldToUpdate(t *testing.T) {
 // the sender says which side to update instead of a cryptic failure.
 func TestOldReceiverToldToUpdate(t *testing.T) {
 	dev := newDevice(t, "old-receiver")
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &quic.Transport{Conn: udp}
-	defer udp.Close()
-	defer tr.Close()
+	tr, udp := loopbackTransport(t)
 	tlsConf := serverTLS(dev)
 	tlsConf.NextProtos = []string{alpnV1}
 	ln, err := tr.Listen(tlsConf, quicConfig())
@@ -414,4 +402,20 @@ func TestOldReceiverToldToUpdate(t *testing.T) {
 	case <-time.After(testTimeout):
 		t.Fatal("the connection was not closed")
 	}
+}
+
+// loopbackTransport is a QUIC endpoint on a free loopback port, closed when
+// the test ends.
+func loopbackTransport(t *testing.T) (*quic.Transport, *net.UDPConn) {
+	t.Helper()
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	t.Cleanup(func() {
+		tr.Close()
+		udp.Close()
+	})
+	return tr, udp
 }

@@ -67,6 +67,9 @@ func (p *prompter) ask(ctx context.Context, info transfer.OfferInfo) (bool, erro
 		quoteName(info.PeerName), info.PeerID, describe(info, 10), info.Code))
 	line, err := p.in.readLine(ctx)
 	switch {
+	case errors.Is(context.Cause(ctx), transfer.ErrSenderGone):
+		o.event(nil, "(cancelled by the sender)")
+		return false, ctx.Err()
 	case ctx.Err() != nil:
 		o.event(nil, "(no answer; declined)")
 		return false, ctx.Err()

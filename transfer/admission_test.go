@@ -239,3 +239,56 @@ func TestIdleSessionDisplaced(t *testing.T) {
 		t.Errorf("%d idle sessions displaced, want 1", displaced)
 	}
 }
+
+// Ctrl-C while the receiver's user decides ends the sender's wait at once,
+// and the receiver's question goes away with ErrSenderGone as its cause;
+// nothing is accepted afterwards.
+func TestCancelWhileAsked(t *testing.T) {
+	asked := make(chan struct{})
+	cause := make(chan error, 1)
+	r := startReceiver(t, withConfig(func(c *ReceiverConfig) {
+		c.Policy = PolicyAsk
+		c.Ask = func(ctx context.Context, _ OfferInfo) (bool, error) {
+			close(asked)
+			<-ctx.Done()
+			cause <- context.Cause(ctx)
+			return true, nil // a late yes must not start anything
+		}
+	}))
+	s := newSender(t)
+	src := t.TempDir()
+	writeFile(t, src, "f.txt", 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.send(ctx, r, []string{filepath.Join(src, "f.txt")})
+		done <- err
+	}()
+	select {
+	case <-asked:
+	case <-time.After(testTimeout):
+		t.Fatal("never asked")
+	}
+	cancel() // Ctrl-C
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Second):
+		t.Fatal("the sender still waits 1 s after Ctrl-C")
+	}
+	if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "cancelled") {
+		t.Errorf("Send: %v", err)
+	}
+	select {
+	case c := <-cause:
+		if !errors.Is(c, ErrSenderGone) {
+			t.Errorf("the question ended with %v, want ErrSenderGone", c)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the question stayed on screen")
+	}
+	if n := count[EventSession](r); n != 0 {
+		t.Errorf("%d sessions started", n)
+	}
+}

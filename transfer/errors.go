@@ -36,6 +36,10 @@ var (
 	ErrVersion = errors.New("incompatible versions of ferry")
 )
 
+// ErrSenderGone is the cause of a question's context (ReceiverConfig.Ask)
+// that ended because the sender cancelled or went away.
+var ErrSenderGone = errors.New("cancelled by the sender")
+
 // errBusy: the receiver has no room for the session now; a sender retries.
 var errBusy = errors.New("receiver busy")
 

@@ -710,10 +710,13 @@ func (s *session) decide(ctx context.Context) (bool, string, string, error) {
 		r.asking--
 		r.mu.Unlock()
 	}()
-	actx, cancel := context.WithTimeout(ctx, askTimeout)
+	// The sender may give up while the question is on screen: the
+	// question's context then ends with ErrSenderGone as its cause.
+	cctx, gone := context.WithCancelCause(ctx)
+	defer gone(nil)
+	actx, cancel := context.WithTimeout(cctx, askTimeout)
 	defer cancel()
-	// The sender may give up while the question is on screen.
-	stop := context.AfterFunc(s.conn.Context(), cancel)
+	stop := context.AfterFunc(s.conn.Context(), func() { gone(ErrSenderGone) })
 	defer stop()
 	yes, err := r.cfg.Ask(actx, s.info)
 	if err != nil {

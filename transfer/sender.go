@@ -151,6 +151,9 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 			return res, nil
 		}
 		if ctx.Err() != nil {
+			if !s.accepted {
+				return Result{Info: s.info}, fmt.Errorf("%w: cancelled; the receiver was told", ErrInterrupted)
+			}
 			return Result{Info: s.info, BytesSent: s.prog.Wire.Load()}, fmt.Errorf("%w: stopped; run the same command again to resume", ErrInterrupted)
 		}
 		var de *dialError
@@ -252,6 +255,11 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 	if err != nil {
 		return Result{}, classify(err)
 	}
+	// Until the data flows, a cancellation (Ctrl-C while the receiver's
+	// user decides) ends the wait at once; the deferred close tells the
+	// receiver, whose question goes away.
+	stopWait := context.AfterFunc(ctx, func() { ctrl.SetReadDeadline(time.Now()) })
+	defer stopWait()
 	ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
 	if _, err := ctrl.Write(s.offerFrame); err != nil {
 		return Result{}, classify(err)

@@ -292,3 +292,46 @@ func TestCancelWhileAsked(t *testing.T) {
 		t.Errorf("%d sessions started", n)
 	}
 }
+
+// Further connections of a running session are bounded too: a sender (any
+// stranger under --accept all) naming its own token from 40 connections
+// keeps at most maxJoining, and a real sender is served.
+func TestJoinFloodRunningSession(t *testing.T) {
+	env := newHostileEnv(t)
+	mallory := newDevice(t, "mallory")
+	h := dialHostile(t, mallory, env.r)
+	h.accepted(file("x", 10))
+	h.plan(Plan{})
+	h.progress() // the session runs
+	var joiners []*hostile
+	for range 40 {
+		j := dialHostile(t, mallory, env.r)
+		j.dataStream(h.dec.Token)
+		joiners = append(joiners, j)
+	}
+	closed := make(chan bool, len(joiners))
+	for _, j := range joiners {
+		go func() {
+			<-j.conn.Context().Done()
+			var ae *quic.ApplicationError
+			closed <- errors.As(context.Cause(j.conn.Context()), &ae) && ae.Remote && ae.ErrorCode == codeBusy
+		}()
+	}
+	deadline := time.After(testTimeout)
+	for busy, want := 0, len(joiners)-maxJoining; busy < want; {
+		select {
+		case b := <-closed:
+			if !b {
+				t.Fatalf("a further connection was closed, but not as busy: after %d busy", busy)
+			}
+			busy++
+		case <-deadline:
+			t.Fatalf("%d of %d surplus connections were closed as busy", busy, want)
+		}
+	}
+	env.realSend(t, 3*time.Second)
+	for _, j := range joiners {
+		j.close()
+	}
+	h.close()
+}

@@ -717,6 +717,12 @@ func TestHostileFrames(t *testing.T) {
 		{"offer-long-name", func(h *hostile) {
 			h.frame(frameOffer, Offer{Version: ProtocolVersion, Name: strings.Repeat("n", 300), Entries: []Entry{one}})
 		}, codeProtocol, "sender name"},
+		{"offer-entry-key-twice", func(h *hostile) {
+			h.rawFrame(frameOffer, []byte(`{"v":2,"entries":[{"path":"x","size":3,"SIZE":5,"chunk":65536}]}`))
+		}, codeProtocol, `gives "size" twice`},
+		{"offer-key-twice", func(h *hostile) {
+			h.rawFrame(frameOffer, []byte(`{"v":2,"name":"a","Name":"b","entries":[{"path":"x","size":3,"chunk":65536}]}`))
+		}, codeProtocol, `"name" given twice`},
 		{"offer-invisible-name", func(h *hostile) {
 			h.frame(frameOffer, Offer{Version: ProtocolVersion, Name: "\u3164\u3164", Entries: []Entry{one}})
 		}, codeProtocol, "no visible character"},

@@ -50,7 +50,7 @@ const (
 	maxDataStreams    = 16
 	maxConns          = 256 // connections being handled at once
 	maxPending        = 32  // of which still without an offer (or, for a further connection, a session)
-	maxJoining        = 8   // further connections waiting for one session to start
+	maxJoining        = 8   // further connections of one session, waiting for it to start or joined
 	defaultMaxSession = 4
 	askTimeout        = 2 * time.Minute
 	rememberAccepted  = 15 * time.Minute
@@ -291,7 +291,7 @@ type session struct {
 
 	endCode quic.ApplicationErrorCode // why the session ended, set before ended closes
 	endMsg  string
-	joining int // further connections waiting for the session to start (under r.mu)
+	further int // further connections of the sender, waiting or joined (under r.mu)
 	streams map[*quic.ReceiveStream]struct{}
 	closed  bool
 }
@@ -389,6 +389,7 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 			conn.CloseWithError(codeProtocol, truncate(err.Error()))
 			return
 		}
+		defer s.leave()
 		select {
 		case <-s.ended:
 			conn.CloseWithError(s.endCode, s.endMsg) // the same reason as the session's
@@ -1021,20 +1022,23 @@ func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.Devi
 	if s == nil || s.peer != peer {
 		return nil, protoErr("data connection for no session of this device")
 	}
-	// A sender opens at most maxDataStreams-1 further connections; more
-	// waiting for one session are refused, so one accepted session cannot
-	// hold the receiver's connection slots.
+	// A sender opens at most 3 further connections (a reconnect may
+	// overlap the old ones): more than maxJoining for one session, waiting
+	// or running, are refused, so one accepted sender cannot hold the
+	// receiver's connection slots. The count is given back when the
+	// connection ends (handleConn).
 	r.mu.Lock()
-	if s.joining >= maxJoining {
+	if s.further >= maxJoining {
 		r.mu.Unlock()
 		return nil, &sessionEnded{endReason{peer, codeBusy, "too many connections for this session"}}
 	}
-	s.joining++
+	s.further++
 	r.mu.Unlock()
+	joined := false
 	defer func() {
-		r.mu.Lock()
-		s.joining--
-		r.mu.Unlock()
+		if !joined {
+			s.leave()
+		}
 	}()
 	t := time.NewTimer(r.planTimeout)
 	defer t.Stop()
@@ -1064,7 +1068,15 @@ func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.Devi
 	g.Go(func() error { return s.acceptData(gctx, conn, g) })
 	s.strMu.Unlock()
 	r.dropPending(conn)
+	joined = true
 	return s, nil
+}
+
+// leave gives back a further connection's place in the session (see join).
+func (s *session) leave() {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	s.further--
 }
 
 // firstStream waits for the first stream of a new connection: the

@@ -489,7 +489,12 @@ func (s *sender) verify(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, co
 	}
 	t, body, err := readFrame(br)
 	if err != nil {
-		return "", readErr(err)
+		// Whoever holds the other end now knows this attempt's code. Were
+		// the sender to reconnect (say on a close as busy), it could drop
+		// every attempt whose code does not suit it, unseen: this attempt
+		// ends the command instead.
+		return "", fmt.Errorf("%w: the connection ended in the middle of the verification code exchange (%v); run the same command again",
+			ErrInterrupted, readErr(err))
 	}
 	var reveal NonceFrame
 	if err := decodeFrame(t, frameReveal, body, &reveal); err != nil {

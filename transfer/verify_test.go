@@ -419,3 +419,25 @@ func loopbackTransport(t *testing.T) (*quic.Transport, *net.UDPConn) {
 	})
 	return tr, udp
 }
+
+// Once the sender's nonce is out, whoever holds the other end knows the
+// code; a close then, even as busy, ends the command instead of a new
+// attempt that would show another code.
+func TestNoReconnectAfterNonce(t *testing.T) {
+	sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, _ []byte) {
+		writeFrame(ctrl, frameCommit, NonceFrame{Value: commitment(newNonce())})
+		readFrame(br)
+		conn.CloseWithError(codeBusy, "busy, try again")
+	})
+	s := newSender(t)
+	_, err := sr.send(t, s)
+	if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "in the middle of the verification code exchange") {
+		t.Fatalf("Send: %v", err)
+	}
+	if n := sr.conns.Load(); n != 1 {
+		t.Errorf("the sender made %d connections", n)
+	}
+	if n := count2[EventConnected](s.events); n != 0 {
+		t.Errorf("%d codes shown", n)
+	}
+}

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -442,13 +443,75 @@ func decodeEntries(dec *json.Decoder, o *Offer, n int64) error {
 		if len(o.Entries) == maxEntries {
 			return protoErr("more than %d entries", maxEntries)
 		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		if err := onceEach(raw, entryFields); err != nil {
+			return err
+		}
 		o.Entries = append(o.Entries, Entry{})
-		if err := dec.Decode(&o.Entries[len(o.Entries)-1]); err != nil {
+		if err := json.Unmarshal(raw, &o.Entries[len(o.Entries)-1]); err != nil {
 			return err
 		}
 	}
 	_, err = dec.Token() // the closing bracket
 	return err
+}
+
+// entryFields are the keys of an Entry.
+var entryFields = []string{"path", "dir", "size", "chunk", "exec", "private", "mtime", "stream"}
+
+// onceEach checks that the JSON object raw gives none of fields twice (as
+// encoding/json matches keys: exactly, else ignoring case): the question
+// and the transfer read the same decoded value, but a name given twice is
+// still a lie.
+func onceEach(raw []byte, fields []string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil // not an object: json.Unmarshal says why
+	}
+	var seen uint32
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		for i, f := range fields {
+			if key == f || strings.EqualFold(key, f) {
+				if seen&(1<<i) != 0 {
+					return protoErr("an offer entry gives %q twice", f)
+				}
+				seen |= 1 << i
+				break
+			}
+		}
+		if err := skipValue(dec); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// skipValue reads past the next JSON value without decoding it.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
 }
 
 func isSyntax(err error) bool {

@@ -39,8 +39,11 @@
 //
 // In that order: after the offer the receiver answers either with a
 // refusal (a Decision, accept false) or with Commit; an accepting Decision
-// comes only after Reveal, and a sender refuses one that does not. Binary
-// values are base64 in JSON. Decision codes: "declined", "not-trusted",
+// comes only after Reveal, and a sender refuses one that does not. Byte
+// strings (value, token, digest, hash) are base64 in JSON; session is the
+// sender's hex digest of its manifest (not checked by the receiver); mtime
+// is Unix nanoseconds; file is an index into entries. A key given twice
+// (matched as encoding/json matches keys) breaks the protocol. Decision codes: "declined", "not-trusted",
 // "busy" (try again later), "no-space", "version" (the two sides speak
 // different protocols). "private" says the source grants nothing to group
 // or others; the receiver then keeps the file owner-only (0600, 0700 if

@@ -16,12 +16,12 @@ import (
 )
 
 func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
-	dir := fs.String("dir", "", "")
-	port := fs.Int("port", transfer.DefaultPort, "")
-	once := fs.Bool("once", false, "")
-	accept := fs.String("accept", "", "")
-	overwrite := fs.Bool("overwrite", false, "")
-	ifaces := fs.StringArray("iface", nil, "")
+	dir := fs.String("dir", "", "save into `DIR`, created on demand (default $XDG_DOWNLOAD_DIR/ferry, else ~/Downloads/ferry)")
+	port := fs.Int("port", transfer.DefaultPort, "listen on UDP `PORT`; 0 picks a free one")
+	once := fs.Bool("once", false, "exit after the first session that delivered all of its files")
+	accept := fs.String("accept", "", "accept senders by `MODE`: ask (about unpaired ones, on the terminal), all, or trusted (paired devices only); default ask on a terminal, else trusted")
+	overwrite := fs.Bool("overwrite", false, "replace an existing file of the same name instead of saving as \"name (1).ext\"")
+	ifaces := fs.StringArray("iface", nil, "advertise only on the network interface `NAME` (repeatable)")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) > 0 {
 			return usagef("receive takes no arguments (did you mean --dir %s?)", args[0])

@@ -150,17 +150,24 @@ func exitCode(err error) int {
 	return ExitError
 }
 
-// device loads (or creates) the device identity and works out the display name.
+// device loads (or creates) the device identity and works out the display
+// name: --name, which is then remembered next to the key; else the name
+// remembered from an earlier --name; else the host name.
 func (e *env) device() (*identity.Device, string, error) {
 	home, err := identity.ResolveHome(e.home)
 	if err != nil {
 		return nil, "", err
 	}
+	stored, err := identity.LoadName(home)
 	name := e.name
-	if name == "" {
-		if h, err := os.Hostname(); err == nil {
-			name = h
-		} else {
+	switch {
+	case name != "":
+	case err != nil:
+		return nil, "", err
+	case stored != "":
+		name = stored
+	default:
+		if name, err = os.Hostname(); err != nil {
 			name = "ferry"
 		}
 	}
@@ -170,6 +177,12 @@ func (e *env) device() (*identity.Device, string, error) {
 	dev, err := identity.LoadOrCreate(home, name)
 	if err != nil {
 		return nil, "", err
+	}
+	if e.name != "" && e.name != stored {
+		// Remembering the name is a convenience: a read-only home still works.
+		if err := identity.SaveName(home, e.name); err != nil {
+			e.log.Warn("could not remember the device name", "err", err)
+		}
 	}
 	return dev, name, nil
 }

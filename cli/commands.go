@@ -161,6 +161,7 @@ short form.`,
 	root.AddCommand(receive, send, peers, pair, trust, id)
 	root.SetHelpCommand(helpCommand())
 	completionCommand(root)
+	e.completions(root)
 	return root
 }
 

@@ -38,3 +38,9 @@ func SaveName(home, name string) error {
 	}
 	return WriteFileAtomic(filepath.Join(home, nameFile), []byte(name+"\n"), 0o600)
 }
+
+// Load reads the device identity in home without creating one; a home with
+// no identity yet gives an error that wraps fs.ErrNotExist.
+func Load(home string) (*Device, error) {
+	return load(home)
+}

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/spf13/pflag"
 
@@ -80,7 +82,7 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		r, err := transfer.Listen(cfg)
 		if err != nil {
-			return err
+			return listenErr(err)
 		}
 		rv.dir = r.Dir()
 		rv.id, rv.name = dev.ID, name
@@ -106,6 +108,14 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		return nil
 	}
+}
+
+// listenErr says what to do when the port is taken.
+func listenErr(err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w; is another ferry receive running? Use --port 0 for any free port", err)
+	}
+	return err
 }
 
 // defaultDir is the user's download folder + /ferry.

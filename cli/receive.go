@@ -35,10 +35,17 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		policy := transfer.PolicyTrusted
 		switch *accept {
 		case "":
-			if interactive {
+			switch {
+			case interactive:
 				policy = transfer.PolicyAsk
+			case e.json:
+				// Not silently: whoever reads the events may expect questions.
+				e.out.emit(map[string]any{"event": "warning", "message": "--json cannot ask questions, so only paired devices are accepted (--accept trusted); use --accept all to accept every sender"})
 			}
 		case "ask":
+			if e.json {
+				return usagef("--accept ask cannot ask with --json: use --accept all or --accept trusted")
+			}
 			if !interactive {
 				return usagef("--accept ask needs a terminal to ask on")
 			}
@@ -66,7 +73,7 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		rv := &receiveView{e: e, once: *once, cancel: cancel, trust: trust}
+		rv := &receiveView{e: e, once: *once, cancel: cancel, trust: trust, accept: policyName(policy)}
 		cfg := transfer.ReceiverConfig{
 			Device: dev, Name: name, Dir: *dir, Port: *port, Overwrite: *overwrite,
 			Policy: policy, Trust: trust, Events: rv.onEvent, Logger: e.log,
@@ -110,6 +117,17 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	}
 }
 
+// policyName spells p as --accept does.
+func policyName(p transfer.Policy) string {
+	switch p {
+	case transfer.PolicyAsk:
+		return "ask"
+	case transfer.PolicyAll:
+		return "all"
+	}
+	return "trusted"
+}
+
 // listenErr says what to do when the port is taken.
 func listenErr(err error) error {
 	if errors.Is(err, syscall.EADDRINUSE) {
@@ -140,6 +158,7 @@ type receiveView struct {
 	name   string
 	failed error
 	trust  *identity.TrustStore
+	accept string // the policy, as --accept spells it
 
 	mu      sync.Mutex
 	stopBar func()
@@ -149,7 +168,7 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 	o := v.e.out
 	switch ev := ev.(type) {
 	case transfer.EventListening:
-		o.event(map[string]any{"event": "listening", "port": ev.Port, "id": v.id.String(), "name": v.name, "dir": v.dir},
+		o.event(map[string]any{"event": "listening", "port": ev.Port, "id": v.id.String(), "name": v.name, "dir": v.dir, "accept": v.accept},
 			fmt.Sprintf("ferry is receiving as %q (%s)\nlistening on UDP port %d, saving into %s", v.name, v.id.Short(), ev.Port, v.dir))
 	case transfer.EventSession:
 		o.event(map[string]any{"event": "session", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(),

@@ -3,11 +3,16 @@ GO       ?= go
 BINARY   ?= ferry
 PREFIX   ?= /usr/local
 FUZZTIME ?= 10s
+# What ferry --version prints (cli.version, cli.commit); without them the
+# binary falls back to what the Go toolchain recorded.
+VERSION  ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null; [ $$? -eq 1 ] && echo -dirty)
+LDFLAGS  := -X github.com/ferry-lan/ferry/cli.version=$(VERSION) -X github.com/ferry-lan/ferry/cli.commit=$(COMMIT)
 
-.PHONY: build test bench fuzz install clean
+.PHONY: build test bench fuzz install man clean
 
 build:
-	$(GO) build -o $(BINARY) .
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BINARY) .
 
 # vet and the whole suite with the race detector. The end-to-end tests need
 # root (network namespaces); they skip without it, and fail under CI=true.
@@ -28,8 +33,14 @@ fuzz:
 	  done; \
 	done
 
+# Man pages (section 1), one per command, generated into ./man from the
+# same definitions as ferry's help: man -l man/ferry-send.1
+man:
+	$(GO) run -ldflags "$(LDFLAGS)" ./internal/mangen man
+
 install:
-	$(GO) build -o $(DESTDIR)$(PREFIX)/bin/$(BINARY) .
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(DESTDIR)$(PREFIX)/bin/$(BINARY) .
 
 clean:
 	rm -f $(BINARY)
+	rm -rf man

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/ferry-lan/ferry/identity"
@@ -48,89 +49,17 @@ type env struct {
 	out            *output
 }
 
-const usageText = `ferry moves files between computers on the same network.
-
-Usage:
-  ferry receive [--dir DIR] [--port N] [--once] [--accept ask|all|trusted] [--overwrite] [--iface NAME]...
-  ferry send [--to NAME|DEVICE-ID|HOST:PORT] [--timeout D] [--streams N] [--iface NAME]... PATH...
-             (PATH "-" is standard input, named by --as NAME)
-  ferry peers [--timeout D] [--watch] [--iface NAME]...
-  ferry pair [--timeout D] [--qr-png FILE] [--iface NAME]...   show a PIN and QR code for another device
-  ferry pair PIN|CODE [--to NAME|HOST:PORT] [--timeout D]      pair with the device showing them
-  ferry trust list | ferry trust remove ID
-  ferry id
-
-Flags every command accepts, before or after the command:
-  --home DIR    where the device identity lives (default $FERRY_HOME, else the user config folder)
-  --name NAME   the name other devices see (default: the host name)
-  --json        newline-delimited JSON events on standard output
-  -v            debug logging on standard error
-
-Exit codes: 0 done, 1 error, 2 usage, 3 declined, 4 receiver unreachable, 5 interrupted (run again to resume).
-`
-
-// A command declares its flags on fs and returns the function that runs it.
-type command func(fs *pflag.FlagSet) func(ctx context.Context, e *env, args []string) error
-
-func lookup(verb string) (command, bool) {
-	switch verb {
-	case "receive":
-		return receiveCmd, true
-	case "send":
-		return sendCmd, true
-	case "id":
-		return idCmd, true
-	case "peers":
-		return peersCmd, true
-	case "pair":
-		return pairCmd, true
-	case "trust":
-		return trustCmd, true
-	}
-	return nil, false
-}
-
 // Main runs ferry with args (without the program name) and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if args == nil {
+		args = []string{} // cobra would read os.Args
+	}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
-	verb, rest := splitVerb(args)
-	if verb == "" || verb == "help" {
-		if hasHelp(args) || verb == "help" {
-			fmt.Fprint(stdout, usageText)
-			return ExitOK
-		}
-		fmt.Fprint(stderr, usageText)
-		return ExitUsage
-	}
-	cmd, ok := lookup(verb)
-	if !ok {
-		fmt.Fprintf(stderr, "ferry: unknown command %q\n\n%s", verb, usageText)
-		return ExitUsage
-	}
-	fs := pflag.NewFlagSet("ferry "+verb, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&e.home, "home", "", "")
-	fs.StringVar(&e.name, "name", "", "")
-	fs.BoolVar(&e.json, "json", false, "")
-	fs.BoolVarP(&e.verbose, "verbose", "v", false, "")
-	run := cmd(fs)
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprint(stdout, usageText)
-			return ExitOK
-		}
-		fmt.Fprintf(stderr, "ferry %s: %s\n", verb, errText(err))
-		return ExitUsage
-	}
-	level := slog.LevelWarn
-	if e.verbose {
-		level = slog.LevelDebug
-	}
-	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	// The mDNS and QUIC libraries log through the standard log package.
-	log.SetFlags(0)
-	log.SetOutput(newLibraryLog(e.log))
-	e.out = newOutput(stdout, stderr, e.json)
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -140,17 +69,69 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 	}
-	err := run(ctx, e, fs.Args())
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
+	if e.out == nil {
+		// The command line failed before the command started (cobra's own
+		// checks return plain errors): a usage error.
+		e.out = newOutput(stdout, stderr, e.json || jsonFlag(args))
+		if !errors.Is(err, errUsage) {
+			err = usagef("%v", err)
+		}
+	}
 	code := exitCode(err)
 	if code == ExitUsage {
-		fmt.Fprintf(stderr, "ferry %s: %s\n", verb, strings.TrimPrefix(errText(err), "usage: "))
+		e.usageError(cmd, err)
 		return code
 	}
 	e.out.error(err)
 	return code
+}
+
+// start sets up logging and the output once the command line is parsed.
+func (e *env) start() {
+	level := slog.LevelWarn
+	if e.verbose {
+		level = slog.LevelDebug
+	}
+	e.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	// The mDNS and QUIC libraries log through the standard log package.
+	log.SetFlags(0)
+	log.SetOutput(newLibraryLog(e.log))
+	e.out = newOutput(e.stdout, e.stderr, e.json)
+}
+
+// usageError tells what is wrong with the command line: with --json an
+// error event on standard output, else a line on standard error that names
+// the command. A missing command shows the help.
+func (e *env) usageError(cmd *cobra.Command, err error) {
+	msg := strings.TrimPrefix(errText(err), "usage: ")
+	if e.out.json {
+		e.out.emit(map[string]any{"event": "error", "message": msg})
+		return
+	}
+	if errors.Is(err, errNoCommand) {
+		cmd.SetOut(e.stderr)
+		cmd.Help()
+		return
+	}
+	fmt.Fprintf(e.stderr, "%s: %s\n", cmd.CommandPath(), msg)
+}
+
+// jsonFlag reports whether args ask for --json, for a command line that
+// failed to parse before pflag reached it.
+func jsonFlag(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "--json=true", "--json=1":
+			return true
+		}
+	}
+	return false
 }
 
 // exitCode maps an error to ferry's documented exit codes; the one place
@@ -169,46 +150,24 @@ func exitCode(err error) int {
 	return ExitError
 }
 
-// splitVerb finds the command among args, skipping global flags and their
-// values, and returns it with the other arguments.
-func splitVerb(args []string) (string, []string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			return "", args
-		}
-		if strings.HasPrefix(a, "-") && a != "-" {
-			if (a == "--home" || a == "--name") && i+1 < len(args) {
-				i++
-			}
-			continue
-		}
-		rest := append(append([]string{}, args[:i]...), args[i+1:]...)
-		return a, rest
-	}
-	return "", args
-}
-
-func hasHelp(args []string) bool {
-	for _, a := range args {
-		if a == "-h" || a == "--help" {
-			return true
-		}
-	}
-	return false
-}
-
-// device loads (or creates) the device identity and works out the display name.
+// device loads (or creates) the device identity and works out the display
+// name: --name, which is then remembered next to the key; else the name
+// remembered from an earlier --name; else the host name.
 func (e *env) device() (*identity.Device, string, error) {
 	home, err := identity.ResolveHome(e.home)
 	if err != nil {
 		return nil, "", err
 	}
+	stored, err := identity.LoadName(home)
 	name := e.name
-	if name == "" {
-		if h, err := os.Hostname(); err == nil {
-			name = h
-		} else {
+	switch {
+	case name != "":
+	case err != nil:
+		return nil, "", err
+	case stored != "":
+		name = stored
+	default:
+		if name, err = os.Hostname(); err != nil {
 			name = "ferry"
 		}
 	}
@@ -218,6 +177,12 @@ func (e *env) device() (*identity.Device, string, error) {
 	dev, err := identity.LoadOrCreate(home, name)
 	if err != nil {
 		return nil, "", err
+	}
+	if e.name != "" && e.name != stored {
+		// Remembering the name is a convenience: a read-only home still works.
+		if err := identity.SaveName(home, e.name); err != nil {
+			e.log.Warn("could not remember the device name", "err", err)
+		}
 	}
 	return dev, name, nil
 }

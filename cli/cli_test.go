@@ -10,22 +10,21 @@ import (
 	"github.com/ferry-lan/ferry/transfer"
 )
 
-func TestSplitVerb(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		verb string
-		rest string
-	}{
-		{[]string{"send", "a"}, "send", "a"},
-		{[]string{"--home", "/h", "send", "--to", "x", "a"}, "send", "--home /h --to x a"},
-		{[]string{"--json", "id"}, "id", "--json"},
-		{[]string{"--name=n", "-v", "peers"}, "peers", "--name=n -v"},
-		{[]string{"--name", "receive", "receive"}, "receive", "--name receive"},
-		{[]string{"-v"}, "", "-v"},
+// TestGlobalFlagsAnywhere: --home, --name, --json and -v go before or
+// after the command, and a flag's value is never taken for the command.
+func TestGlobalFlagsAnywhere(t *testing.T) {
+	home := t.TempDir()
+	for _, args := range [][]string{
+		{"--home", home, "id"},
+		{"id", "--home", home},
+		{"--home", home, "--json", "id"},
+		{"--name=n", "-v", "--home", home, "id"},
+		{"--name", "receive", "--home=" + home, "id"},
+		{"-v", "id", "--name", "n", "--home", home, "--json"},
 	} {
-		verb, rest := splitVerb(tc.args)
-		if verb != tc.verb || strings.Join(rest, " ") != tc.rest {
-			t.Errorf("splitVerb(%q) = %q %q, want %q %q", tc.args, verb, rest, tc.verb, tc.rest)
+		var out, errOut bytes.Buffer
+		if code := Main(args, strings.NewReader(""), &out, &errOut); code != ExitOK {
+			t.Errorf("ferry %q exited %d (stderr %q)", args, code, errOut.String())
 		}
 	}
 }

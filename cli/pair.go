@@ -22,10 +22,10 @@ import (
 const pairFlag = "pair"
 
 func pairCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
-	timeout := fs.Duration("timeout", pairing.DefaultTimeout, "")
-	qrPNG := fs.String("qr-png", "", "")
-	to := fs.String("to", "", "")
-	ifaces := fs.StringArray("iface", nil, "")
+	timeout := fs.Duration("timeout", pairing.DefaultTimeout, "how long the pairing window stays open (joining: how long to try)")
+	qrPNG := fs.String("qr-png", "", "also write the QR code as a PNG image to `FILE`")
+	to := fs.String("to", "", "join the window of the device with this `NAME` or at HOST:PORT, without looking for it")
+	ifaces := fs.StringArray("iface", nil, "advertise or look only on the network interface `NAME` (repeatable)")
 	return func(ctx context.Context, e *env, args []string) error {
 		if *timeout <= 0 {
 			return usagef("--timeout must be positive")

@@ -17,9 +17,9 @@ import (
 )
 
 func peersCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
-	timeout := fs.Duration("timeout", time.Second, "")
-	watch := fs.Bool("watch", false, "")
-	ifaces := fs.StringArray("iface", nil, "")
+	timeout := fs.Duration("timeout", time.Second, "how long to listen for receivers")
+	watch := fs.Bool("watch", false, "keep running and print each arrival, change and departure")
+	ifaces := fs.StringArray("iface", nil, "listen only on the network interface `NAME` (repeatable)")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) > 0 {
 			return usagef("peers takes no arguments")

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/spf13/pflag"
 
@@ -16,12 +18,12 @@ import (
 )
 
 func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
-	dir := fs.String("dir", "", "")
-	port := fs.Int("port", transfer.DefaultPort, "")
-	once := fs.Bool("once", false, "")
-	accept := fs.String("accept", "", "")
-	overwrite := fs.Bool("overwrite", false, "")
-	ifaces := fs.StringArray("iface", nil, "")
+	dir := fs.String("dir", "", "save into `DIR`, created on demand (default $XDG_DOWNLOAD_DIR/ferry, else ~/Downloads/ferry)")
+	port := fs.Int("port", transfer.DefaultPort, "listen on UDP `PORT`; 0 picks a free one")
+	once := fs.Bool("once", false, "exit after the first session that delivered all of its files")
+	accept := fs.String("accept", "", "accept senders by `MODE`: ask (about unpaired ones, on the terminal), all, or trusted (paired devices only); default ask on a terminal, else trusted")
+	overwrite := fs.Bool("overwrite", false, "replace an existing file of the same name instead of saving as \"name (1).ext\"")
+	ifaces := fs.StringArray("iface", nil, "advertise only on the network interface `NAME` (repeatable)")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) > 0 {
 			return usagef("receive takes no arguments (did you mean --dir %s?)", args[0])
@@ -33,10 +35,17 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		policy := transfer.PolicyTrusted
 		switch *accept {
 		case "":
-			if interactive {
+			switch {
+			case interactive:
 				policy = transfer.PolicyAsk
+			case e.json:
+				// Not silently: whoever reads the events may expect questions.
+				e.out.emit(map[string]any{"event": "warning", "message": "--json cannot ask questions, so only paired devices are accepted (--accept trusted); use --accept all to accept every sender"})
 			}
 		case "ask":
+			if e.json {
+				return usagef("--accept ask cannot ask with --json: use --accept all or --accept trusted")
+			}
 			if !interactive {
 				return usagef("--accept ask needs a terminal to ask on")
 			}
@@ -64,7 +73,7 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		rv := &receiveView{e: e, once: *once, cancel: cancel, trust: trust}
+		rv := &receiveView{e: e, once: *once, cancel: cancel, trust: trust, accept: policyName(policy)}
 		cfg := transfer.ReceiverConfig{
 			Device: dev, Name: name, Dir: *dir, Port: *port, Overwrite: *overwrite,
 			Policy: policy, Trust: trust, Events: rv.onEvent, Logger: e.log,
@@ -80,7 +89,7 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		r, err := transfer.Listen(cfg)
 		if err != nil {
-			return err
+			return listenErr(err)
 		}
 		rv.dir = r.Dir()
 		rv.id, rv.name = dev.ID, name
@@ -108,6 +117,25 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	}
 }
 
+// policyName spells p as --accept does.
+func policyName(p transfer.Policy) string {
+	switch p {
+	case transfer.PolicyAsk:
+		return "ask"
+	case transfer.PolicyAll:
+		return "all"
+	}
+	return "trusted"
+}
+
+// listenErr says what to do when the port is taken.
+func listenErr(err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w; is another ferry receive running? Use --port 0 for any free port", err)
+	}
+	return err
+}
+
 // defaultDir is the user's download folder + /ferry.
 func defaultDir() (string, error) {
 	if d := os.Getenv("XDG_DOWNLOAD_DIR"); d != "" {
@@ -130,6 +158,7 @@ type receiveView struct {
 	name   string
 	failed error
 	trust  *identity.TrustStore
+	accept string // the policy, as --accept spells it
 
 	mu      sync.Mutex
 	stopBar func()
@@ -139,7 +168,7 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 	o := v.e.out
 	switch ev := ev.(type) {
 	case transfer.EventListening:
-		o.event(map[string]any{"event": "listening", "port": ev.Port, "id": v.id.String(), "name": v.name, "dir": v.dir},
+		o.event(map[string]any{"event": "listening", "port": ev.Port, "id": v.id.String(), "name": v.name, "dir": v.dir, "accept": v.accept},
 			fmt.Sprintf("ferry is receiving as %q (%s)\nlistening on UDP port %d, saving into %s", v.name, v.id.Short(), ev.Port, v.dir))
 	case transfer.EventSession:
 		o.event(map[string]any{"event": "session", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(),

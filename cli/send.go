@@ -16,11 +16,11 @@ import (
 )
 
 func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
-	to := fs.String("to", "", "")
-	as := fs.String("as", "", "")
-	streams := fs.Int("streams", 4, "")
-	ifaces := fs.StringArray("iface", nil, "")
-	wait := fs.Duration("timeout", 5*time.Second, "")
+	to := fs.String("to", "", "the receiver: a `NAME` as ferry peers shows it, a DEVICE-ID prefix (13+ characters, 4+ for a paired device), or HOST:PORT")
+	as := fs.String("as", "", "the `NAME` standard input (PATH -) gets on the receiver")
+	streams := fs.Int("streams", 4, "use `N` data streams, 1-15")
+	ifaces := fs.StringArray("iface", nil, "discover only on the network interface `NAME` (repeatable)")
+	wait := fs.Duration("timeout", 5*time.Second, "how long discovery looks for the receiver")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) == 0 {
 			return usagef("send needs at least one PATH (or - for standard input)")

@@ -45,6 +45,9 @@ func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Optio
 	}
 	q := newTargetQuery(to, trust, self)
 	pinned := q.pinned
+	if to != "" {
+		e.out.event(nil, fmt.Sprintf("looking for %s…", printable(to)))
+	}
 	found, err := collectPeers(ctx, opts, wait, q.match)
 	if err != nil {
 		if len(pinned) == 0 {
@@ -80,7 +83,7 @@ func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Optio
 		if to == "" {
 			return target{}, fmt.Errorf("%w: no ferry receiver found on the network within %s (is `ferry receive` running? or use --to HOST:PORT)", transfer.ErrUnreachable, wait)
 		}
-		return target{}, fmt.Errorf("%w: no receiver named %q found on the network within %s", transfer.ErrUnreachable, to, wait)
+		return target{}, q.notFound(wait)
 	case len(found) == 1:
 		p := found[0]
 		e.out.event(nil, fmt.Sprintf("sending to %s (%s)", printable(p.Name), p.ID.Short()))
@@ -108,6 +111,7 @@ type targetQuery struct {
 	self   identity.DeviceID
 	pinned []identity.Peer // the paired devices --to names
 	short  bool            // a receiver's ID starts with --to, a prefix too short for the network
+	seen   []string        // the names of the other receivers that answered, in order
 }
 
 func newTargetQuery(to string, trust *identity.TrustStore, self identity.DeviceID) *targetQuery {
@@ -123,6 +127,9 @@ func newTargetQuery(to string, trust *identity.TrustStore, self identity.DeviceI
 // match reports whether --to names p: by name, by an ID prefix long enough
 // for the network, or as the paired device it names.
 func (q *targetQuery) match(p discovery.Peer) bool {
+	if p.ID != q.self && !slices.Contains(q.seen, p.Name) {
+		q.seen = append(q.seen, p.Name)
+	}
 	switch {
 	case p.ID == q.self:
 		return false
@@ -145,6 +152,25 @@ func (q *targetQuery) tooShort() error {
 	}
 	return usagef("--to %s: an ID prefix must have at least %d characters to be looked up on the network (or name a paired device)",
 		q.to, minNetworkPrefix)
+}
+
+// notFound is the error for an --to that named no receiver that answered
+// within wait: with the names that did answer, and the one --to most likely
+// misspells.
+func (q *targetQuery) notFound(wait time.Duration) error {
+	msg := fmt.Sprintf("no receiver named %q found on the network within %s", q.to, wait)
+	if len(q.seen) == 0 {
+		return fmt.Errorf("%w: %s (no receiver answered at all: is `ferry receive` running there?)", transfer.ErrUnreachable, msg)
+	}
+	names := make([]string, len(q.seen))
+	for i, n := range q.seen {
+		names[i] = printable(n)
+	}
+	msg += "; seen: " + strings.Join(names, ", ")
+	if s := closestName(q.to, q.seen); s != "" {
+		msg += fmt.Sprintf("; did you mean %s?", printable(s))
+	}
+	return fmt.Errorf("%w: %s", transfer.ErrUnreachable, msg)
 }
 
 // hasIDPrefix reports whether s, at least min characters of ID text, starts

@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-lan/ferry/discovery"
 	"github.com/ferry-lan/ferry/identity"
@@ -59,5 +60,35 @@ func TestToShortIDPrefix(t *testing.T) {
 		if err != nil && (exitCode(err) != ExitUsage || !strings.Contains(err.Error(), "at least 13 characters to be looked up on the network (or name a paired device)")) {
 			t.Errorf("%s: tooShort() = %v (exit %d)", tc.what, err, exitCode(err))
 		}
+	}
+}
+
+// TestToNotFound: an --to that names no receiver says which names answered,
+// and the one it most likely misspells.
+func TestToNotFound(t *testing.T) {
+	self := identity.DeviceID{0xff}
+	empty, err := identity.OpenTrustStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := newTargetQuery("laptop-ana", empty, self)
+	for i, name := range []string{"laptop-anna", "desk-bob", "laptop-anna", "me"} {
+		id := identity.DeviceID{byte(i + 1)}
+		if name == "me" {
+			id = self
+		}
+		if q.match(discovery.Peer{Name: name, ID: id}) {
+			t.Fatalf("--to laptop-ana matches %s", name)
+		}
+	}
+	err = q.notFound(5 * time.Second)
+	want := `no receiver named "laptop-ana" found on the network within 5s; seen: laptop-anna, desk-bob; did you mean laptop-anna?`
+	if !strings.HasSuffix(err.Error(), want) || exitCode(err) != ExitUnreachable {
+		t.Errorf("notFound = %v (exit %d), want …%s (exit %d)", err, exitCode(err), want, ExitUnreachable)
+	}
+
+	q = newTargetQuery("laptop-ana", empty, self)
+	if err := q.notFound(time.Second); !strings.Contains(err.Error(), "no receiver answered at all") {
+		t.Errorf("notFound with nothing seen = %v", err)
 	}
 }

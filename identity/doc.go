@@ -8,8 +8,10 @@
 // certificate without being paired again.
 //
 // The key (identity.key, PKCS#8 PEM), certificate (identity.crt) and trust
-// store (peers.json) are files of mode 0600 in a folder of mode 0700. Every
-// write is atomic: a temporary file in the same folder, fsynced, renamed.
+// store (peers.json) are files of mode 0600 in a folder of mode 0700, and so is
+// the device name the user last chose (name, one line; absent until one is
+// chosen). Every write is atomic: a temporary file in the same folder, fsynced,
+// renamed.
 //
 // A device name is at most 63 bytes of UTF-8 with no control character and
 // at least one visible one (CheckName): a name of fillers and invisible

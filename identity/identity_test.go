@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -155,5 +156,32 @@ func TestTrustStoreFollowsFile(t *testing.T) {
 	}
 	if running.Trusted(id) {
 		t.Fatal("a removal made by another process is not seen")
+	}
+}
+
+func TestName(t *testing.T) {
+	home := t.TempDir()
+	if name, err := LoadName(home); err != nil || name != "" {
+		t.Fatalf("LoadName of a new home = %q, %v; want nothing", name, err)
+	}
+	for _, n := range []string{"laptop-anna", "anna's laptop"} {
+		if err := SaveName(home, n); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := LoadName(home); err != nil || got != n {
+			t.Fatalf("LoadName = %q, %v; want %q", got, err, n)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(home, nameFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("name file: %v, %v; want mode 0600", fi, err)
+	}
+	if err := SaveName(home, "bad\nname"); err == nil {
+		t.Error("SaveName stored a name with a line break")
+	}
+	if err := os.WriteFile(filepath.Join(home, nameFile), []byte("a\x1b[2Jb\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadName(home); !errors.Is(err, ErrBadName) {
+		t.Errorf("LoadName of a name with an escape: %v, want ErrBadName", err)
 	}
 }

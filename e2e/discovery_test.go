@@ -289,7 +289,7 @@ func TestSendPicksReceiver(t *testing.T) {
 	if code := s.exitCode(); code != exitUsage {
 		t.Errorf("send with 3 receivers and no --to exited %d, want 2", code)
 	}
-	msg := s.stderr.String()
+	msg := errorText(s) // with --json, an error event
 	for _, r := range []*named{alpha, beta, gamma} {
 		if !strings.Contains(msg, r.name) || !strings.Contains(msg, short(r.id)) {
 			t.Errorf("send without --to: the message does not list %s (%s): %q", r.name, short(r.id), msg)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"github.com/ferry-lan/ferry/internal/testnet"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 // TestPortInUse: a receiver whose port is taken says what to do.
 func TestPortInUse(t *testing.T) {
+	testnet.Require(t)
 	c, err := net.ListenUDP("udp", &net.UDPAddr{})
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +39,7 @@ func TestPortInUse(t *testing.T) {
 // TestJSONReceivePolicy: ferry --json receive cannot ask, says that it
 // accepts paired devices only, and the listening event carries the policy.
 func TestJSONReceivePolicy(t *testing.T) {
+	testnet.Require(t)
 	for _, tc := range []struct {
 		flags   []string
 		accept  string

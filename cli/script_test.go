@@ -2,6 +2,8 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"github.com/ferry-lan/ferry/internal/testnet"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,6 +16,11 @@ import (
 // testdata/script: testscript puts a "ferry" on their PATH that is this
 // binary calling Main.
 func TestMain(m *testing.M) {
+	// Tests here start receivers and discoveries: as root they run in a
+	// private network namespace, so no mDNS packet leaves the machine.
+	if code, done := testnet.Isolate(); done {
+		os.Exit(code)
+	}
 	testscript.Main(m, map[string]func(){
 		"ferry": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
@@ -29,6 +36,12 @@ func TestScripts(t *testing.T) {
 			env.Setenv("FERRY_HOME", env.WorkDir+"/home")
 			env.Setenv("XDG_DOWNLOAD_DIR", env.WorkDir+"/downloads")
 			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "netns" { // a private network namespace (see testnet)
+				return os.Getenv("FERRY_TESTNET") != "", nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits": cmdExits,

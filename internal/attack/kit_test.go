@@ -4,9 +4,9 @@
 // implementation of the wire protocol. A test that fails with "FINDING:"
 // found a claim of doc.go or SECURITY.md that does not hold.
 //
-// Receivers run with --port 0 and are reached on 127.0.0.1 only; they
-// still announce themselves by mDNS as ferry receive always does (there is
-// no flag to turn that off, and --iface refuses the loopback interface).
+// Receivers run with --port 0 and are reached on 127.0.0.1 only, in a
+// private network namespace (internal/testnet): their mDNS announcements
+// stay on its loopback interface.
 package attack
 
 import (
@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ferry-lan/ferry/internal/testnet"
 	"io"
 	"math"
 	"os"
@@ -48,6 +49,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Every test starts ferry receivers, which announce themselves by mDNS:
+	// as root the kit runs in a private network namespace of its own.
+	if code, done := testnet.Isolate(); done {
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "ferry-attack-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -68,6 +74,7 @@ func TestMain(m *testing.M) {
 
 func needFerry(t *testing.T) {
 	t.Helper()
+	testnet.Require(t)
 	if ferryBin == "" {
 		t.Skipf("cannot build ferry: %v", buildErr)
 	}

@@ -1,0 +1,93 @@
+// Package testnet keeps a test binary's network traffic on this machine: it
+// runs the tests in a private network namespace whose only interface is a
+// loopback with multicast on, so that what they start (a receiver that
+// announces itself by mDNS, a discovery that queries, a sender) sends no
+// packet off the machine, and two suites never see each other.
+//
+// Use it first thing in TestMain:
+//
+//	func TestMain(m *testing.M) {
+//		if code, done := testnet.Isolate(); done {
+//			os.Exit(code)
+//		}
+//		os.Exit(m.Run())
+//	}
+//
+// As root, Isolate runs the test binary again under `ip netns exec` in a
+// namespace of its own (named "ftn-" and the process ID) and returns its
+// exit code; inside, and for anyone else, it returns done false. Tests
+// that start anything on the network call Require, which skips them
+// outside a namespace (and fails them under CI=true, where they must run).
+package testnet
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// envVar names the namespace a test binary runs in.
+const envVar = "FERRY_TESTNET"
+
+// Isolate re-runs the test binary in a private network namespace when it
+// can (see the package doc). done reports that it did, and code is the
+// exit code to leave with.
+func Isolate() (code int, done bool) {
+	if os.Getenv(envVar) != "" || os.Geteuid() != 0 {
+		return 0, false
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return 0, false
+	}
+	name := fmt.Sprintf("ftn-%d", os.Getpid())
+	if err := ip("netns", "add", name); err != nil {
+		fmt.Fprintf(os.Stderr, "testnet: %v; running in this namespace\n", err)
+		return 0, false
+	}
+	defer ip("netns", "del", name)
+	for _, args := range [][]string{
+		{"-n", name, "link", "set", "lo", "up"},
+		{"-n", name, "link", "set", "lo", "multicast", "on"},
+	} {
+		if err := ip(args...); err != nil {
+			fmt.Fprintf(os.Stderr, "testnet: %v\n", err)
+			return 1, true
+		}
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", name, os.Args[0]}, os.Args[1:]...)...)
+	cmd.Env = append(os.Environ(), envVar+"="+name)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		return ee.ExitCode(), true
+	}
+	fmt.Fprintf(os.Stderr, "testnet: %v\n", err)
+	return 1, true
+}
+
+// Require skips t unless the tests run in a private namespace (see
+// Isolate); under CI=true it fails instead, since CI runs as root.
+func Require(t testing.TB) {
+	t.Helper()
+	if os.Getenv(envVar) != "" {
+		return
+	}
+	const why = "needs a private network namespace (run as root), so that nothing it starts sends a packet off this machine"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
+func ip(args ...string) error {
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip %v: %v: %s", args, err, out)
+	}
+	return nil
+}

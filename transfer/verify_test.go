@@ -249,9 +249,9 @@ func TestMITMRelayShowsDifferentCodes(t *testing.T) {
 		}
 	}))
 	m2 := newDevice(t, "mallory-as-sender")
-	var sr *scripted
-	var predicted [2]string // what the attacker knows each side shows
-	sr = startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, offer []byte) {
+	myID := make(chan identity.DeviceID, 1) // the attacker's own, towards the sender
+	predictions := make(chan [2]string, 1) // what the attacker knows each side shows
+	sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, offer []byte) {
 		// Towards the sender: commit, take its nonce: the sender's code is
 		// now known to the attacker, before it reveals.
 		mine := newNonce()
@@ -263,7 +263,8 @@ func TestMITMRelayShowsDifferentCodes(t *testing.T) {
 		}
 		ekm1, _ := exporter(conn.ConnectionState().TLS)
 		sender, _ := identity.PeerID(conn.ConnectionState().TLS)
-		predicted[0] = verificationCode(sasInput{Sender: sender, Receiver: sr.dev.ID, Exporter: ekm1, Offer: offerDigest(offer), SenderNonce: ns.Value, ReceiverNonce: mine})
+		var predicted [2]string
+		predicted[0] = verificationCode(sasInput{Sender: sender, Receiver: <-myID, Exporter: ekm1, Offer: offerDigest(offer), SenderNonce: ns.Value, ReceiverNonce: mine})
 		// Towards the receiver: the same offer; a nonce sent before the
 		// receiver's is known (here the sender's).
 		h := dialHostile(t, m2, r)
@@ -281,12 +282,14 @@ func TestMITMRelayShowsDifferentCodes(t *testing.T) {
 		}
 		ekm2, _ := exporter(h.conn.ConnectionState().TLS)
 		predicted[1] = verificationCode(sasInput{Sender: m2.ID, Receiver: r.cfg.Device.ID, Exporter: ekm2, Offer: offerDigest(offer), SenderNonce: ns.Value, ReceiverNonce: nr.Value})
+		predictions <- predicted
 		writeFrame(ctrl, frameReveal, NonceFrame{Value: mine})
 		// The receiver's decision, relayed.
 		if typ, body, err := readFrame(h.br); err == nil && typ == frameDecision {
 			ctrl.Write(append(binary.BigEndian.AppendUint32([]byte{frameDecision}, uint32(len(body))), body...))
 		}
 	})
+	myID <- sr.dev.ID
 	s := newSender(t)
 	_, err := sr.send(t, s)
 	if !errors.Is(err, ErrDeclined) {
@@ -303,6 +306,12 @@ func TestMITMRelayShowsDifferentCodes(t *testing.T) {
 	case receiverCode = <-asked:
 	default:
 		t.Fatal("the receiver never asked: the attempt went unseen")
+	}
+	var predicted [2]string
+	select {
+	case predicted = <-predictions:
+	case <-time.After(testTimeout):
+		t.Fatal("the attacker never completed both exchanges")
 	}
 	if shown != predicted[0] || receiverCode != predicted[1] {
 		t.Fatalf("the attacker did not complete both sessions: shown %q/%q, predicted %q", shown, receiverCode, predicted)

@@ -166,10 +166,7 @@ func (o *output) drawBar(verb string, done, total int64, rate float64, cur *tran
 		const width = 24
 		fill := int(pct * width)
 		fill = min(max(fill, 0), width)
-		eta := "--"
-		if rate > 1 {
-			eta = (time.Duration(float64(total-done)/rate) * time.Second / time.Second).Round(time.Second).String()
-		}
+		eta := etaText(total-done, rate)
 		line = fmt.Sprintf("%s [%s%s] %5.1f%% %s / %s  %s/s  ETA %s", verb,
 			strings.Repeat("█", fill), strings.Repeat("░", width-fill), pct*100,
 			transfer.HumanBytes(done), transfer.HumanBytes(total), transfer.HumanBytes(int64(rate)), eta)
@@ -187,6 +184,15 @@ func (o *output) drawBar(verb string, done, total int64, rate float64, cur *tran
 	}
 	fmt.Fprintf(o.w, "\r%s%s", line, pad)
 	o.barLen = len([]rune(line))
+}
+
+// etaText is the time left to move left bytes at rate bytes a second,
+// rounded to the second; "--" while there is no rate to go by.
+func etaText(left int64, rate float64) string {
+	if rate <= 1 {
+		return "--"
+	}
+	return time.Duration(float64(left) / rate * float64(time.Second)).Round(time.Second).String()
 }
 
 // describe lists an offer for people, every name made safe to print.

@@ -195,17 +195,12 @@ func etaText(left int64, rate float64) string {
 	return time.Duration(float64(left) / rate * float64(time.Second)).Round(time.Second).String()
 }
 
-// describe lists an offer for people, every name made safe to print.
+// describe lists an offer for people, every name made safe to print: how
+// much it holds, then up to maxNames of its files, one a line, and how many
+// more there are.
 func describe(info transfer.OfferInfo, maxNames int) string {
 	var b strings.Builder
-	size := "unknown size"
-	if info.Bytes >= 0 {
-		size = transfer.HumanBytes(info.Bytes)
-	}
-	fmt.Fprintf(&b, "%d file(s), %s", info.Files, size)
-	if info.Dirs > 0 {
-		fmt.Fprintf(&b, ", %d folder(s)", info.Dirs)
-	}
+	b.WriteString(amount(info))
 	for i, p := range info.Paths {
 		if i == maxNames {
 			fmt.Fprintf(&b, "\n    … and %d more", len(info.Paths)-maxNames)
@@ -214,4 +209,61 @@ func describe(info transfer.OfferInfo, maxNames int) string {
 		fmt.Fprintf(&b, "\n    %s", safepath.Display(p, 100))
 	}
 	return b.String()
+}
+
+// headline names an offer on one line: its first two top-level names (a
+// folder's with a slash) and how much it holds, "note.txt (15 B)" or
+// "photos/, a.txt and 3 more (14 files, 3.2 MiB)".
+func headline(info transfer.OfferInfo) string {
+	var tops []string
+	seen := make(map[string]bool)
+	for _, p := range info.Paths {
+		top, _, folder := strings.Cut(p, "/")
+		if folder {
+			top += "/"
+		}
+		if !seen[top] {
+			seen[top] = true
+			tops = append(tops, safepath.Display(top, 60))
+		}
+	}
+	var names string
+	switch {
+	case len(tops) == 0:
+		return amount(info)
+	case len(tops) == 1:
+		names = tops[0]
+	case len(tops) == 2:
+		names = tops[0] + " and " + tops[1]
+	default:
+		names = fmt.Sprintf("%s, %s and %d more", tops[0], tops[1], len(tops)-2)
+	}
+	if len(tops) == 1 && info.Files == 1 {
+		return fmt.Sprintf("%s (%s)", names, size(info.Bytes))
+	}
+	return fmt.Sprintf("%s (%s)", names, amount(info))
+}
+
+// amount is how much an offer holds: "14 files, 3.2 MiB" (", 2 folders").
+func amount(info transfer.OfferInfo) string {
+	s := plural(info.Files, "file") + ", " + size(info.Bytes)
+	if info.Dirs > 0 {
+		s += ", " + plural(info.Dirs, "folder")
+	}
+	return s
+}
+
+func size(n int64) string {
+	if n < 0 {
+		return "unknown size"
+	}
+	return transfer.HumanBytes(n)
+}
+
+// plural counts things: "1 file", "3 files".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -145,7 +145,7 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 		o.event(map[string]any{"event": "session", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(),
 			"files": ev.Info.Files, "bytes": ev.Info.Bytes, "resumed": ev.Resumed, "code": ev.Info.Code},
 			fmt.Sprintf("receiving from %s (%s), verification code %s: %s%s", quoteName(ev.Info.PeerName), ev.Info.PeerID.Short(),
-				ev.Info.Code, describe(ev.Info, 0), resumedText(ev.Resumed)))
+				ev.Info.Code, headline(ev.Info), resumedText(ev.Resumed)))
 		v.mu.Lock()
 		if v.stopBar != nil {
 			v.stopBar()

@@ -137,7 +137,7 @@ func (v *sendView) onEvent(ev transfer.Event) {
 			code += " — check that the receiver shows the same code before it accepts; if it differs, press Ctrl-C"
 		}
 		o.event(map[string]any{"event": "connected", "id": ev.Info.PeerID.String(), "code": ev.Info.Code, "trusted": ev.Info.Trusted},
-			fmt.Sprintf("connected to %s, %s\nwaiting for the receiver to accept %s…", ev.Info.PeerID.Short(), code, describe(ev.Info, 0)))
+			fmt.Sprintf("connected to %s, %s\nwaiting for the receiver to accept %s…", ev.Info.PeerID.Short(), code, headline(ev.Info)))
 	case transfer.EventSession:
 		o.event(map[string]any{"event": "accepted", "name": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "resumed": ev.Resumed},
 			fmt.Sprintf("%s accepted%s", quoteName(ev.Info.PeerName), resumedText(ev.Resumed)))

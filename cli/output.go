@@ -25,6 +25,10 @@ type output struct {
 	json   bool
 	tty    bool
 	barLen int // length of the progress line on screen, 0 if none
+	// asking: a question is on screen and the cursor after it, on its
+	// line; what comes next starts on a new line unless an answer ended
+	// that line.
+	asking bool
 }
 
 func newOutput(stdout, stderr io.Writer, jsonMode bool) *output {
@@ -45,6 +49,7 @@ func (o *output) emit(v any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.clearBar()
+	o.endQuestion()
 	o.w.Write(append(b, '\n'))
 }
 
@@ -62,7 +67,35 @@ func (o *output) event(v map[string]any, text string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.clearBar()
+	o.endQuestion()
 	fmt.Fprintln(o.w, text)
+}
+
+// prompt shows a question and leaves the cursor after it, on its line, for
+// the answer.
+func (o *output) prompt(text string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.clearBar()
+	o.endQuestion()
+	fmt.Fprint(o.w, text)
+	o.asking = true
+}
+
+// answered records that an answer was typed: its line break ended the
+// question's line.
+func (o *output) answered() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.asking = false
+}
+
+// endQuestion moves past a question nobody answered to a new line.
+func (o *output) endQuestion() {
+	if o.asking {
+		fmt.Fprintln(o.w)
+		o.asking = false
+	}
 }
 
 func (o *output) error(err error) {
@@ -74,6 +107,7 @@ func (o *output) error(err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.clearBar()
+	o.endQuestion()
 	fmt.Fprintf(o.errw, "ferry: %s\n", msg)
 }
 

@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// term is a real terminal: a tmux session on a private server, cols×rows,
+// running a shell. Keys go in with send-keys; the screen and the cursor
+// come out of capture-pane and display-message.
+type term struct {
+	t      testing.TB
+	socket string
+}
+
+var termCount atomic.Int32
+
+// newTerm starts a terminal of cols×rows, removed when the test ends.
+// Without tmux the test is skipped, or fails with CI=true.
+func newTerm(t testing.TB, cols, rows int) *term {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		cannotRun(t, "tmux is missing (apt-get install tmux): %v", err)
+	}
+	tm := &term{t: t, socket: fmt.Sprintf("ferry-e2e-%d-%d", os.Getpid(), termCount.Add(1))}
+	// A plain shell with a fixed prompt: the screen holds only what ferry
+	// writes and the commands.
+	if out, err := tm.tmux("-f", "/dev/null", "new-session", "-d", "-x", strconv.Itoa(cols), "-y", strconv.Itoa(rows),
+		"env", "-i", "PATH="+os.Getenv("PATH"), "TERM=xterm-256color", "PS1=$ ", "sh"); err != nil {
+		cannotRun(t, "start tmux: %v: %s", err, out)
+	}
+	t.Cleanup(func() { tm.tmux("kill-server") })
+	return tm
+}
+
+func (tm *term) tmux(args ...string) (string, error) {
+	out, err := exec.Command("tmux", append([]string{"-L", tm.socket}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// keys types keys: literal text, or tmux key names such as Enter and C-c.
+func (tm *term) keys(keys ...string) {
+	tm.t.Helper()
+	if out, err := tm.tmux(append([]string{"send-keys", "-t", "0"}, keys...)...); err != nil {
+		tm.t.Fatalf("tmux send-keys %q: %v: %s", keys, err, out)
+	}
+}
+
+// run types a command line: argv quoted for the shell, after env.
+func (tm *term) run(env []string, argv ...string) {
+	tm.t.Helper()
+	var words []string
+	for _, w := range append(append([]string{"env"}, env...), argv...) {
+		words = append(words, "'"+strings.ReplaceAll(w, "'", `'\''`)+"'")
+	}
+	tm.keys("-l", strings.Join(words, " "))
+	tm.keys("Enter")
+}
+
+// screen is what the terminal shows, one string a row.
+func (tm *term) screen() []string {
+	tm.t.Helper()
+	out, err := tm.tmux("capture-pane", "-p", "-t", "0")
+	if err != nil {
+		tm.t.Fatalf("tmux capture-pane: %v: %s", err, out)
+	}
+	return strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+}
+
+// cursor is the cursor's column and row, from 0.
+func (tm *term) cursor() (x, y int) {
+	tm.t.Helper()
+	out, err := tm.tmux("display-message", "-p", "-t", "0", "#{cursor_x} #{cursor_y}")
+	if err != nil {
+		tm.t.Fatalf("tmux display-message: %v: %s", err, out)
+	}
+	if _, err := fmt.Sscan(out, &x, &y); err != nil {
+		tm.t.Fatalf("cursor position %q: %v", out, err)
+	}
+	return x, y
+}
+
+// waitFor polls the screen until match finds what it wants in it, and
+// returns the screen; it fails the test after limit.
+func (tm *term) waitFor(what string, limit time.Duration, match func(rows []string) bool) []string {
+	tm.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		rows := tm.screen()
+		if match(rows) {
+			return rows
+		}
+		if time.Now().After(deadline) {
+			tm.t.Fatalf("the terminal did not show %s within %v:\n%s", what, limit, strings.Join(rows, "\n"))
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for an outcome
+	}
+}
+
+// waitRegexp waits for a row that matches re and returns its submatches.
+func (tm *term) waitRegexp(re *regexp.Regexp, limit time.Duration) []string {
+	tm.t.Helper()
+	var m []string
+	tm.waitFor(re.String(), limit, func(rows []string) bool {
+		for _, r := range rows {
+			if m = re.FindStringSubmatch(r); m != nil {
+				return true
+			}
+		}
+		return false
+	})
+	return m
+}
+
+// localDevice is a ferry home outside any namespace, for tests on loopback.
+func localDevice(t testing.TB, name string) []string {
+	home := filepath.Join(t.TempDir(), name)
+	return []string{"FERRY_HOME=" + home, "HOME=" + home}
+}
+
+var listeningRe = regexp.MustCompile(`listening on UDP port (\d+)`)
+
+// TestQuestionOnTerminal: the receiver's question leaves the cursor on its
+// line, after "accept? [y/N] ", and the answer is typed there.
+func TestQuestionOnTerminal(t *testing.T) {
+	tm := newTerm(t, 100, 30)
+	dir := t.TempDir()
+	tm.run(localDevice(t, "anna"), ferryBin, "--name", "laptop-anna", "receive", "--dir", dir, "--port", "0")
+	port := tm.waitRegexp(listeningRe, 15*time.Second)[1]
+
+	note := filepath.Join(t.TempDir(), "note.txt")
+	os.WriteFile(note, []byte("hello there 15\n"), 0o644)
+	send := exec.Command(ferryBin, "--name", "desk-bob", "send", "--to", "127.0.0.1:"+port, note)
+	send.Env = append(os.Environ(), localDevice(t, "bob")...)
+	out := &lockedBuffer{}
+	send.Stdout, send.Stderr = out, out
+	if err := send.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { send.Process.Kill(); send.Wait() })
+
+	const question = "accept? [y/N] "
+	rows := tm.waitFor("the question", 15*time.Second, func(rows []string) bool {
+		x, y := tm.cursor()
+		return y < len(rows) && strings.HasPrefix(rows[y], "accept?") && x > 0
+	})
+	x, y := tm.cursor()
+	if rows[y] != strings.TrimSpace(question) || x != len(question) {
+		t.Errorf("cursor at column %d of row %q, want column %d of %q:\n%s", x, rows[y], len(question), question, strings.Join(rows, "\n"))
+	}
+	tm.keys("y", "Enter")
+	rows = tm.waitFor("the received line", 15*time.Second, func(rows []string) bool {
+		return strings.Contains(strings.Join(rows, "\n"), "received 1 file")
+	})
+	if !strings.Contains(strings.Join(rows, "\n"), question+"y\n") {
+		t.Errorf("the answer is not on the question's line:\n%s", strings.Join(rows, "\n"))
+	}
+	t.Logf("screen:\n%s", shown(rows))
+}
+
+// shown is a screen for a log: its rows up to the last that is not blank.
+func shown(rows []string) string {
+	for len(rows) > 0 && strings.TrimSpace(rows[len(rows)-1]) == "" {
+		rows = rows[:len(rows)-1]
+	}
+	return strings.Join(rows, "\n")
+}

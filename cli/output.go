@@ -151,73 +151,174 @@ func (o *output) clearBar() {
 	}
 }
 
-// bar shows a live progress line until stop is called. It draws nothing when
-// stdout is not a terminal.
-func (o *output) bar(p *transfer.Progress, verb string) (stop func()) {
-	if !o.tty || p == nil {
+// progressView says how a session's progress is shown: verb leads the
+// live line ("sending"); stall, a format for how long nothing moved, says
+// so in place of the rate (`"anna" not answering for %s`); fields go into
+// every JSON progress event.
+type progressView struct {
+	verb   string
+	stall  string
+	fields map[string]any
+}
+
+// How often progress is shown: the live line on a terminal, the JSON
+// events; and after how long without progress the line says so.
+const (
+	barEvery      = 200 * time.Millisecond
+	jsonEvery     = time.Second
+	stallAfter    = 3 * time.Second
+	rateWindow    = 5 * time.Second
+	progressEvent = "progress"
+)
+
+// progress shows p until stop is called: a live line on a terminal, a JSON
+// progress event a second and one when it stops with --json, nothing
+// otherwise.
+func (o *output) progress(p *transfer.Progress, v progressView) (stop func()) {
+	if p == nil || (!o.tty && !o.json) {
 		return func() {}
+	}
+	every := barEvery
+	if o.json {
+		every = jsonEvery
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(200 * time.Millisecond)
+	wg.Go(func() {
+		t := time.NewTicker(every)
 		defer t.Stop()
-		start := time.Now()
-		startDone := p.Done.Load()
-		var rate float64
-		lastT, lastB := start, startDone
+		var m meter
+		m.add(time.Now(), p.Done.Load())
 		for {
 			select {
 			case <-done:
+				if o.json {
+					m.add(time.Now(), p.Done.Load())
+					o.emit(progressJSON(p, &m, v))
+					return
+				}
 				o.mu.Lock()
 				o.clearBar()
 				o.mu.Unlock()
 				return
 			case now := <-t.C:
-				b := p.Done.Load()
-				if dt := now.Sub(lastT).Seconds(); dt > 0 {
-					inst := float64(b-lastB) / dt
-					if rate == 0 {
-						rate = inst
-					} else {
-						rate = 0.8*rate + 0.2*inst
-					}
+				m.add(now, p.Done.Load())
+				if o.json {
+					o.emit(progressJSON(p, &m, v))
+				} else {
+					o.drawBar(barText(p, &m, v, now))
 				}
-				lastT, lastB = now, b
-				o.drawBar(verb, b, p.Total, rate, p.Current())
 			}
 		}
-	}()
-	return func() { close(done); wg.Wait() }
+	})
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
-func (o *output) drawBar(verb string, done, total int64, rate float64, cur *transfer.FileProgress) {
+// meter measures a rate over the last rateWindow and how long the count
+// has stood still.
+type meter struct {
+	samples []sample // oldest first, spanning at most rateWindow
+	moved   time.Time
+}
+
+type sample struct {
+	t time.Time
+	n int64
+}
+
+func (m *meter) add(t time.Time, n int64) {
+	if len(m.samples) == 0 || n != m.last().n {
+		m.moved = t
+	}
+	m.samples = append(m.samples, sample{t, n})
+	for len(m.samples) > 2 && t.Sub(m.samples[1].t) >= rateWindow {
+		m.samples = m.samples[1:]
+	}
+}
+
+func (m *meter) last() sample { return m.samples[len(m.samples)-1] }
+
+// rate is bytes a second over the window; 0 until a sample is a second old.
+func (m *meter) rate() float64 {
+	first, last := m.samples[0], m.last()
+	dt := last.t.Sub(first.t).Seconds()
+	if dt < 1 {
+		return 0
+	}
+	return float64(last.n-first.n) / dt
+}
+
+// still is how long the count has not moved, as of the last sample.
+func (m *meter) still() time.Duration { return m.last().t.Sub(m.moved) }
+
+func progressJSON(p *transfer.Progress, m *meter, v progressView) map[string]any {
+	ev := map[string]any{"event": progressEvent, "bytes": m.last().n, "total": p.Total, "rate": int64(m.rate())}
+	if r := m.rate(); r > 1 && p.Total >= 0 {
+		ev["eta"] = int64((float64(p.Total-m.last().n) / r) + 0.5)
+	}
+	for k, x := range v.fields {
+		ev[k] = x
+	}
+	return ev
+}
+
+// barText is the live progress line.
+func barText(p *transfer.Progress, m *meter, v progressView, now time.Time) string {
+	done, total, rate := m.last().n, p.Total, m.rate()
+	speed := transfer.HumanBytes(int64(rate)) + "/s"
+	if still := m.still(); still >= stallAfter && v.stall != "" {
+		speed = fmt.Sprintf(v.stall, still.Round(time.Second))
+	}
 	var line string
 	if total > 0 {
 		pct := float64(done) / float64(total)
 		const width = 24
 		fill := int(pct * width)
 		fill = min(max(fill, 0), width)
-		eta := etaText(total-done, rate)
-		line = fmt.Sprintf("%s [%s%s] %5.1f%% %s / %s  %s/s  ETA %s", verb,
+		line = fmt.Sprintf("%s [%s%s] %5.1f%% %s / %s  %s", v.verb,
 			strings.Repeat("█", fill), strings.Repeat("░", width-fill), pct*100,
-			transfer.HumanBytes(done), transfer.HumanBytes(total), transfer.HumanBytes(int64(rate)), eta)
+			transfer.HumanBytes(done), transfer.HumanBytes(total), speed)
+		if m.still() < stallAfter {
+			line += "  ETA " + etaText(total-done, rate)
+		}
 	} else {
-		line = fmt.Sprintf("%s %s  %s/s", verb, transfer.HumanBytes(done), transfer.HumanBytes(int64(rate)))
+		line = fmt.Sprintf("%s %s  %s", v.verb, transfer.HumanBytes(done), speed)
 	}
-	if cur != nil && cur.Size > 0 {
+	if cur := p.Current(); cur != nil && cur.Size > 0 {
 		line += fmt.Sprintf("  | %s %.0f%%", safepath.Display(cur.Name, 30), 100*float64(cur.Done.Load())/float64(cur.Size))
 	}
+	return line
+}
+
+// drawBar puts line on the live line.
+func (o *output) drawBar(line string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.asking {
+		return // the line is the question's
+	}
+	line = fit(o.w, line)
 	pad := ""
 	if n := len([]rune(line)); n < o.barLen {
 		pad = strings.Repeat(" ", o.barLen-n)
 	}
 	fmt.Fprintf(o.w, "\r%s%s", line, pad)
 	o.barLen = len([]rune(line))
+}
+
+// fit cuts a line to the terminal's width, if w is one: a line that wraps
+// cannot be drawn again in place.
+func fit(w io.Writer, line string) string {
+	f, ok := w.(*os.File)
+	if !ok {
+		return line
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if r := []rune(line); err == nil && cols > 1 && len(r) > cols-1 {
+		return string(r[:cols-2]) + "…"
+	}
+	return line
 }
 
 // etaText is the time left to move left bytes at rate bytes a second,

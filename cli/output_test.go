@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-lan/ferry/transfer"
 )
@@ -69,5 +71,78 @@ func TestOfferLinesNameTheFiles(t *testing.T) {
 	}
 	if strings.Contains(text, "more") || strings.Contains(text, "file(s)") {
 		t.Errorf("screen says \"more\" or \"file(s)\":\n%s", text)
+	}
+}
+
+// TestMeter: the rate is taken over the last 5 s, and a count that stands
+// still is noticed.
+func TestMeter(t *testing.T) {
+	var m meter
+	t0 := time.Unix(1000, 0)
+	m.add(t0, 0)
+	if r := m.rate(); r != 0 {
+		t.Errorf("rate with one sample = %v, want 0", r)
+	}
+	for i := 1; i <= 50; i++ { // 10 s at 1 MB/s, then the same count for 5 s
+		n := int64(i) * 200_000
+		if i > 25 {
+			n = 5_000_000
+		}
+		m.add(t0.Add(time.Duration(i)*200*time.Millisecond), n)
+		if i == 25 {
+			if r := m.rate(); r < 0.99e6 || r > 1.01e6 {
+				t.Errorf("rate after 5 s at 1 MB/s = %.0f", r)
+			}
+		}
+	}
+	if r := m.rate(); r > 0.05e6 {
+		t.Errorf("rate after 5 s without progress = %.0f, want about 0", r)
+	}
+	if s := m.still(); s != 5*time.Second {
+		t.Errorf("still = %v, want 5s", s)
+	}
+}
+
+// TestBarSaysWhoStopped: after 3 s without progress the line names the
+// peer that stopped answering, and shows no ETA.
+func TestBarSaysWhoStopped(t *testing.T) {
+	p := &transfer.Progress{Total: 100 << 20}
+	v := progressView{verb: "sending", stall: `"laptop-anna" not answering for %s`}
+	var m meter
+	t0 := time.Unix(1000, 0)
+	for i := range 11 {
+		m.add(t0.Add(time.Duration(i)*time.Second), min(int64(i), 2)*(10<<20))
+	}
+	line := barText(p, &m, v, t0.Add(10*time.Second))
+	if !strings.Contains(line, `"laptop-anna" not answering for 8s`) || strings.Contains(line, "ETA") {
+		t.Errorf("stalled bar: %q", line)
+	}
+	m = meter{}
+	for i := range 11 {
+		m.add(t0.Add(time.Duration(i)*time.Second), int64(i)*(5<<20))
+	}
+	line = barText(p, &m, v, t0.Add(10*time.Second))
+	if !strings.Contains(line, "5.0 MiB/s  ETA 10s") {
+		t.Errorf("moving bar: %q", line)
+	}
+}
+
+// TestJSONProgress: with --json a transfer reports progress events, the
+// last one when it ends.
+func TestJSONProgress(t *testing.T) {
+	var out bytes.Buffer
+	o := newOutput(&out, &out, true)
+	p := &transfer.Progress{Total: 1000}
+	stop := o.progress(p, progressView{verb: "sending", fields: map[string]any{"id": "X"}})
+	p.Done.Store(1000)
+	stop()
+	stop() // twice is fine
+	var last map[string]any
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatalf("%q: %v", out.String(), err)
+	}
+	if last["event"] != "progress" || last["bytes"] != 1000.0 || last["total"] != 1000.0 || last["id"] != "X" {
+		t.Errorf("last progress event %v", last)
 	}
 }

@@ -150,7 +150,8 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 		if v.stopBar != nil {
 			v.stopBar()
 		}
-		v.stopBar = o.bar(ev.Progress, "receiving")
+		v.stopBar = o.progress(ev.Progress, progressView{verb: "receiving", stall: "nothing from " + quoteName(ev.Info.PeerName) + " for %s",
+			fields: map[string]any{"from": ev.Info.PeerName, "id": ev.Info.PeerID.String()}})
 		v.mu.Unlock()
 	case transfer.EventDeclined:
 		warn := impostorWarning(v.trust, ev.Info)

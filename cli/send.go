@@ -143,7 +143,7 @@ func (v *sendView) onEvent(ev transfer.Event) {
 			fmt.Sprintf("%s accepted%s", quoteName(ev.Info.PeerName), resumedText(ev.Resumed)))
 		v.stop()
 		v.mu.Lock()
-		v.stopBar = o.bar(ev.Progress, "sending")
+		v.stopBar = o.progress(ev.Progress, progressView{verb: "sending", stall: quoteName(ev.Info.PeerName) + " not answering for %s"})
 		v.mu.Unlock()
 	case transfer.EventFile:
 		o.event(map[string]any{"event": "file", "path": ev.Path, "name": ev.Name, "size": ev.Size}, "")

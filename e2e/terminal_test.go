@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,4 +173,50 @@ func shown(rows []string) string {
 		rows = rows[:len(rows)-1]
 	}
 	return strings.Join(rows, "\n")
+}
+
+var etaRe = regexp.MustCompile(`(\d+\.\d)% .* ETA (\S+)`)
+
+// TestETAOnTerminal: during a transfer throttled to 16 Mbit/s (tc tbf on
+// the receiver's port of the LAN's switch), the progress bar's ETA is
+// within 30 % of the time the transfer then really takes to finish.
+func TestETAOnTerminal(t *testing.T) {
+	t.Parallel()
+	l := newLAN(t, 2)
+	rx, tx := l.h(1), l.h(2)
+	recv, port := rx.receive(t.TempDir(), 0, "all")
+	_ = recv
+	const size = 24 << 20 // about 13 s at 16 Mbit/s
+	src := filepath.Join(t.TempDir(), "video.bin")
+	writeRandom(t, src, size, seedOf(t, "video"))
+	defer rx.shape("16mbit")()
+
+	tm := newTerm(t, 120, 24)
+	tm.run(tx.env(), "ip", "netns", "exec", tx.ns, ferryBin, "--name", tx.name, "send", "--to", rx.addr(port), src)
+	var eta time.Duration
+	var at time.Time
+	var pct float64
+	tm.waitFor("an ETA of 4 s or more past 25 %", 60*time.Second, func(rows []string) bool {
+		for _, r := range rows {
+			m := etaRe.FindStringSubmatch(r)
+			if m == nil {
+				continue
+			}
+			p, _ := strconv.ParseFloat(m[1], 64)
+			d, err := time.ParseDuration(m[2])
+			if err == nil && p >= 25 && d >= 4*time.Second {
+				eta, at, pct = d, time.Now(), p
+				return true
+			}
+		}
+		return false
+	})
+	rows := tm.waitFor("the sent line", 60*time.Second, func(rows []string) bool {
+		return strings.Contains(strings.Join(rows, "\n"), "sent 1 file")
+	})
+	real := time.Since(at)
+	t.Logf("at %.1f%% the bar said ETA %v; the transfer ended %v later\n%s", pct, eta, real.Round(100*time.Millisecond), shown(rows))
+	if off := math.Abs(float64(eta-real)) / float64(real); off > 0.3 {
+		t.Errorf("ETA %v, real time left %v: off by %.0f%%, want at most 30%%", eta, real.Round(100*time.Millisecond), 100*off)
+	}
 }

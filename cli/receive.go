@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,6 +54,9 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 				return err
 			}
 			*dir = d
+		}
+		if err := checkFolder(*dir); err != nil {
+			return err
 		}
 		dev, name, err := e.device()
 		if err != nil {
@@ -118,6 +122,26 @@ func defaultDir() (string, error) {
 		return "", fmt.Errorf("find the download folder (use --dir): %w", err)
 	}
 	return filepath.Join(h, "Downloads", "ferry"), nil
+}
+
+// checkFolder makes sure files can be written into dir, creating it if
+// need be: a folder that cannot take them is said at start-up, not found
+// out after someone accepted an offer.
+func checkFolder(dir string) error {
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		var f *os.File
+		if f, err = os.CreateTemp(dir, ".ferry-check-*"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil
+		}
+	}
+	why := err.Error()
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		why = pe.Err.Error()
+	}
+	return fmt.Errorf("cannot receive into %s: %s (choose another folder with --dir)", dir, why)
 }
 
 // receiveView renders a receiver's events.

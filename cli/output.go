@@ -135,6 +135,19 @@ func errText(err error) string {
 	return strings.Join(lines, "\n")
 }
 
+// saidErr is an error told in words of its own: Error is the text for
+// people; errors.Is and errors.As still find the errors it stands for, and
+// so the exit code stays theirs.
+type saidErr struct {
+	text string
+	errs []error
+}
+
+func said(text string, errs ...error) error { return &saidErr{text, errs} }
+
+func (e *saidErr) Error() string   { return e.text }
+func (e *saidErr) Unwrap() []error { return e.errs }
+
 // escapeText escapes every non-graphic character of s (see errText).
 func escapeText(s string) string {
 	parts := strings.Split(s, `\`)
@@ -208,6 +221,31 @@ func (o *output) progress(p *transfer.Progress, v progressView) (stop func()) {
 				} else {
 					o.drawBar(barText(p, &m, v, now))
 				}
+			}
+		}
+	})
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
+}
+
+// status shows a line on a terminal, redrawn from text every second, until
+// stop is called.
+func (o *output) status(text func() string) (stop func()) {
+	o.drawBar(text())
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				o.mu.Lock()
+				o.clearBar()
+				o.mu.Unlock()
+				return
+			case <-t.C:
+				o.drawBar(text())
 			}
 		}
 	})

@@ -65,8 +65,7 @@ func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Optio
 			impostors = append(impostors, p)
 		}
 		if len(impostors) > 0 {
-			return target{}, fmt.Errorf("%w: a device on the network calls itself %q but is not the paired device %s (it presents %s): possible impersonation, nothing was sent",
-				transfer.ErrPeerMismatch, to, pinned[0].ID.Short(), impostors[0].ID.Short())
+			return target{}, said(impostorText("the device on the network called "+quoteName(impostors[0].Name), pinned[0], impostors[0].ID), transfer.ErrPeerMismatch)
 		}
 	}
 	switch {

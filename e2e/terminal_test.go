@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,4 +220,35 @@ func TestETAOnTerminal(t *testing.T) {
 	if off := math.Abs(float64(eta-real)) / float64(real); off > 0.3 {
 		t.Errorf("ETA %v, real time left %v: off by %.0f%%, want at most 30%%", eta, real.Round(100*time.Millisecond), 100*off)
 	}
+}
+
+// TestConnectingAtOnce: a send to an address where nothing answers says
+// "connecting to …" at once, then, when it gives up, where nothing
+// answered and what to check.
+func TestConnectingAtOnce(t *testing.T) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := conn.LocalAddr().String() // a port nobody listens on once closed
+	conn.Close()
+	note := filepath.Join(t.TempDir(), "note.txt")
+	os.WriteFile(note, []byte("hello\n"), 0o644)
+
+	tm := newTerm(t, 100, 24)
+	begun := time.Now()
+	tm.run(localDevice(t, "bob"), ferryBin, "--name", "desk-bob", "send", "--to", addr, note)
+	tm.waitFor("connecting to "+addr, 5*time.Second, func(rows []string) bool {
+		return strings.Contains(strings.Join(rows, "\n"), "connecting to "+addr+"…")
+	})
+	if d := time.Since(begun); d > 2*time.Second {
+		t.Errorf("\"connecting to\" came %v after the command, want at once", d)
+	}
+	rows := tm.waitFor("the unreachable message", 30*time.Second, func(rows []string) bool {
+		return strings.Contains(strings.Join(rows, ""), "is `ferry receive` running there")
+	})
+	if screen := strings.Join(rows, ""); !strings.Contains(screen, "receiver unreachable: nothing answered at "+addr) {
+		t.Errorf("the message does not say where nothing answered:\n%s", shown(rows))
+	}
+	t.Logf("screen:\n%s", shown(rows))
 }

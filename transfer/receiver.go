@@ -744,7 +744,7 @@ func (s *session) decide(ctx context.Context) (bool, string, string, error) {
 		return false, "declined", "no answer in time", nil
 	}
 	if !yes {
-		return false, "declined", "the receiver declined", nil
+		return false, "declined", "answered no", nil
 	}
 	r.mu.Lock()
 	for k, t := range r.accepted {
@@ -1709,7 +1709,7 @@ func (s *session) delivered(files []*recvFile, name func(*recvFile) string) erro
 	var frames []byte
 	for _, rf := range files {
 		n := name(rf)
-		s.r.cfg.Events(EventFile{Path: filepath.Join(s.r.dir, filepath.FromSlash(n)), Name: n, Size: rf.end.Size, Hash: hex.EncodeToString(rf.end.Hash)})
+		s.r.cfg.Events(EventFile{Path: filepath.Join(s.r.dir, filepath.FromSlash(n)), Name: n, Size: rf.end.Size, Hash: hex.EncodeToString(rf.end.Hash), Existing: rf.skip})
 		var err error
 		if frames, err = appendFrame(frames, frameFileDone, FileDone{File: rf.idx, Name: n}); err != nil {
 			return err

@@ -123,7 +123,7 @@ func joinPairing(ctx context.Context, e *env, arg, to string, timeout time.Durat
 	}
 	var addrs []netip.AddrPort
 	if _, isCode := secret.(pairing.Code); !isCode || to != "" {
-		addrs, err = e.pairingAddrs(ctx, to, ifaces, dev.ID)
+		addrs, err = e.pairingAddrs(ctx, to, ifaces, dev.ID, trust)
 		if err != nil {
 			return err
 		}
@@ -139,7 +139,7 @@ func joinPairing(ctx context.Context, e *env, arg, to string, timeout time.Durat
 
 // pairingAddrs finds the device with an open pairing window: --to HOST:PORT,
 // --to NAME, or the only one on the network.
-func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self identity.DeviceID) ([]netip.AddrPort, error) {
+func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self identity.DeviceID, trust *identity.TrustStore) ([]netip.AddrPort, error) {
 	if to != "" && looksLikeAddr(to) {
 		addr, err := normalizeAddr(to)
 		if err != nil {
@@ -167,10 +167,11 @@ func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self
 		e.out.event(nil, fmt.Sprintf("pairing with %s (%s)…", printable(found[0].Name), found[0].ID.Short()))
 		return found[0].AddrPorts(), nil
 	}
-	p, err := e.pick(found, to)
+	p, err := e.pick(ctx, found, to, "pair with which?", trust)
 	if err != nil {
 		return nil, err
 	}
+	e.out.event(nil, fmt.Sprintf("pairing with %s (%s)…", printable(p.Name), p.ID.Short()))
 	return p.AddrPorts(), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,9 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		if err != nil {
 			return err
 		}
+		if err := checkPaths(args); err != nil {
+			return err
+		}
 		sv := &sendView{e: e, trust: trust}
 		defer sv.stop()
 		tg, err := e.resolveTarget(ctx, *to, discovery.Options{Interfaces: *ifaces, Logger: e.log}, *wait, trust, dev.ID)
@@ -75,6 +79,23 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		e.out.event(map[string]any{"event": "done", "files": res.Files, "bytes": res.Bytes, "bytes_sent": res.BytesSent}, sv.summary(res))
 		return nil
 	}
+}
+
+// checkPaths fails for the first path that cannot be sent, before anything
+// else happens (discovery, a question).
+func checkPaths(paths []string) error {
+	for _, p := range paths {
+		if p == transfer.StdinPath {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return fmt.Errorf("cannot send %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // normalizeAddr accepts HOST:PORT, [V6]:PORT, or a bare host (default port).
@@ -107,7 +128,7 @@ func containsColon(s string) bool {
 
 // sendView renders a sender's events.
 type sendView struct {
-	e     *env
+	e      *env
 	trust  *identity.TrustStore
 	addrs  []string
 	expect identity.DeviceID // the key the receiver must present, if known

@@ -252,3 +252,57 @@ func TestConnectingAtOnce(t *testing.T) {
 	}
 	t.Logf("screen:\n%s", shown(rows))
 }
+
+// TestPickerOnTerminal: with two receivers on the LAN, `ferry send` on a
+// terminal lists them in aligned columns, asks again after an answer that
+// names neither, takes a name, and says where it sends.
+func TestPickerOnTerminal(t *testing.T) {
+	t.Parallel()
+	l := newLAN(t, 3)
+	alpha := startNamed(t, l.h(1), "alpha", "all")
+	beta := startNamed(t, l.h(2), "beta-with-a-longer-name", "all")
+	tx := l.h(3)
+	tx.name = "sender"
+	note := writeNote(t, "note.txt", "for beta\n")
+
+	tm := newTerm(t, 100, 24)
+	tm.run(tx.env(), "ip", "netns", "exec", tx.ns, ferryBin, "--name", tx.name, "send", note)
+	const question = "send to which? (1-2 or a name) "
+	tm.waitFor("the picker's question", 30*time.Second, func(rows []string) bool {
+		_, y := tm.cursor()
+		return y < len(rows) && rows[y] == strings.TrimSpace(question)
+	})
+	tm.keys("3", "Enter")
+	tm.waitFor("the question again", 10*time.Second, func(rows []string) bool {
+		return strings.Count(strings.Join(rows, "\n"), strings.TrimSpace(question)) == 2 // capture-pane drops trailing blanks
+	})
+	tm.keys("-l", "beta-with-a-longer-name")
+	tm.keys("Enter")
+	rows := tm.waitFor("the sent line", 30*time.Second, func(rows []string) bool {
+		return strings.Contains(strings.Join(rows, "\n"), "sent note.txt")
+	})
+	screen := strings.Join(rows, "\n")
+	t.Logf("screen:\n%s", shown(rows))
+	delivered(t, beta, "note.txt", "for beta\n")
+	untouched(t, alpha)
+	for _, want := range []string{
+		question + "3\nthere is no 3: type a number from 1 to 2, or a name\n",
+		"sending to beta-with-a-longer-name (" + short(beta.id) + ")\n",
+	} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("the screen lacks %q", want)
+		}
+	}
+	// The two rows of the list start their ID column at the same place.
+	var cols []int
+	for _, r := range rows {
+		for _, r2 := range []*named{alpha, beta} {
+			if i := strings.Index(r, short(r2.id)); i >= 0 && strings.HasPrefix(strings.TrimSpace(r), fmt.Sprint(len(cols)+1)+")") {
+				cols = append(cols, i)
+			}
+		}
+	}
+	if len(cols) != 2 || cols[0] != cols[1] {
+		t.Errorf("the ID column starts at %v, want two rows at one column", cols)
+	}
+}

@@ -250,6 +250,7 @@ func TestMITMRelayShowsDifferentCodes(t *testing.T) {
 	}))
 	m2 := newDevice(t, "mallory-as-sender")
 	var sr *scripted
+	var mu sync.Mutex       // predicted's: the script writes it, the test reads it
 	var predicted [2]string // what the attacker knows each side shows
 	sr = startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, offer []byte) {
 		// Towards the sender: commit, take its nonce: the sender's code is
@@ -263,7 +264,9 @@ func TestMITMRelayShowsDifferentCodes(t *testing.T) {
 		}
 		ekm1, _ := exporter(conn.ConnectionState().TLS)
 		sender, _ := identity.PeerID(conn.ConnectionState().TLS)
+		mu.Lock()
 		predicted[0] = verificationCode(sasInput{Sender: sender, Receiver: sr.dev.ID, Exporter: ekm1, Offer: offerDigest(offer), SenderNonce: ns.Value, ReceiverNonce: mine})
+		mu.Unlock()
 		// Towards the receiver: the same offer; a nonce sent before the
 		// receiver's is known (here the sender's).
 		h := dialHostile(t, m2, r)
@@ -280,7 +283,9 @@ func TestMITMRelayShowsDifferentCodes(t *testing.T) {
 			return
 		}
 		ekm2, _ := exporter(h.conn.ConnectionState().TLS)
+		mu.Lock()
 		predicted[1] = verificationCode(sasInput{Sender: m2.ID, Receiver: r.cfg.Device.ID, Exporter: ekm2, Offer: offerDigest(offer), SenderNonce: ns.Value, ReceiverNonce: nr.Value})
+		mu.Unlock()
 		writeFrame(ctrl, frameReveal, NonceFrame{Value: mine})
 		// The receiver's decision, relayed.
 		if typ, body, err := readFrame(h.br); err == nil && typ == frameDecision {
@@ -304,6 +309,8 @@ func TestMITMRelayShowsDifferentCodes(t *testing.T) {
 	default:
 		t.Fatal("the receiver never asked: the attempt went unseen")
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if shown != predicted[0] || receiverCode != predicted[1] {
 		t.Fatalf("the attacker did not complete both sessions: shown %q/%q, predicted %q", shown, receiverCode, predicted)
 	}

@@ -70,7 +70,7 @@ func TestPrintedErrorsAreEscaped(t *testing.T) {
 			o.pairingEvent(pairing.Event{Kind: pairing.AttemptFailed, Remote: remote, Err: err, Remaining: 2})
 		},
 		"top-level error": func(o *output, err error) { o.error(err) },
-		"pair PIN error":  func(o *output, err error) { o.error(pairErr(err)) },
+		"pair PIN error":  func(o *output, err error) { o.error(pairErr(err, true, "PIN")) },
 	}
 	// In text mode a retry shows a status line without the error's text
 	// (TestDeadReceiverLines); the text is in the JSON event.

@@ -433,10 +433,13 @@ func size(n int64) string {
 	return transfer.HumanBytes(n)
 }
 
-// plural counts things: "1 file", "3 files".
+// plural counts things: "1 file", "3 files", "2 tries".
 func plural(n int, thing string) string {
-	if n == 1 {
+	switch {
+	case n == 1:
 		return "1 " + thing
+	case strings.HasSuffix(thing, "y"):
+		return fmt.Sprintf("%d %sies", n, thing[:len(thing)-1])
 	}
 	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -102,7 +103,7 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 	}
 	peer, err := w.Wait(ctx)
 	if err != nil {
-		return pairErr(err)
+		return pairErr(err, false, "PIN")
 	}
 	return finishPairing(e, trust, peer)
 }
@@ -132,7 +133,11 @@ func joinPairing(ctx context.Context, e *env, arg, to string, timeout time.Durat
 	defer cancel()
 	peer, err := pairing.Pair(ctx, dev, name, addrs, secret)
 	if err != nil {
-		return pairErr(err)
+		what := "PIN"
+		if _, isCode := secret.(pairing.Code); isCode {
+			what = "code"
+		}
+		return pairErr(err, true, what)
 	}
 	return finishPairing(e, trust, peer)
 }
@@ -205,8 +210,19 @@ func (o *output) pairingEvent(ev pairing.Event) {
 	switch ev.Kind {
 	case pairing.AttemptFailed:
 		msg := errText(ev.Err)
+		what := fmt.Sprintf("a pairing attempt failed (%s)", msg)
+		if errors.Is(ev.Err, pairing.ErrWrongSecret) {
+			what = "wrong PIN"
+			if ev.Mode == pairing.ModeQR {
+				what = "wrong code"
+			}
+		}
+		left := plural(ev.Remaining, "try") + " left"
+		if ev.Remaining == 0 {
+			left = "no tries left: the window is closed"
+		}
 		o.event(map[string]any{"event": "attempt_failed", "from": ev.Remote.String(), "message": msg, "remaining": ev.Remaining},
-			fmt.Sprintf("a pairing attempt from %s failed: %s (%d attempt(s) left)", ev.Remote, msg, ev.Remaining))
+			fmt.Sprintf("%s from %s — %s", what, ev.Remote, left))
 	case pairing.AttemptBusy:
 		o.event(map[string]any{"event": "attempt_busy", "from": ev.Remote.String()},
 			fmt.Sprintf("refused a second pairing attempt from %s while one is running", ev.Remote))
@@ -222,18 +238,40 @@ func finishPairing(e *env, trust *identity.TrustStore, peer identity.Peer) error
 	return nil
 }
 
-func pairErr(err error) error {
-	switch {
-	case errors.Is(err, pairing.ErrClosed):
-		return fmt.Errorf("pairing failed: %w (the window closed after 3 failed attempts; start again)", err)
-	case errors.Is(err, pairing.ErrWrongSecret):
-		return fmt.Errorf("pairing failed: wrong PIN or code: %w", err)
-	case errors.Is(err, pairing.ErrExpired):
-		return fmt.Errorf("pairing failed: the pairing window expired: %w", err)
-	case errors.Is(err, pairing.ErrUnreachable):
-		return fmt.Errorf("pairing failed: no pairing window there (expired or closed?): %w", err)
+// pairErr says why pairing failed and what to do, once: joining is true on
+// the device that typed the secret, what names the secret ("PIN" or
+// "code").
+func pairErr(err error, joining bool, what string) error {
+	again := "run `ferry pair` again"
+	if joining {
+		again = "run `ferry pair` on the other device again"
 	}
-	return fmt.Errorf("pairing failed: %w", err)
+	switch {
+	case !joining && errors.Is(err, pairing.ErrClosed):
+		return said(fmt.Sprintf("%d wrong tries: the pairing window is closed; %s for a new PIN", pairing.MaxFailures, again), err)
+	case errors.Is(err, pairing.ErrWrongSecret) && errors.Is(err, pairing.ErrClosed):
+		return said(fmt.Sprintf("wrong %s, the last try: the pairing window on the other device is closed; %s", what, again), err)
+	case errors.Is(err, pairing.ErrWrongSecret):
+		if n, ok := pairing.TriesLeft(err); ok {
+			return said(fmt.Sprintf("wrong %s — %s left", what, plural(n, "try")), err)
+		}
+		return said(fmt.Sprintf("wrong %s (%d wrong tries close the pairing window)", what, pairing.MaxFailures), err)
+	case errors.Is(err, pairing.ErrClosed):
+		return said(fmt.Sprintf("the pairing window on the other device is closed after %d wrong tries; %s", pairing.MaxFailures, again), err)
+	case errors.Is(err, pairing.ErrExpired) && joining:
+		return said("the pairing window on the other device has expired; "+again, err)
+	case errors.Is(err, pairing.ErrExpired):
+		return said("the pairing window expired before another device paired; "+again, err)
+	case errors.Is(err, pairing.ErrUnreachable):
+		return said("no pairing window answered (expired or closed?); "+again+", or check --to", err)
+	case errors.Is(err, pairing.ErrBusy):
+		return said("the other device is pairing with another device right now; try again in a moment", err)
+	case errors.Is(err, pairing.ErrCanceled):
+		return said("the other device stopped pairing", err)
+	case errors.Is(err, pairing.ErrTimeout):
+		return said("the other device did not finish pairing in time; try again", err)
+	}
+	return said("pairing failed: "+strings.TrimPrefix(err.Error(), "pair: "), err)
 }
 
 // lanAddrs lists this device's addresses that others on the LAN can reach

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -11,8 +12,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/ferry-lan/ferry/discovery"
 	"github.com/ferry-lan/ferry/identity"
@@ -94,12 +97,12 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 		e.out.emit(map[string]any{"event": "pairing", "pin": w.PIN().String(), "code": code, "port": w.Addr().Port(),
 			"id": dev.ID.String(), "name": name, "expires": w.Expires().UTC().Format(time.RFC3339)})
 	} else {
-		qr, err := pairing.QRTerminal(code, false)
+		cols, rows := terminalSize(e.stdout)
+		screen, err := pairingScreen(code, w.PIN().String(), w.Expires().Local().Format("15:04:05"), cols, rows)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s\nScan the code with the other device, or paste this on it:\n  ferry pair '%s'\n\nor type the PIN there:\n  ferry pair %s\n\nThis window closes at %s (after 3 failed attempts, sooner).\n",
-			qr, code, w.PIN(), w.Expires().Local().Format("15:04:05"))
+		e.out.event(nil, screen)
 	}
 	peer, err := w.Wait(ctx)
 	if err != nil {
@@ -178,6 +181,93 @@ func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self
 	}
 	e.out.event(nil, fmt.Sprintf("pairing with %s (%s)…", printable(p.Name), p.ID.Short()))
 	return p.AddrPorts(), nil
+}
+
+// terminalSize is the size of w if it is a terminal, else 0, 0.
+func terminalSize(w io.Writer) (cols, rows int) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0, 0
+	}
+	cols, rows, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0, 0
+	}
+	return cols, rows
+}
+
+// pairingScreen is what the showing side prints: the QR code, the PIN and
+// the code text, laid out to fit a terminal of cols×rows (0×0: not a
+// terminal, no limit) without the code's top scrolling off: beside the
+// code if the width allows, else below it; with a quiet zone of 2 modules,
+// else 1. When no code fits, the PIN and the text come with a note.
+func pairingScreen(code, pin, closes string, cols, rows int) (string, error) {
+	paste := "ferry pair '" + code + "'"
+	side := []string{
+		"On the other device, type",
+		"  ferry pair " + pin,
+		"or scan this code, or paste",
+		"its text there (below).",
+		"",
+		"This window closes at " + closes,
+		"(3 wrong tries close it sooner).",
+	}
+	stacked := []string{
+		"Scan the code with the other device, or paste this on it:",
+		"  " + paste,
+		"or type the PIN there:",
+		"  ferry pair " + pin,
+		"This window closes at " + closes + " (3 wrong tries close it sooner).",
+	}
+	if cols <= 0 || rows <= 0 {
+		qr, err := pairing.QRTerminal(code, 4, 0, false)
+		if err != nil {
+			return "", err
+		}
+		return qr + strings.Join(stacked, "\n"), nil
+	}
+	// Lines a text takes on the terminal, wrapped.
+	height := func(lines ...string) int {
+		n := 0
+		for _, l := range lines {
+			n += max(1, (utf8.RuneCountInString(l)+cols-1)/cols)
+		}
+		return n
+	}
+	sideWidth := 0
+	for _, l := range side {
+		sideWidth = max(sideWidth, utf8.RuneCountInString(l))
+	}
+	const gap = 2
+	room := rows - 1 // the line the cursor waits on
+	for _, quiet := range []int{2, 1} {
+		// Beside: the code, then the text to paste across the width.
+		maxSide := min(cols-gap-sideWidth, 2*(room-height(paste)))
+		if qr, err := pairing.QRTerminal(code, quiet, maxSide, false); err == nil {
+			qrLines := strings.Split(strings.TrimSuffix(qr, "\n"), "\n")
+			top := max(0, (len(qrLines)-len(side))/2) // the text beside the code's middle
+			for i, l := range side {
+				if top+i < len(qrLines) && l != "" {
+					qrLines[top+i] += strings.Repeat(" ", gap) + l
+				}
+			}
+			return strings.Join(qrLines, "\n") + "\n" + paste, nil
+		}
+	}
+	for _, quiet := range []int{2, 1} {
+		maxSide := min(cols, 2*(room-height(stacked...)))
+		if qr, err := pairing.QRTerminal(code, quiet, maxSide, false); err == nil {
+			return qr + strings.Join(stacked, "\n"), nil
+		}
+	}
+	return strings.Join([]string{
+		fmt.Sprintf("(The QR code does not fit this %d×%d terminal: enlarge it and run ferry pair again, or use --qr-png FILE.)", cols, rows),
+		"On the other device, type",
+		"  ferry pair " + pin,
+		"or paste this there:",
+		"  " + paste,
+		"This window closes at " + closes + " (3 wrong tries close it sooner).",
+	}, "\n"), nil
 }
 
 // writeSecretFile writes data, which holds a secret, to path for its owner

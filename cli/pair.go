@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/ferry-lan/ferry/discovery"
 	"github.com/ferry-lan/ferry/identity"
@@ -93,16 +97,16 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 		e.out.emit(map[string]any{"event": "pairing", "pin": w.PIN().String(), "code": code, "port": w.Addr().Port(),
 			"id": dev.ID.String(), "name": name, "expires": w.Expires().UTC().Format(time.RFC3339)})
 	} else {
-		qr, err := pairing.QRTerminal(code, false)
+		cols, rows := terminalSize(e.stdout)
+		screen, err := pairingScreen(code, w.PIN().String(), w.Expires().Local().Format("15:04:05"), cols, rows)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s\nScan the code with the other device, or paste this on it:\n  ferry pair '%s'\n\nor type the PIN there:\n  ferry pair %s\n\nThis window closes at %s (after 3 failed attempts, sooner).\n",
-			qr, code, w.PIN(), w.Expires().Local().Format("15:04:05"))
+		e.out.event(nil, screen)
 	}
 	peer, err := w.Wait(ctx)
 	if err != nil {
-		return pairErr(err)
+		return pairErr(err, false, "PIN")
 	}
 	return finishPairing(e, trust, peer)
 }
@@ -123,7 +127,7 @@ func joinPairing(ctx context.Context, e *env, arg, to string, timeout time.Durat
 	}
 	var addrs []netip.AddrPort
 	if _, isCode := secret.(pairing.Code); !isCode || to != "" {
-		addrs, err = e.pairingAddrs(ctx, to, ifaces, dev.ID)
+		addrs, err = e.pairingAddrs(ctx, to, ifaces, dev.ID, trust)
 		if err != nil {
 			return err
 		}
@@ -132,14 +136,18 @@ func joinPairing(ctx context.Context, e *env, arg, to string, timeout time.Durat
 	defer cancel()
 	peer, err := pairing.Pair(ctx, dev, name, addrs, secret)
 	if err != nil {
-		return pairErr(err)
+		what := "PIN"
+		if _, isCode := secret.(pairing.Code); isCode {
+			what = "code"
+		}
+		return pairErr(err, true, what)
 	}
 	return finishPairing(e, trust, peer)
 }
 
 // pairingAddrs finds the device with an open pairing window: --to HOST:PORT,
 // --to NAME, or the only one on the network.
-func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self identity.DeviceID) ([]netip.AddrPort, error) {
+func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self identity.DeviceID, trust *identity.TrustStore) ([]netip.AddrPort, error) {
 	if to != "" && looksLikeAddr(to) {
 		addr, err := normalizeAddr(to)
 		if err != nil {
@@ -167,11 +175,99 @@ func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self
 		e.out.event(nil, fmt.Sprintf("pairing with %s (%s)…", printable(found[0].Name), found[0].ID.Short()))
 		return found[0].AddrPorts(), nil
 	}
-	p, err := e.pick(found, to)
+	p, err := e.pick(ctx, found, to, "pair with which?", trust)
 	if err != nil {
 		return nil, err
 	}
+	e.out.event(nil, fmt.Sprintf("pairing with %s (%s)…", printable(p.Name), p.ID.Short()))
 	return p.AddrPorts(), nil
+}
+
+// terminalSize is the size of w if it is a terminal, else 0, 0.
+func terminalSize(w io.Writer) (cols, rows int) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0, 0
+	}
+	cols, rows, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0, 0
+	}
+	return cols, rows
+}
+
+// pairingScreen is what the showing side prints: the QR code, the PIN and
+// the code text, laid out to fit a terminal of cols×rows (0×0: not a
+// terminal, no limit) without the code's top scrolling off: beside the
+// code if the width allows, else below it; with a quiet zone of 2 modules,
+// else 1. When no code fits, the PIN and the text come with a note.
+func pairingScreen(code, pin, closes string, cols, rows int) (string, error) {
+	paste := "ferry pair '" + code + "'"
+	side := []string{
+		"On the other device, type",
+		"  ferry pair " + pin,
+		"or scan this code, or paste",
+		"its text there (below).",
+		"",
+		"This window closes at " + closes,
+		"(3 wrong tries close it sooner).",
+	}
+	stacked := []string{
+		"Scan the code with the other device, or paste this on it:",
+		"  " + paste,
+		"or type the PIN there:",
+		"  ferry pair " + pin,
+		"This window closes at " + closes + " (3 wrong tries close it sooner).",
+	}
+	if cols <= 0 || rows <= 0 {
+		qr, err := pairing.QRTerminal(code, 4, 0, false)
+		if err != nil {
+			return "", err
+		}
+		return qr + strings.Join(stacked, "\n"), nil
+	}
+	// Lines a text takes on the terminal, wrapped.
+	height := func(lines ...string) int {
+		n := 0
+		for _, l := range lines {
+			n += max(1, (utf8.RuneCountInString(l)+cols-1)/cols)
+		}
+		return n
+	}
+	sideWidth := 0
+	for _, l := range side {
+		sideWidth = max(sideWidth, utf8.RuneCountInString(l))
+	}
+	const gap = 2
+	room := rows - 1 // the line the cursor waits on
+	for _, quiet := range []int{2, 1} {
+		// Beside: the code, then the text to paste across the width.
+		maxSide := min(cols-gap-sideWidth, 2*(room-height(paste)))
+		if qr, err := pairing.QRTerminal(code, quiet, maxSide, false); err == nil {
+			qrLines := strings.Split(strings.TrimSuffix(qr, "\n"), "\n")
+			top := max(0, (len(qrLines)-len(side))/2) // the text beside the code's middle
+			for i, l := range side {
+				if top+i < len(qrLines) && l != "" {
+					qrLines[top+i] += strings.Repeat(" ", gap) + l
+				}
+			}
+			return strings.Join(qrLines, "\n") + "\n" + paste, nil
+		}
+	}
+	for _, quiet := range []int{2, 1} {
+		maxSide := min(cols, 2*(room-height(stacked...)))
+		if qr, err := pairing.QRTerminal(code, quiet, maxSide, false); err == nil {
+			return qr + strings.Join(stacked, "\n"), nil
+		}
+	}
+	return strings.Join([]string{
+		fmt.Sprintf("(The QR code does not fit this %d×%d terminal: enlarge it and run ferry pair again, or use --qr-png FILE.)", cols, rows),
+		"On the other device, type",
+		"  ferry pair " + pin,
+		"or paste this there:",
+		"  " + paste,
+		"This window closes at " + closes + " (3 wrong tries close it sooner).",
+	}, "\n"), nil
 }
 
 // writeSecretFile writes data, which holds a secret, to path for its owner
@@ -204,8 +300,19 @@ func (o *output) pairingEvent(ev pairing.Event) {
 	switch ev.Kind {
 	case pairing.AttemptFailed:
 		msg := errText(ev.Err)
+		what := fmt.Sprintf("a pairing attempt failed (%s)", msg)
+		if errors.Is(ev.Err, pairing.ErrWrongSecret) {
+			what = "wrong PIN"
+			if ev.Mode == pairing.ModeQR {
+				what = "wrong code"
+			}
+		}
+		left := plural(ev.Remaining, "try") + " left"
+		if ev.Remaining == 0 {
+			left = "no tries left: the window is closed"
+		}
 		o.event(map[string]any{"event": "attempt_failed", "from": ev.Remote.String(), "message": msg, "remaining": ev.Remaining},
-			fmt.Sprintf("a pairing attempt from %s failed: %s (%d attempt(s) left)", ev.Remote, msg, ev.Remaining))
+			fmt.Sprintf("%s from %s — %s", what, ev.Remote, left))
 	case pairing.AttemptBusy:
 		o.event(map[string]any{"event": "attempt_busy", "from": ev.Remote.String()},
 			fmt.Sprintf("refused a second pairing attempt from %s while one is running", ev.Remote))
@@ -221,18 +328,40 @@ func finishPairing(e *env, trust *identity.TrustStore, peer identity.Peer) error
 	return nil
 }
 
-func pairErr(err error) error {
-	switch {
-	case errors.Is(err, pairing.ErrClosed):
-		return fmt.Errorf("pairing failed: %w (the window closed after 3 failed attempts; start again)", err)
-	case errors.Is(err, pairing.ErrWrongSecret):
-		return fmt.Errorf("pairing failed: wrong PIN or code: %w", err)
-	case errors.Is(err, pairing.ErrExpired):
-		return fmt.Errorf("pairing failed: the pairing window expired: %w", err)
-	case errors.Is(err, pairing.ErrUnreachable):
-		return fmt.Errorf("pairing failed: no pairing window there (expired or closed?): %w", err)
+// pairErr says why pairing failed and what to do, once: joining is true on
+// the device that typed the secret, what names the secret ("PIN" or
+// "code").
+func pairErr(err error, joining bool, what string) error {
+	again := "run `ferry pair` again"
+	if joining {
+		again = "run `ferry pair` on the other device again"
 	}
-	return fmt.Errorf("pairing failed: %w", err)
+	switch {
+	case !joining && errors.Is(err, pairing.ErrClosed):
+		return said(fmt.Sprintf("%d wrong tries: the pairing window is closed; %s for a new PIN", pairing.MaxFailures, again), err)
+	case errors.Is(err, pairing.ErrWrongSecret) && errors.Is(err, pairing.ErrClosed):
+		return said(fmt.Sprintf("wrong %s, the last try: the pairing window on the other device is closed; %s", what, again), err)
+	case errors.Is(err, pairing.ErrWrongSecret):
+		if n, ok := pairing.TriesLeft(err); ok {
+			return said(fmt.Sprintf("wrong %s — %s left", what, plural(n, "try")), err)
+		}
+		return said(fmt.Sprintf("wrong %s (%d wrong tries close the pairing window)", what, pairing.MaxFailures), err)
+	case errors.Is(err, pairing.ErrClosed):
+		return said(fmt.Sprintf("the pairing window on the other device is closed after %d wrong tries; %s", pairing.MaxFailures, again), err)
+	case errors.Is(err, pairing.ErrExpired) && joining:
+		return said("the pairing window on the other device has expired; "+again, err)
+	case errors.Is(err, pairing.ErrExpired):
+		return said("the pairing window expired before another device paired; "+again, err)
+	case errors.Is(err, pairing.ErrUnreachable):
+		return said("no pairing window answered (expired or closed?); "+again+", or check --to", err)
+	case errors.Is(err, pairing.ErrBusy):
+		return said("the other device is pairing with another device right now; try again in a moment", err)
+	case errors.Is(err, pairing.ErrCanceled):
+		return said("the other device stopped pairing", err)
+	case errors.Is(err, pairing.ErrTimeout):
+		return said("the other device did not finish pairing in time; try again", err)
+	}
+	return said("pairing failed: "+strings.TrimPrefix(err.Error(), "pair: "), err)
 }
 
 // lanAddrs lists this device's addresses that others on the LAN can reach

@@ -41,7 +41,22 @@ func newPrompter(e *env, trust *identity.TrustStore) (*prompter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare to ask on the terminal: %w", err)
 	}
-	return &prompter{e: e, trust: trust, in: in}, nil
+	return &prompter{e: e, trust: trust, in: &echoed{in, e.out}}, nil
+}
+
+// echoed is an answer input on the screen of out: the line break of an
+// answer ends the question's line there.
+type echoed struct {
+	answerInput
+	out *output
+}
+
+func (in *echoed) readLine(ctx context.Context) (string, error) {
+	line, err := in.answerInput.readLine(ctx)
+	if err == nil {
+		in.out.answered()
+	}
+	return line, err
 }
 
 // close releases the input; it waits for an open question to end.
@@ -63,7 +78,7 @@ func (p *prompter) ask(ctx context.Context, info transfer.OfferInfo) (bool, erro
 	if err := p.in.discard(); err != nil {
 		return false, fmt.Errorf("discard earlier terminal input: %w", err)
 	}
-	o.event(nil, fmt.Sprintf("\n%s (%s) wants to send you %s\nverification code: %s (compare it with the sender's screen)\naccept? [y/N] ",
+	o.prompt(fmt.Sprintf("\n%s (%s) wants to send you %s\nverification code: %s (compare it with the sender's screen)\naccept? [y/N] ",
 		quoteName(info.PeerName), info.PeerID, describe(info, 10), info.Code))
 	line, err := p.in.readLine(ctx)
 	switch {

@@ -63,6 +63,9 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 			}
 			*dir = d
 		}
+		if err := checkFolder(*dir); err != nil {
+			return err
+		}
 		dev, name, err := e.device()
 		if err != nil {
 			return err
@@ -148,6 +151,26 @@ func defaultDir() (string, error) {
 	return filepath.Join(h, "Downloads", "ferry"), nil
 }
 
+// checkFolder makes sure files can be written into dir, creating it if
+// need be: a folder that cannot take them is said at start-up, not found
+// out after someone accepted an offer.
+func checkFolder(dir string) error {
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		var f *os.File
+		if f, err = os.CreateTemp(dir, ".ferry-check-*"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil
+		}
+	}
+	why := err.Error()
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		why = pe.Err.Error()
+	}
+	return fmt.Errorf("cannot receive into %s: %s (choose another folder with --dir)", dir, why)
+}
+
 // receiveView renders a receiver's events.
 type receiveView struct {
 	e      *env
@@ -162,6 +185,7 @@ type receiveView struct {
 
 	mu      sync.Mutex
 	stopBar func()
+	resumed map[identity.DeviceID]int64 // bytes already here, by running session's sender
 }
 
 func (v *receiveView) onEvent(ev transfer.Event) {
@@ -171,15 +195,24 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 		o.event(map[string]any{"event": "listening", "port": ev.Port, "id": v.id.String(), "name": v.name, "dir": v.dir, "accept": v.accept},
 			fmt.Sprintf("ferry is receiving as %q (%s)\nlistening on UDP port %d, saving into %s", v.name, v.id.Short(), ev.Port, v.dir))
 	case transfer.EventSession:
+		how := "verification code " + ev.Info.Code
+		if ev.Info.Trusted {
+			how = "a paired device, accepted without asking"
+		}
 		o.event(map[string]any{"event": "session", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(),
 			"files": ev.Info.Files, "bytes": ev.Info.Bytes, "resumed": ev.Resumed, "code": ev.Info.Code},
-			fmt.Sprintf("receiving from %s (%s), verification code %s: %s%s", quoteName(ev.Info.PeerName), ev.Info.PeerID.Short(),
-				ev.Info.Code, describe(ev.Info, 0), resumedText(ev.Resumed)))
+			fmt.Sprintf("receiving from %s (%s), %s: %s%s", quoteName(ev.Info.PeerName), ev.Info.PeerID.Short(),
+				how, headline(ev.Info), resumedText(ev.Resumed, ev.Info.Bytes, "here")))
 		v.mu.Lock()
+		if v.resumed == nil {
+			v.resumed = make(map[identity.DeviceID]int64)
+		}
+		v.resumed[ev.Info.PeerID] = ev.Resumed
 		if v.stopBar != nil {
 			v.stopBar()
 		}
-		v.stopBar = o.bar(ev.Progress, "receiving")
+		v.stopBar = o.progress(ev.Progress, progressView{verb: "receiving", stall: "nothing from " + quoteName(ev.Info.PeerName) + " for %s",
+			fields: map[string]any{"from": ev.Info.PeerName, "id": ev.Info.PeerID.String()}})
 		v.mu.Unlock()
 	case transfer.EventDeclined:
 		warn := impostorWarning(v.trust, ev.Info)
@@ -190,23 +223,40 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 		}
 		o.event(m, fmt.Sprintf("refused an offer from %s (%s): %s%s", quoteName(ev.Info.PeerName), ev.Info.PeerID.Short(), ev.Reason, warn))
 	case transfer.EventFile:
-		o.event(map[string]any{"event": "file", "path": ev.Path, "size": ev.Size, "hash": ev.Hash},
-			fmt.Sprintf("saved %s (%s)", displayPath(ev.Path), transfer.HumanBytes(ev.Size)))
+		m := map[string]any{"event": "file", "path": ev.Path, "size": ev.Size, "hash": ev.Hash}
+		text := fmt.Sprintf("saved %s (%s)", displayPath(ev.Path), transfer.HumanBytes(ev.Size))
+		if ev.Existing {
+			m["existing"] = true
+			text = fmt.Sprintf("already here: %s (%s)", displayPath(ev.Path), transfer.HumanBytes(ev.Size))
+		}
+		o.event(m, text)
 	case transfer.EventSessionEnd:
 		v.mu.Lock()
 		if v.stopBar != nil {
 			v.stopBar()
 			v.stopBar = nil
 		}
+		resumed := v.resumed[ev.Info.PeerID]
+		delete(v.resumed, ev.Info.PeerID)
 		v.mu.Unlock()
+		from := quoteName(ev.Info.PeerName)
 		if ev.Err != nil {
 			msg := errText(ev.Err)
-			o.event(map[string]any{"event": "session_error", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "message": msg},
-				fmt.Sprintf("transfer from %s stopped: %s (what was verified is kept; the sender can resume)", quoteName(ev.Info.PeerName), msg))
+			text := fmt.Sprintf("transfer from %s stopped: %s (what was verified is kept; the sender can resume)", from, msg)
+			if errors.Is(ev.Err, transfer.ErrDiskFull) {
+				text = fmt.Sprintf("transfer from %s stopped: the disk of %s is full. What was verified is kept there; free some space, and the sender can run the same command again to resume", from, v.dir)
+			}
+			o.event(map[string]any{"event": "session_error", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "message": msg}, text)
 			return
 		}
-		o.event(map[string]any{"event": "session_done", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "files": ev.Files, "bytes": ev.Bytes},
-			fmt.Sprintf("received %d file(s), %s from %s", ev.Files, transfer.HumanBytes(ev.Bytes), quoteName(ev.Info.PeerName)))
+		text := fmt.Sprintf("received %s, %s from %s", plural(ev.Files, "file"), transfer.HumanBytes(ev.Bytes), from)
+		switch {
+		case resumed >= ev.Bytes && ev.Bytes > 0:
+			text = fmt.Sprintf("nothing new from %s: %s, %s, all already here", from, plural(ev.Files, "file"), transfer.HumanBytes(ev.Bytes))
+		case resumed > 0:
+			text += fmt.Sprintf(" (%s of it was already here)", transfer.HumanBytes(resumed))
+		}
+		o.event(map[string]any{"event": "session_done", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "files": ev.Files, "bytes": ev.Bytes}, text)
 		if v.once {
 			v.cancel()
 		}
@@ -227,13 +277,6 @@ func impostorWarning(trust *identity.TrustStore, info transfer.OfferInfo) string
 		}
 	}
 	return ""
-}
-
-func resumedText(n int64) string {
-	if n <= 0 {
-		return ""
-	}
-	return fmt.Sprintf("\n  resuming: %s already here", transfer.HumanBytes(n))
 }
 
 func quoteName(s string) string { return fmt.Sprintf("%q", s) }

@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,11 +54,18 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		if err != nil {
 			return err
 		}
-		sv := &sendView{e: e, start: time.Now()}
+		if err := checkPaths(args); err != nil {
+			return err
+		}
+		sv := &sendView{e: e, trust: trust}
 		defer sv.stop()
 		tg, err := e.resolveTarget(ctx, *to, discovery.Options{Interfaces: *ifaces, Logger: e.log}, *wait, trust, dev.ID)
 		if err != nil {
 			return err
+		}
+		sv.addrs, sv.expect = tg.addrs, tg.expect
+		if tg.expect.IsZero() {
+			e.out.event(nil, fmt.Sprintf("connecting to %s…", strings.Join(tg.addrs, ", ")))
 		}
 		res, err := transfer.Send(ctx, transfer.SendOptions{
 			Device: dev, Name: name, Addrs: tg.addrs, Expect: tg.expect, Paths: args, Stdin: e.stdin, As: *as,
@@ -64,22 +74,28 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		})
 		sv.stop()
 		if err != nil {
-			return err
+			return sv.failure(err)
 		}
-		secs := time.Since(sv.start).Seconds()
-		e.out.event(map[string]any{"event": "done", "files": res.Files, "bytes": res.Bytes, "bytes_sent": res.BytesSent},
-			fmt.Sprintf("sent %d file(s), %s to %s in %.1fs (%s/s)%s", res.Files, transfer.HumanBytes(res.Bytes),
-				quoteName(res.Info.PeerName), secs, transfer.HumanBytes(int64(float64(res.BytesSent)/max(secs, 0.001))),
-				skippedText(res)))
+		e.out.event(map[string]any{"event": "done", "files": res.Files, "bytes": res.Bytes, "bytes_sent": res.BytesSent}, sv.summary(res))
 		return nil
 	}
 }
 
-func skippedText(r transfer.Result) string {
-	if skipped := r.Bytes - r.BytesSent; skipped > 0 && r.BytesSent < r.Bytes {
-		return fmt.Sprintf("; %s were already there", transfer.HumanBytes(skipped))
+// checkPaths fails for the first path that cannot be sent, before anything
+// else happens (discovery, a question).
+func checkPaths(paths []string) error {
+	for _, p := range paths {
+		if p == transfer.StdinPath {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return fmt.Errorf("cannot send %s: %w", p, err)
+		}
 	}
-	return ""
+	return nil
 }
 
 // normalizeAddr accepts HOST:PORT, [V6]:PORT, or a bare host (default port).
@@ -112,45 +128,229 @@ func containsColon(s string) bool {
 
 // sendView renders a sender's events.
 type sendView struct {
-	e     *env
-	start time.Time
+	e      *env
+	trust  *identity.TrustStore
+	addrs  []string
+	expect identity.DeviceID // the key the receiver must present, if known
 
-	mu      sync.Mutex
-	stopBar func()
+	mu         sync.Mutex
+	stopBar    func()
+	stopStatus func()
+	info       transfer.OfferInfo // the receiver and the offer, once connected
+	connected  bool
+	accepted   bool
+	start      time.Time // the receiver first accepted: the rate counts from here
+	files      int       // delivered in this run
+	renamed    int       // delivered under another name
+	prog       *transfer.Progress
+	until      time.Time // the current outage's end of retrying
 }
+
+// maxRenamedLines is how many files saved under another name are listed one
+// by one; the summary counts the rest.
+const maxRenamedLines = 10
 
 func (v *sendView) stop() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.stopLocked()
+}
+
+func (v *sendView) stopLocked() {
 	if v.stopBar != nil {
 		v.stopBar()
 		v.stopBar = nil
 	}
+	if v.stopStatus != nil {
+		v.stopStatus()
+		v.stopStatus = nil
+	}
+}
+
+// peer names the receiver: by its name once it told it, or as a paired
+// device, else by its short ID.
+func (v *sendView) peer() string {
+	if v.info.PeerName != "" {
+		return quoteName(v.info.PeerName)
+	}
+	if p, ok := v.pairedPeer(); ok {
+		return printable(p.Name)
+	}
+	if !v.info.PeerID.IsZero() {
+		return "the receiver (" + v.info.PeerID.Short() + ")"
+	}
+	return "the receiver"
+}
+
+// pairedPeer is the receiver's entry in the trust store, if it is a paired
+// device (whether it was found by name or reached by address).
+func (v *sendView) pairedPeer() (identity.Peer, bool) {
+	if v.trust == nil || v.info.PeerID.IsZero() {
+		return identity.Peer{}, false
+	}
+	return v.trust.Lookup(v.info.PeerID)
 }
 
 func (v *sendView) onEvent(ev transfer.Event) {
 	o := v.e.out
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	switch ev := ev.(type) {
 	case transfer.EventConnected:
-		code := "verification code " + ev.Info.Code
-		if !ev.Info.Trusted {
-			code += " — check that the receiver shows the same code before it accepts; if it differs, press Ctrl-C"
-		}
+		v.info, v.connected = ev.Info, true
 		o.event(map[string]any{"event": "connected", "id": ev.Info.PeerID.String(), "code": ev.Info.Code, "trusted": ev.Info.Trusted},
-			fmt.Sprintf("connected to %s, %s\nwaiting for the receiver to accept %s…", ev.Info.PeerID.Short(), code, describe(ev.Info, 0)))
+			v.connectedText(ev.Info))
+	case transfer.EventReconnected:
+		v.stopLocked()
+		v.until = time.Time{}
+		text := fmt.Sprintf("reconnected, waiting for %s to accept again (verification code %s)…", v.peer(), ev.Info.Code)
+		if _, paired := v.pairedPeer(); paired {
+			text = fmt.Sprintf("reconnected to %s", v.peer())
+		}
+		o.event(map[string]any{"event": "reconnected", "id": ev.Info.PeerID.String(), "code": ev.Info.Code}, text)
 	case transfer.EventSession:
-		o.event(map[string]any{"event": "accepted", "name": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "resumed": ev.Resumed},
-			fmt.Sprintf("%s accepted%s", quoteName(ev.Info.PeerName), resumedText(ev.Resumed)))
-		v.stop()
-		v.mu.Lock()
-		v.stopBar = o.bar(ev.Progress, "sending")
-		v.mu.Unlock()
+		v.stopLocked()
+		again := v.accepted
+		v.info, v.accepted, v.prog = ev.Info, true, ev.Progress
+		if v.start.IsZero() {
+			v.start = time.Now()
+		}
+		text := fmt.Sprintf("%s accepted%s", quoteName(ev.Info.PeerName), resumedText(ev.Resumed, ev.Info.Bytes, "there"))
+		if again {
+			text = fmt.Sprintf("%s goes on%s", quoteName(ev.Info.PeerName), resumedText(ev.Resumed, ev.Info.Bytes, "there"))
+		} else if _, paired := v.pairedPeer(); paired && ev.Resumed <= 0 {
+			text = "" // a paired device accepts without asking: nothing to wait for was said
+		}
+		o.event(map[string]any{"event": "accepted", "name": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "resumed": ev.Resumed}, text)
+		v.stopBar = o.progress(ev.Progress, progressView{verb: "sending", stall: quoteName(ev.Info.PeerName) + " not answering for %s"})
 	case transfer.EventFile:
-		o.event(map[string]any{"event": "file", "path": ev.Path, "name": ev.Name, "size": ev.Size}, "")
+		v.files++
+		m := map[string]any{"event": "file", "path": ev.Path, "name": ev.Name, "size": ev.Size}
+		if ev.Existing {
+			m["existing"] = true
+		}
+		text := ""
+		if !ev.Existing && ev.Name != ev.Path {
+			if v.renamed++; v.renamed <= maxRenamedLines {
+				text = fmt.Sprintf("%s was saved on %s as %s (that name was taken)", displayPath(ev.Path), quoteName(v.info.PeerName), displayPath(ev.Name))
+			}
+		}
+		o.event(m, text)
 	case transfer.EventRetry:
-		v.stop()
+		v.stopLocked()
 		msg := errText(ev.Err)
-		o.event(map[string]any{"event": "retry", "message": msg},
-			fmt.Sprintf("connection lost (%s); reconnecting…", msg))
+		if v.e.log != nil {
+			v.e.log.Debug("connection lost; reconnecting", "err", ev.Err, "until", ev.Until)
+		}
+		o.event(map[string]any{"event": "retry", "message": msg, "until": ev.Until.UTC().Format(time.RFC3339)}, "")
+		if o.json {
+			return
+		}
+		first := !ev.Until.Equal(v.until)
+		v.until = ev.Until
+		peer := v.peer()
+		status := func() string {
+			return fmt.Sprintf("%s stopped answering; retrying, %s left", peer, max(time.Until(ev.Until), 0).Round(time.Second))
+		}
+		if o.tty {
+			v.stopStatus = o.status(status)
+		} else if first {
+			o.event(nil, status())
+		}
 	}
+}
+
+// connectedText says who answered and what happens next: for a paired
+// device, the sending; otherwise the code to compare and the wait for a
+// person to accept.
+func (v *sendView) connectedText(info transfer.OfferInfo) string {
+	if p, paired := v.pairedPeer(); paired {
+		return fmt.Sprintf("connected to %s (%s), a paired device; sending %s…", printable(p.Name), info.PeerID.Short(), headline(info))
+	}
+	code := "verification code " + info.Code
+	if !info.Trusted {
+		code += " — check that the receiver shows the same code before it accepts; if it differs, press Ctrl-C"
+	}
+	return fmt.Sprintf("connected to %s, %s\nwaiting for the receiver to accept %s…", info.PeerID.Short(), code, headline(info))
+}
+
+// summary is the closing line of a send that delivered everything.
+func (v *sendView) summary(r transfer.Result) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	to := quoteName(r.Info.PeerName)
+	what := headline(r.Info)
+	if r.BytesSent == 0 && v.renamed == 0 && r.Files > 0 && v.allExisting() {
+		return fmt.Sprintf("%s already had %s; nothing was sent", to, what)
+	}
+	secs := 0.0
+	if !v.start.IsZero() {
+		secs = time.Since(v.start).Seconds()
+	}
+	s := fmt.Sprintf("sent %s to %s in %.1fs (%s/s)", what, to, secs, transfer.HumanBytes(int64(float64(r.BytesSent)/max(secs, 0.001))))
+	if skipped := r.Bytes - r.BytesSent; skipped > 0 && r.BytesSent < r.Bytes {
+		s += fmt.Sprintf("; %s of it was already there", transfer.HumanBytes(skipped))
+	}
+	if n := v.renamed - maxRenamedLines; n > 0 {
+		s += fmt.Sprintf("; %d more saved under new names", n)
+	}
+	return s
+}
+
+// allExisting: every file of the offer was already on the receiver.
+func (v *sendView) allExisting() bool {
+	return v.prog != nil && v.prog.Wire.Load() == 0 && v.files == v.info.Files
+}
+
+// failure turns the error that ended a send into what to tell the user:
+// what happened, what was delivered, what to do. The error's classes (and
+// so the exit code) stay.
+func (v *sendView) failure(err error) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delivered := func() string {
+		s := fmt.Sprintf("%d of %s delivered", v.files, plural(v.info.Files, "file"))
+		if v.prog != nil && v.prog.Total > 0 {
+			s += fmt.Sprintf(" (%s of %s sent)", transfer.HumanBytes(v.prog.Done.Load()), transfer.HumanBytes(v.prog.Total))
+		}
+		return s
+	}
+	switch {
+	case errors.Is(err, transfer.ErrDiskFull):
+		return said(fmt.Sprintf("the receiver's disk is full: %s; what arrived is kept on the receiver. Free some space there and run the same command again to resume",
+			delivered()), err, transfer.ErrInterrupted)
+	case errors.Is(err, transfer.ErrInterrupted) && !v.until.IsZero():
+		return said(fmt.Sprintf("%s stopped answering: %s; run the same command again to resume", v.peer(), delivered()), err)
+	case errors.Is(err, transfer.ErrPeerMismatch) && !v.expect.IsZero() && v.trust != nil:
+		if p, ok := v.trust.Lookup(v.expect); ok {
+			return said(impostorText("the device at "+strings.Join(v.addrs, ", "), p, identity.DeviceID{}), err)
+		}
+	case errors.Is(err, transfer.ErrUnreachable) && !v.connected:
+		where := strings.Join(v.addrs, ", ")
+		return said(fmt.Sprintf("receiver unreachable: nothing answered at %s (is `ferry receive` running there, on that port?)", where), err)
+	}
+	return err
+}
+
+// impostorText says that who (a device's name as it claims it, or where it
+// answered) is not the paired device p although it claims to be: it
+// presents the key of another ID (if known).
+func impostorText(who string, p identity.Peer, other identity.DeviceID) string {
+	key := "another key"
+	if !other.IsZero() {
+		key += " (" + other.Short() + ")"
+	}
+	return fmt.Sprintf("%s is not your paired device %s (%s): it presents %s, a possible impersonation. Nothing was sent.",
+		who, printable(p.Name), p.ID.Short(), key)
+}
+
+// resumedText says how much of an offer was already where it goes.
+func resumedText(n, total int64, where string) string {
+	switch {
+	case n <= 0:
+		return ""
+	case n >= total && total >= 0:
+		return "; all of it is already " + where
+	}
+	return fmt.Sprintf("; resuming: %s of %s already %s", transfer.HumanBytes(n), size(total), where)
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -9,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/ferry-lan/ferry/discovery"
@@ -68,8 +68,7 @@ func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Optio
 			impostors = append(impostors, p)
 		}
 		if len(impostors) > 0 {
-			return target{}, fmt.Errorf("%w: a device on the network calls itself %q but is not the paired device %s (it presents %s): possible impersonation, nothing was sent",
-				transfer.ErrPeerMismatch, to, pinned[0].ID.Short(), impostors[0].ID.Short())
+			return target{}, said(impostorText("the device on the network called "+quoteName(impostors[0].Name), pinned[0], impostors[0].ID), transfer.ErrPeerMismatch)
 		}
 	}
 	switch {
@@ -89,10 +88,11 @@ func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Optio
 		e.out.event(nil, fmt.Sprintf("sending to %s (%s)", printable(p.Name), p.ID.Short()))
 		return target{addrs: addrStrings(p), expect: p.ID}, nil
 	}
-	p, err := e.pick(found, to)
+	p, err := e.pick(ctx, found, to, "send to which?", trust)
 	if err != nil {
 		return target{}, err
 	}
+	e.out.event(nil, fmt.Sprintf("sending to %s (%s)", printable(p.Name), p.ID.Short()))
 	return target{addrs: addrStrings(p), expect: p.ID}, nil
 }
 
@@ -216,30 +216,96 @@ func collectPeers(ctx context.Context, opts discovery.Options, wait time.Duratio
 	}
 }
 
-// pick asks which of several receivers to use, on a terminal; elsewhere it
-// is a usage error that lists them.
-func (e *env) pick(peers []discovery.Peer, to string) (discovery.Peer, error) {
-	var list strings.Builder
-	for i, p := range peers {
-		fmt.Fprintf(&list, "\n  %d) %s  %s  %s", i+1, printable(p.Name), p.ID.Short(), addrList(p.Addrs))
-	}
+// pick asks on a terminal which of several devices to use (question is
+// "send to which?"), until the answer is a number or a name from the list;
+// elsewhere it is a usage error that lists them.
+func (e *env) pick(ctx context.Context, peers []discovery.Peer, to, question string, trust *identity.TrustStore) (discovery.Peer, error) {
+	list := peerTable(peers, trust)
 	what := "several receivers are on the network"
 	if to != "" {
 		what = fmt.Sprintf("several receivers match %q", to)
 	}
 	if !isTerminal(e.stdin) || e.json {
-		return discovery.Peer{}, usagef("%s; choose one with --to NAME or --to DEVICE-ID:%s", what, list.String())
+		return discovery.Peer{}, usagef("%s; choose one with --to NAME or --to DEVICE-ID:\n%s", what, list)
 	}
-	fmt.Fprintf(e.stdout, "%s:%s\nsend to which? [1-%d] ", what, list.String(), len(peers))
-	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	in, err := newAnswerInput(e.stdin)
 	if err != nil {
-		return discovery.Peer{}, usagef("no receiver chosen")
+		return discovery.Peer{}, fmt.Errorf("prepare to ask on the terminal: %w", err)
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || n < 1 || n > len(peers) {
-		return discovery.Peer{}, usagef("no receiver chosen")
+	defer in.close()
+	answers := &echoed{in, e.out}
+	if err := in.discard(); err != nil {
+		return discovery.Peer{}, fmt.Errorf("discard earlier terminal input: %w", err)
 	}
-	return peers[n-1], nil
+	e.out.event(nil, what+":\n"+list)
+	for {
+		e.out.prompt(fmt.Sprintf("%s (1-%d or a name) ", question, len(peers)))
+		line, err := answers.readLine(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return discovery.Peer{}, ctx.Err()
+		case err != nil:
+			return discovery.Peer{}, usagef("no receiver chosen")
+		}
+		p, why := choose(peers, line)
+		if why == "" {
+			return p, nil
+		}
+		e.out.event(nil, why)
+	}
+}
+
+// choose finds the device an answer names: its number in the list, its
+// name or its ID's start (4 characters or more), if one device only has
+// it. Otherwise it says why not.
+func choose(peers []discovery.Peer, answer string) (discovery.Peer, string) {
+	a := strings.TrimSpace(answer)
+	if a == "" {
+		return discovery.Peer{}, fmt.Sprintf("type a number from 1 to %d, or a name", len(peers))
+	}
+	if n, err := strconv.Atoi(a); err == nil {
+		if n < 1 || n > len(peers) {
+			return discovery.Peer{}, fmt.Sprintf("there is no %d: type a number from 1 to %d, or a name", n, len(peers))
+		}
+		return peers[n-1], ""
+	}
+	var named []discovery.Peer
+	for _, p := range peers {
+		if strings.EqualFold(p.Name, a) || hasIDPrefix(p.ID, a, minPairedPrefix) {
+			named = append(named, p)
+		}
+	}
+	switch len(named) {
+	case 1:
+		return named[0], ""
+	case 0:
+		return discovery.Peer{}, fmt.Sprintf("none of them is called %q: type a number from 1 to %d, or a name from the list", a, len(peers))
+	}
+	return discovery.Peer{}, fmt.Sprintf("%d of them answer to %q: type the number", len(named), a)
+}
+
+// peerTable lists devices in aligned columns: number, name, short ID,
+// "paired" for paired devices (if any is), addresses.
+func peerTable(peers []discovery.Peer, trust *identity.TrustStore) string {
+	paired := func(p discovery.Peer) bool { return trust != nil && trust.Trusted(p.ID) }
+	anyPaired := slices.ContainsFunc(peers, paired)
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for i, p := range peers {
+		mark := ""
+		if paired(p) {
+			mark = "paired\t"
+		} else if anyPaired {
+			mark = "\t"
+		}
+		fmt.Fprintf(tw, "  %d)\t%s\t%s\t%s%s\n", i+1, printable(p.Name), p.ID.Short(), mark, addrList(p.Addrs))
+	}
+	tw.Flush()
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 func addrStrings(p discovery.Peer) []string {

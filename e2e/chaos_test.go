@@ -483,9 +483,11 @@ func TestTargetProblems(t *testing.T) {
 }
 
 // testReadOnlyTarget: a receiver whose folder is on a read-only mount (root
-// ignores mode bits, not a read-only mount) refuses or fails each session
-// with a clear error; the sender exits non-zero and says why; nothing
-// appears in the folder; the receiver keeps running.
+// ignores mode bits, not a read-only mount) does not start, and says why.
+// One whose folder becomes read-only once it runs refuses or fails each
+// session with a clear error that does not name the folder; the sender
+// exits non-zero and says why; nothing appears in the folder; the receiver
+// keeps running.
 func testReadOnlyTarget(t *testing.T) {
 	t.Parallel()
 	l := newLAN(t, 2)
@@ -495,12 +497,32 @@ func testReadOnlyTarget(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ro, keep), []byte("kept\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-o", "remount,ro", ro).CombinedOutput(); err != nil {
-		cannotRun(t, "remount the tmpfs read-only: %v: %s", err, out)
+	readOnly := func(on bool) {
+		opt := "remount,rw"
+		if on {
+			opt = "remount,ro"
+		}
+		if out, err := exec.Command("mount", "-o", opt, ro).CombinedOutput(); err != nil {
+			cannotRun(t, "mount -o %s the tmpfs: %v: %s", opt, err, out)
+		}
 	}
+	readOnly(true)
 	if err := os.WriteFile(filepath.Join(ro, "probe"), nil, 0o644); !errors.Is(err, syscall.EROFS) {
 		t.Fatalf("writing into the read-only mount: %v, want EROFS", err)
 	}
+	refused := rx.start(nil, "receive", "--accept", "all", "--port", "0", "--dir", ro)
+	if code := refused.wait(15 * time.Second); code != 1 {
+		t.Errorf("ferry receive into a read-only folder exited %d, want 1", code)
+	}
+	if msg := refused.mustEvent("error").str("message"); !strings.Contains(msg, "read-only") || !strings.Contains(msg, "--dir") {
+		t.Errorf("ferry receive into a read-only folder said %q, want why (read-only) and what to do (--dir)", msg)
+	}
+	if refused.last("listening") != nil {
+		t.Error("ferry receive into a read-only folder said it was listening")
+	}
+	readOnly(false)
+	recv, port := rx.receive(ro, 0, "all")
+	readOnly(true)
 	src := t.TempDir()
 	file := filepath.Join(src, "report.bin")
 	writeRandom(t, file, 3<<20, seedOf(t, "report"))
@@ -508,7 +530,6 @@ func testReadOnlyTarget(t *testing.T) {
 	os.MkdirAll(filepath.Join(folder, "2024"), 0o755)
 	os.WriteFile(filepath.Join(folder, "2024", "a.jpg"), []byte("not really a photo\n"), 0o644)
 
-	recv, port := rx.receive(ro, 0, "all")
 	next := 0
 	for i, paths := range [][]string{{file}, {folder}} {
 		s := tx.run(time.Minute, nil, append([]string{"send", "--to", rx.addr(port)}, paths...)...)
@@ -522,6 +543,9 @@ func testReadOnlyTarget(t *testing.T) {
 		}
 		if !strings.Contains(strings.ToLower(msg), "read-only") {
 			t.Errorf("send %d (%s): exit %d with message %q, which does not say the folder is read-only", i+1, filepath.Base(paths[0]), code, msg)
+		}
+		if strings.Contains(msg, ro) {
+			t.Errorf("send %d: the sender was told the receiver's folder: %q", i+1, msg)
 		}
 		// The receiver's side: a refusal or a failed session, saying why.
 		ev, k, _ := recv.waitMatch(next, "a declined or session_error event", 15*time.Second, func(e event) bool {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/png"
 	"os"
 	"os/exec"
@@ -186,8 +187,12 @@ func TestQRPNGRoundTrip(t *testing.T) {
 func TestQRTerminalRoundTrip(t *testing.T) {
 	bin := zbarimg(t)
 	text := sampleCode(t)
-	for _, invert := range []bool{false, true} {
-		s, err := QRTerminal(text, invert)
+	for _, tc := range []struct {
+		invert bool
+		quiet  int
+	}{{false, 4}, {true, 4}, {false, 1}, {true, 2}} {
+		invert := tc.invert
+		s, err := QRTerminal(text, tc.quiet, 0, invert)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,9 +202,14 @@ func TestQRTerminalRoundTrip(t *testing.T) {
 		}
 		// glyph → (top lit, bottom lit)
 		halves := map[rune][2]bool{' ': {false, false}, '█': {true, true}, '▀': {true, false}, '▄': {false, true}}
-		const scale = 4
+		const scale, margin = 4, 8 // margin: the terminal's background around the code
 		width := utf8.RuneCountInString(lines[0])
-		img := image.NewGray(image.Rect(0, 0, width*scale, len(lines)*2*scale))
+		img := image.NewGray(image.Rect(-margin*scale, -margin*scale, (width+margin)*scale, (len(lines)*2+margin)*scale))
+		if !invert { // a dark terminal
+			draw.Draw(img, img.Bounds(), image.Black, image.Point{}, draw.Src)
+		} else {
+			draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+		}
 		for row, line := range lines {
 			col := 0
 			for _, r := range line {
@@ -234,7 +244,7 @@ func TestQRTerminalRoundTrip(t *testing.T) {
 		}
 		fh.Close()
 		if got := decodeQR(t, bin, file); got != text {
-			t.Fatalf("invert=%v: zbarimg read %q, want %q", invert, got, text)
+			t.Fatalf("invert=%v, quiet zone %d: zbarimg read %q, want %q", invert, tc.quiet, got, text)
 		}
 	}
 }

@@ -120,7 +120,9 @@
 //	0x6  timeout       B: the attempt's deadline passed
 //	0x7  canceled      either: the sender gave up (user cancel, window closed)
 //
-// The reason phrase is informational.
+// The reason phrase is informational, but for one case: with 0x2, a
+// window's reason phrase is "wrong PIN or code; N left", N being the failed
+// attempts it still allows before it closes, which the initiator may show.
 //
 // # Limits
 //

@@ -3,6 +3,7 @@ package pairing
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/quic-go/quic-go"
 )
@@ -49,6 +50,54 @@ const (
 	codeTimeout     quic.ApplicationErrorCode = 0x6 // B: the attempt's deadline passed
 	codeCanceled    quic.ApplicationErrorCode = 0x7 // either: the local side gave up
 )
+
+// triesLeftError is a wrong PIN or code, with the failed attempts the
+// window still allows before it closes.
+type triesLeftError struct{ n int }
+
+func (e *triesLeftError) Error() string {
+	return fmt.Sprintf("%v (%d more failed attempts close the window)", ErrWrongSecret, e.n)
+}
+
+func (e *triesLeftError) Unwrap() error { return ErrWrongSecret }
+
+// TriesLeft reports how many more failed attempts the pairing window
+// allows, if err (from Pair) says so: a window tells it when it refuses a
+// wrong PIN or code.
+func TriesLeft(err error) (int, bool) {
+	var t *triesLeftError
+	if errors.As(err, &t) {
+		return t.n, true
+	}
+	return 0, false
+}
+
+// triesLeftReason is the reason phrase of a close with codeWrongSecret by
+// the window: "wrong PIN or code; N left".
+func triesLeftReason(n int) string { return fmt.Sprintf("%v; %d left", ErrWrongSecret, n) }
+
+// parseTriesLeft reads the count of a triesLeftReason.
+func parseTriesLeft(reason string) (int, bool) {
+	var n int
+	_, tail, ok := strings.Cut(reason, "; ")
+	if !ok {
+		return 0, false
+	}
+	if _, err := fmt.Sscanf(tail, "%d left", &n); err != nil || n < 0 || n >= MaxFailures {
+		return 0, false
+	}
+	return n, true
+}
+
+// remoteReason is the reason phrase with which the peer closed the
+// connection, if err says so.
+func remoteReason(err error) string {
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) && ae.Remote {
+		return ae.ErrorMessage
+	}
+	return ""
+}
 
 // remoteCode returns the application error code with which the peer closed
 // the connection, if err says so.

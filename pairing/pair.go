@@ -236,6 +236,9 @@ func explain(ctx context.Context, err error, sentTa bool) error {
 		case codeBusy:
 			return ErrBusy
 		case codeWrongSecret:
+			if n, ok := parseTriesLeft(remoteReason(err)); ok {
+				return &triesLeftError{n}
+			}
 			return ErrWrongSecret
 		case codeClosed:
 			if sentTa {

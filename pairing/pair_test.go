@@ -209,6 +209,9 @@ func TestWrongPINThreeTimesClosesWindow(t *testing.T) {
 		if last := i == MaxFailures; errors.Is(err, ErrClosed) != last {
 			t.Fatalf("attempt %d: err = %v; ErrClosed expected only on the last", i, err)
 		}
+		if n, ok := TriesLeft(err); i < MaxFailures && (!ok || n != MaxFailures-i) {
+			t.Errorf("attempt %d: TriesLeft = %d, %v; want %d, true", i, n, ok, MaxFailures-i)
+		}
 		e := rec.next(AttemptFailed)
 		if e.Failures != i || e.Remaining != MaxFailures-i || !errors.Is(e.Err, ErrWrongSecret) || e.Mode != ModePIN {
 			t.Errorf("attempt %d: event %+v", i, e)

@@ -394,7 +394,7 @@ func (w *Window) attempt(conn *quic.Conn, remote netip.AddrPort) {
 		// session. Release Tb, then give the initiator the time left to
 		// read it and close the connection.
 		if err := st.sendTb(); err != nil {
-			log.Warn("pairing: send Tb", "err", err)
+			log.Debug("pairing: send Tb", "err", err)
 		}
 		linger := time.NewTimer(tbLinger)
 		select {
@@ -429,8 +429,14 @@ func (w *Window) attempt(conn *quic.Conn, remote netip.AddrPort) {
 		code = codeClosed
 		w.decide(identity.Peer{}, fmt.Errorf("%w (last: %w)", ErrClosed, err))
 	}
-	conn.CloseWithError(code, closeMessage(code))
-	log.Warn("pairing attempt failed", "mode", mode, "err", err, "failures", failures)
+	reason := closeMessage(code)
+	if code == codeWrongSecret {
+		reason = triesLeftReason(MaxFailures - failures)
+	}
+	conn.CloseWithError(code, reason)
+	// The caller reports failed attempts (AttemptFailed): for the log, a
+	// detail.
+	log.Debug("pairing attempt failed", "mode", mode, "err", err, "failures", failures)
 	w.emit(Event{Kind: AttemptFailed, Remote: remote, Mode: mode, Err: err,
 		Failures: failures, Remaining: max(0, MaxFailures-failures)})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -57,6 +58,9 @@ func TestDiskFull(t *testing.T) {
 	_, err := s.send(context.Background(), r, []string{p}, oneStream)
 	if !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("Send: %v, want ErrDiskFull", err)
+	}
+	if strings.Contains(err.Error(), mnt) {
+		t.Errorf("the sender was told the receiver's folder: %v", err)
 	}
 	if got := finalFiles(t, dir); len(got) != 0 {
 		t.Errorf("files under a final name: %v", keys(got))

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/ferry-lan/ferry/identity"
 )
@@ -94,12 +95,25 @@ type EventFile struct {
 	Name string // final path relative to the receiving folder
 	Size int64
 	Hash string
+	// Existing: the receiver had the file already (same size, time and
+	// hash); nothing moved and nothing new was written.
+	Existing bool
 }
 
-// EventRetry: the connection broke; the sender reconnects.
+// EventRetry: the connection broke; the sender reconnects until Until.
 type EventRetry struct {
-	Err error
+	Err   error
+	Until time.Time // when the sender gives up, unless it has reconnected
 }
+
+// EventReconnected: a sender reconnected to the receiver that accepted its
+// offer, with a new verification code; the receiver decides again (it
+// accepts at once if it remembers the offer).
+type EventReconnected struct {
+	Info OfferInfo
+}
+
+func (EventReconnected) event() {}
 
 // EventSessionEnd: a receiver's session ended.
 type EventSessionEnd struct {

@@ -682,6 +682,9 @@ func TestHostileData(t *testing.T) {
 		if d.Accept || d.Code != "no-space" || !strings.Contains(d.Reason, "free space") {
 			t.Errorf("decision %+v, want a refusal for lack of space", d)
 		}
+		if strings.Contains(d.Reason, env.r.Dir()) {
+			t.Errorf("the refusal names the receiver's folder: %q", d.Reason)
+		}
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -544,7 +545,11 @@ func TestResumeAcrossReceiverRestart(t *testing.T) {
 	if err := r1.stop(t); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
-	s.events.wait(t, "retry", func(e Event) bool { _, ok := e.(EventRetry); return ok })
+	stopped := time.Now()
+	retry := s.events.wait(t, "retry", func(e Event) bool { _, ok := e.(EventRetry); return ok }).(EventRetry)
+	if retry.Until.Before(stopped) || retry.Until.After(time.Now().Add(testTimeout)) {
+		t.Errorf("the retry event says the sender retries for %v more, want within RetryFor (%v) of the loss", retry.Until.Sub(stopped), testTimeout)
+	}
 
 	r2 := startReceiverIn(t, r1.base, r1.Dir(), r1.Port(), withDevice(dev))
 	ev := r2.events.wait(t, "session", func(e Event) bool { _, ok := e.(EventSession); return ok }).(EventSession)
@@ -557,6 +562,16 @@ func TestResumeAcrossReceiverRestart(t *testing.T) {
 	}
 	sameFile(t, p, filepath.Join(r2.Dir(), "big.bin"))
 	noLeftovers(t, r2.Dir())
+	var order []string
+	for _, e := range s.events.all() {
+		switch e.(type) {
+		case EventConnected, EventReconnected, EventSession:
+			order = append(order, fmt.Sprintf("%T", e))
+		}
+	}
+	if want := []string{"transfer.EventConnected", "transfer.EventSession", "transfer.EventReconnected", "transfer.EventSession"}; !slices.Equal(order, want) {
+		t.Errorf("sender events %v, want %v", order, want)
+	}
 }
 
 type sendResult struct {

@@ -47,7 +47,7 @@ func TestValidateOfferFolderChains(t *testing.T) {
 	if !errors.Is(err, safepath.ErrTooManyFolders) {
 		t.Fatalf("validateOffer = %v, want ErrTooManyFolders", err)
 	}
-	if code, _ := closeReason(context.Background(), err); code != codeProtocol {
+	if code, _ := closeReason(context.Background(), err, ""); code != codeProtocol {
 		t.Errorf("closed with code %d, want codeProtocol", code)
 	}
 	if got > 64<<20 {

@@ -449,7 +449,7 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	ctrl.SetReadDeadline(time.Time{})
 	err = s.run(ctx, log)
 	if !errors.Is(err, errComplete) && !errors.Is(err, errDeclinedHere) {
-		s.endCode, s.endMsg = closeReason(ctx, err)
+		s.endCode, s.endMsg = closeReason(ctx, err, r.dir)
 	}
 	r.release(s) // first: whoever waits for ended finds the slot and the files free
 	close(s.ended)
@@ -469,7 +469,7 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	case errors.Is(err, errDeclinedHere):
 		// already reported and closed
 	default:
-		code, msg := closeReason(ctx, err)
+		code, msg := closeReason(ctx, err, r.dir)
 		log.Info("session ended", "err", err)
 		conn.CloseWithError(code, msg)
 		if s.prog != nil {
@@ -493,7 +493,18 @@ func (s *session) refuse(code, reason string) {
 	s.waitClose(codeDeclined, reason)
 }
 
-func closeReason(ctx context.Context, err error) (quic.ApplicationErrorCode, string) {
+// closeReason is the code and the reason with which a session's connection
+// closes after err. The reason never names dir, the receiving folder: a
+// receiver tells its senders nothing of its own file system.
+func closeReason(ctx context.Context, err error, dir string) (quic.ApplicationErrorCode, string) {
+	code, msg := closeCode(ctx, err)
+	if dir != "" {
+		msg = strings.ReplaceAll(msg, dir, "(the receiving folder)")
+	}
+	return code, msg
+}
+
+func closeCode(ctx context.Context, err error) (quic.ApplicationErrorCode, string) {
 	switch {
 	case ctx.Err() != nil:
 		return codeShutdown, "the receiver is stopping"
@@ -509,6 +520,16 @@ func closeReason(ctx context.Context, err error) (quic.ApplicationErrorCode, str
 		return codeProtocol, truncate(err.Error())
 	}
 	return codeFatal, truncate(err.Error())
+}
+
+// pathless is err without the local path an *os.PathError names, for
+// errors a sender is told.
+func pathless(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 func truncate(s string) string {
@@ -727,7 +748,7 @@ func (s *session) decide(ctx context.Context) (bool, string, string, error) {
 		return false, "declined", "no answer in time", nil
 	}
 	if !yes {
-		return false, "declined", "the receiver declined", nil
+		return false, "declined", "answered no", nil
 	}
 	r.mu.Lock()
 	for k, t := range r.accepted {
@@ -829,11 +850,11 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	s.cancel = cancel
 
 	if err := os.MkdirAll(r.dir, 0o755); err != nil { // removed since the receiver started?
-		return fmt.Errorf("create receiving folder: %w", err)
+		return fmt.Errorf("create receiving folder: %w", pathless(err))
 	}
 	root, err := os.OpenRoot(r.dir)
 	if err != nil {
-		return fmt.Errorf("open receiving folder: %w", err)
+		return fmt.Errorf("open receiving folder: %w", pathless(err))
 	}
 	defer root.Close()
 	s.st = &store{root: root, dir: r.dir, overwrite: r.cfg.Overwrite, sender: s.peer, noTmp: r.noTmpFiles, tmpChecked: r.noTmpFiles}
@@ -883,8 +904,8 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 	if free, known := freeSpace(r.dir); known && need > 0 && free < need+(1<<20) {
-		reason := fmt.Sprintf("not enough free space on the receiver: the transfer needs %s, %s is available in %s",
-			HumanBytes(need), HumanBytes(free), r.dir)
+		reason := fmt.Sprintf("not enough free space on the receiver: the transfer needs %s, %s is available",
+			HumanBytes(need), HumanBytes(free))
 		r.cfg.Events(EventDeclined{Info: s.info, Reason: reason})
 		s.writeCtrl(frameDecision, Decision{Accept: false, Code: "no-space", Reason: reason, Name: r.cfg.Name})
 		s.waitClose(codeDeclined, reason)
@@ -1535,7 +1556,7 @@ func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
 
 func (s *session) storageErr(err error) error {
 	if isNoSpace(err) {
-		return fmt.Errorf("%w: %s: %v (verified chunks of files over 1 MiB are kept; free some space and send again to resume)", ErrDiskFull, s.r.dir, err)
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		if e := s.st.stillThere(); e != nil {
@@ -1703,7 +1724,7 @@ func (s *session) delivered(files []*recvFile, name func(*recvFile) string) erro
 	var frames []byte
 	for _, rf := range files {
 		n := name(rf)
-		s.r.cfg.Events(EventFile{Path: filepath.Join(s.r.dir, filepath.FromSlash(n)), Name: n, Size: rf.end.Size, Hash: hex.EncodeToString(rf.end.Hash)})
+		s.r.cfg.Events(EventFile{Path: filepath.Join(s.r.dir, filepath.FromSlash(n)), Name: n, Size: rf.end.Size, Hash: hex.EncodeToString(rf.end.Hash), Existing: rf.skip})
 		var err error
 		if frames, err = appendFrame(frames, frameFileDone, FileDone{File: rf.idx, Name: n}); err != nil {
 			return err

@@ -185,7 +185,7 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 				return Result{Info: s.info, BytesSent: s.prog.Wire.Load()},
 					fmt.Errorf("%w: %v; run the same command again to resume", ErrInterrupted, err)
 			}
-			s.opt.Events(EventRetry{Err: err})
+			s.opt.Events(EventRetry{Err: err, Until: lostAt.Add(s.opt.RetryFor)})
 		}
 		s.log.Debug("retrying", "err", err, "in", backoff)
 		t := time.NewTimer(backoff)
@@ -281,6 +281,8 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 		s.info.Code = code
 		if !s.accepted { // each attempt that may be asked about shows its code
 			s.opt.Events(EventConnected{Info: s.info})
+		} else {
+			s.opt.Events(EventReconnected{Info: s.info})
 		}
 		ctrl.SetReadDeadline(time.Now().Add(askTimeout + offerTimeout))
 		if t, body, err = readFrame(br); err != nil {
@@ -414,7 +416,7 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 				if fd.File < 0 || fd.File >= len(files) || files[fd.File] == nil {
 					return protoErr("receiver reports entry %d done, which is not a file", fd.File)
 				}
-				s.opt.Events(EventFile{Path: files[fd.File].src.Path, Name: fd.Name, Size: files[fd.File].src.Size})
+				s.opt.Events(EventFile{Path: files[fd.File].src.Path, Name: fd.Name, Size: files[fd.File].src.Size, Existing: files[fd.File].skip})
 			case frameDone:
 				var df DoneFrame
 				if err := decodeFrame(t, frameDone, body, &df); err != nil {

@@ -838,13 +838,17 @@ func (s *store) checkNamed(rf *recvFile, name string) error {
 // stillThere checks that the receiving folder was not removed or replaced
 // while the session ran: renaming into a deleted folder would lose the file.
 func (s *store) stillThere() error {
+	gone := fmt.Errorf("%w: the receiving folder was removed or replaced during the transfer", ErrTargetGone)
 	a, err := os.Stat(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return gone
+	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrTargetGone, err)
+		return fmt.Errorf("%w: %w", ErrTargetGone, pathless(err))
 	}
 	b, err := s.root.Stat(".")
 	if err != nil || !os.SameFile(a, b) {
-		return fmt.Errorf("%w: %s was removed or replaced during the transfer", ErrTargetGone, s.dir)
+		return gone
 	}
 	return nil
 }

@@ -133,15 +133,19 @@ var listeningRe = regexp.MustCompile(`listening on UDP port (\d+)`)
 // TestQuestionOnTerminal: the receiver's question leaves the cursor on its
 // line, after "accept? [y/N] ", and the answer is typed there.
 func TestQuestionOnTerminal(t *testing.T) {
+	// On a LAN of namespaces: a receiver announces itself by mDNS, which
+	// must not leave this machine.
+	l := newLAN(t, 2)
+	rx, tx := l.h(1), l.h(2)
 	tm := newTerm(t, 100, 30)
 	dir := t.TempDir()
-	tm.run(localDevice(t, "anna"), ferryBin, "--name", "laptop-anna", "receive", "--dir", dir, "--port", "0")
-	port := tm.waitRegexp(listeningRe, 15*time.Second)[1]
+	tm.run(rx.env(), "ip", "netns", "exec", rx.ns, ferryBin, "--name", "laptop-anna", "receive", "--dir", dir, "--port", "0")
+	port, _ := strconv.Atoi(tm.waitRegexp(listeningRe, 15*time.Second)[1])
 
 	note := filepath.Join(t.TempDir(), "note.txt")
 	os.WriteFile(note, []byte("hello there 15\n"), 0o644)
-	send := exec.Command(ferryBin, "--name", "desk-bob", "send", "--to", "127.0.0.1:"+port, note)
-	send.Env = append(os.Environ(), localDevice(t, "bob")...)
+	send := tx.command(ferryBin, "--name", "desk-bob", "send", "--to", rx.addr(port), note)
+	send.Env = tx.env()
 	out := &lockedBuffer{}
 	send.Stdout, send.Stderr = out, out
 	if err := send.Start(); err != nil {

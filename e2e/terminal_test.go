@@ -310,3 +310,43 @@ func TestPickerOnTerminal(t *testing.T) {
 		t.Errorf("the ID column starts at %v, want two rows at one column", cols)
 	}
 }
+
+// TestCancelOnTerminal: Ctrl-C on the sender while the receiver's question
+// is on screen stops the sender within 1 s, saying "cancelled", and the
+// question goes away on the receiver with "cancelled by the sender";
+// nothing is received (issue 11, item 1).
+func TestCancelOnTerminal(t *testing.T) {
+	l := newLAN(t, 2)
+	rx, tx := l.h(1), l.h(2)
+	tmR := newTerm(t, 100, 30)
+	tmS := newTerm(t, 100, 30)
+	dir := t.TempDir()
+	tmR.run(rx.env(), "ip", "netns", "exec", rx.ns, ferryBin, "--name", "laptop-anna", "receive", "--dir", dir, "--port", "0")
+	port, _ := strconv.Atoi(tmR.waitRegexp(listeningRe, 15*time.Second)[1])
+	note := filepath.Join(t.TempDir(), "note.txt")
+	os.WriteFile(note, []byte("never accepted\n"), 0o644)
+	tmS.run(tx.env(), "ip", "netns", "exec", tx.ns, ferryBin, "--name", "desk-bob", "send", "--to", rx.addr(port), note)
+	tmR.waitFor("the question", 15*time.Second, func(rows []string) bool {
+		return strings.Contains(strings.Join(rows, "\n"), "accept? [y/N]")
+	})
+	tmS.waitFor("the sender waiting", 5*time.Second, func(rows []string) bool {
+		return strings.Contains(strings.Join(rows, "\n"), "verification code")
+	})
+	tmS.keys("C-c")
+	pressed := time.Now()
+	tmS.waitFor("cancelled, and the shell prompt back", 5*time.Second, func(rows []string) bool {
+		screen := strings.Join(rows, "\n")
+		return strings.Contains(screen, "cancelled") && strings.HasSuffix(strings.TrimRight(screen, " \n"), "$")
+	})
+	if d := time.Since(pressed); d > time.Second {
+		t.Errorf("the sender took %v to stop after Ctrl-C, want at most 1 s", d)
+	}
+	tmR.waitFor("the question withdrawn", 5*time.Second, func(rows []string) bool {
+		return strings.Contains(strings.Join(rows, "\n"), "cancelled by the sender")
+	})
+	tmR.keys("y", "Enter") // a late yes answers nothing
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the receiving folder holds %d entries after a cancelled send", len(entries))
+	}
+	t.Logf("sender:\n%s\nreceiver:\n%s", strings.Join(tmS.screen(), "\n"), strings.Join(tmR.screen(), "\n"))
+}

@@ -338,7 +338,7 @@ func pairErr(err error, joining bool, what string) error {
 	}
 	switch {
 	case !joining && errors.Is(err, pairing.ErrClosed):
-		return said(fmt.Sprintf("%d wrong tries: the pairing window is closed; %s for a new PIN", pairing.MaxFailures, again), err)
+		return said(fmt.Sprintf("the pairing window closed after %d failed attempts; %s for a new PIN", pairing.MaxFailures, again), err)
 	case errors.Is(err, pairing.ErrWrongSecret) && errors.Is(err, pairing.ErrClosed):
 		return said(fmt.Sprintf("wrong %s, the last try: the pairing window on the other device is closed; %s", what, again), err)
 	case errors.Is(err, pairing.ErrWrongSecret):

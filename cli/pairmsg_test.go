@@ -26,7 +26,7 @@ func TestPairingMessages(t *testing.T) {
 			"wrong PIN, the last try: the pairing window on the other device is closed; run `ferry pair` on the other device again"},
 		{fmt.Errorf("pair: %w", pairing.ErrExpired), true, "the pairing window on the other device has expired; run `ferry pair` on the other device again"},
 		{fmt.Errorf("%w (last: %w)", pairing.ErrClosed, pairing.ErrWrongSecret), false,
-			"3 wrong tries: the pairing window is closed; run `ferry pair` again for a new PIN"},
+			"the pairing window closed after 3 failed attempts; run `ferry pair` again for a new PIN"},
 		{pairing.ErrExpired, false, "the pairing window expired before another device paired; run `ferry pair` again"},
 		{errors.New("pair: something else"), true, "pairing failed: something else"},
 	} {

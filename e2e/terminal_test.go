@@ -217,7 +217,7 @@ func TestETAOnTerminal(t *testing.T) {
 		return false
 	})
 	rows := tm.waitFor("the sent line", 60*time.Second, func(rows []string) bool {
-		return strings.Contains(strings.Join(rows, "\n"), "sent 1 file")
+		return strings.Contains(strings.Join(rows, "\n"), "sent video.bin")
 	})
 	real := time.Since(at)
 	t.Logf("at %.1f%% the bar said ETA %v; the transfer ended %v later\n%s", pct, eta, real.Round(100*time.Millisecond), shown(rows))

@@ -158,27 +158,8 @@ func TestJoinFloodBounded(t *testing.T) {
 		j.dataStream(h.dec.Token)
 		joiners = append(joiners, j)
 	}
-	closed := make(chan bool, len(joiners)) // true: closed as busy
-	for _, j := range joiners {
-		go func() {
-			<-j.conn.Context().Done()
-			var ae *quic.ApplicationError
-			closed <- errors.As(context.Cause(j.conn.Context()), &ae) && ae.Remote && ae.ErrorCode == codeBusy
-		}()
-	}
-	deadline := time.After(testTimeout)
-	busy := 0
-	for want := len(joiners) - maxJoining; busy < want; {
-		select {
-		case b := <-closed:
-			if !b {
-				t.Fatalf("a further connection was closed, but not as busy: after %d busy", busy)
-			}
-			busy++
-		case <-deadline:
-			t.Fatalf("%d of %d surplus connections were closed as busy", busy, want)
-		}
-	}
+	closed := closings(joiners)
+	expectBusy(t, closed, len(joiners)-maxJoining)
 	env.realSend(t, 3*time.Second)
 	select { // the ones waiting for the session are still open
 	case <-closed:
@@ -309,16 +290,34 @@ func TestJoinFloodRunningSession(t *testing.T) {
 		j.dataStream(h.dec.Token)
 		joiners = append(joiners, j)
 	}
-	closed := make(chan bool, len(joiners))
+	expectBusy(t, closings(joiners), len(joiners)-maxJoining)
+	env.realSend(t, 3*time.Second)
 	for _, j := range joiners {
+		j.close()
+	}
+	h.close()
+}
+
+// closings reports each connection's end on the returned channel: true
+// when the receiver closed it as busy.
+func closings(hs []*hostile) <-chan bool {
+	closed := make(chan bool, len(hs))
+	for _, h := range hs {
 		go func() {
-			<-j.conn.Context().Done()
+			<-h.conn.Context().Done()
 			var ae *quic.ApplicationError
-			closed <- errors.As(context.Cause(j.conn.Context()), &ae) && ae.Remote && ae.ErrorCode == codeBusy
+			closed <- errors.As(context.Cause(h.conn.Context()), &ae) && ae.Remote && ae.ErrorCode == codeBusy
 		}()
 	}
+	return closed
+}
+
+// expectBusy waits until want of the connections behind closed were
+// closed as busy, and fails on any closed otherwise.
+func expectBusy(t *testing.T, closed <-chan bool, want int) {
+	t.Helper()
 	deadline := time.After(testTimeout)
-	for busy, want := 0, len(joiners)-maxJoining; busy < want; {
+	for busy := 0; busy < want; {
 		select {
 		case b := <-closed:
 			if !b {
@@ -329,9 +328,4 @@ func TestJoinFloodRunningSession(t *testing.T) {
 			t.Fatalf("%d of %d surplus connections were closed as busy", busy, want)
 		}
 	}
-	env.realSend(t, 3*time.Second)
-	for _, j := range joiners {
-		j.close()
-	}
-	h.close()
 }

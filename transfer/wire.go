@@ -447,7 +447,7 @@ func decodeEntries(dec *json.Decoder, o *Offer, n int64) error {
 		if err := dec.Decode(&raw); err != nil {
 			return err
 		}
-		if err := onceEach(raw, entryFields); err != nil {
+		if err := onceEach(raw, "path", "dir", "size", "chunk", "exec", "private", "mtime", "stream"); err != nil {
 			return err
 		}
 		o.Entries = append(o.Entries, Entry{})
@@ -459,14 +459,11 @@ func decodeEntries(dec *json.Decoder, o *Offer, n int64) error {
 	return err
 }
 
-// entryFields are the keys of an Entry.
-var entryFields = []string{"path", "dir", "size", "chunk", "exec", "private", "mtime", "stream"}
-
 // onceEach checks that the JSON object raw gives none of fields twice (as
 // encoding/json matches keys: exactly, else ignoring case): the question
 // and the transfer read the same decoded value, but a name given twice is
 // still a lie.
-func onceEach(raw []byte, fields []string) error {
+func onceEach(raw []byte, fields ...string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil // not an object: json.Unmarshal says why

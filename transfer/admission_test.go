@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 // An acceptance covers exactly the offer the user saw. After "hello.txt"
@@ -36,7 +38,7 @@ func TestAcceptanceCoversOnlyTheOffer(t *testing.T) {
 	h1.close()
 
 	h2 := dialHostile(t, mallory, r)
-	payload := Entry{Path: "not-what-you-accepted/payload.sh", Size: 5, Chunk: kc, Exec: true, MTime: 1}
+	payload := wire.Entry{Path: "not-what-you-accepted/payload.sh", Size: 5, Chunk: kc, Exec: true, MTime: 1}
 	if d := h2.offer(dir("not-what-you-accepted"), payload); d.Accept {
 		t.Fatal("a different offer under the same session string was accepted")
 	}
@@ -83,12 +85,12 @@ func TestSenderGivesUpOnStalledReceiver(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, _ []byte) {
-				mine := newNonce()
-				writeFrame(ctrl, frameCommit, NonceFrame{Value: commitment(mine)})
-				readFrame(br)
-				writeFrame(ctrl, frameReveal, NonceFrame{Value: mine})
-				writeFrame(ctrl, frameDecision, Decision{Accept: true, Token: randBytes(tokenLen), Name: "staller"})
-				readFrame(br) // the plan
+				mine := wire.NewNonce()
+				wire.WriteFrame(ctrl, wire.TypeCommit, wire.NonceFrame{Value: wire.Commitment(mine)})
+				wire.ReadFrame(br)
+				wire.WriteFrame(ctrl, wire.TypeReveal, wire.NonceFrame{Value: mine})
+				wire.WriteFrame(ctrl, wire.TypeDecision, wire.Decision{Accept: true, Token: randBytes(wire.TokenLen), Name: "staller"})
+				wire.ReadFrame(br) // the plan
 				tc.take(conn, ctrl, br)
 			})
 			src := t.TempDir()
@@ -125,7 +127,7 @@ func TestDataStreamFloodServesRealSender(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		str.Write([]byte{frameStreamHello}) // the token never comes
+		str.Write([]byte{wire.TypeStreamHello}) // the token never comes
 		hs = append(hs, h)
 	}
 	env.realSend(t, 3*time.Second)
@@ -181,7 +183,7 @@ func TestRefusalFloodServesRealSender(t *testing.T) {
 	var hs []*hostile
 	for range 300 {
 		h := dialHostile(t, mallory, env.r)
-		h.frame(frameOffer, Offer{Version: ProtocolVersion + 1, Entries: []Entry{file("x", 1)}})
+		h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version + 1, Entries: []wire.Entry{file("x", 1)}})
 		hs = append(hs, h)
 	}
 	env.realSend(t, 3*time.Second)
@@ -282,7 +284,7 @@ func TestJoinFloodRunningSession(t *testing.T) {
 	mallory := newDevice(t, "mallory")
 	h := dialHostile(t, mallory, env.r)
 	h.accepted(file("x", 10))
-	h.plan(Plan{})
+	h.plan(wire.Plan{})
 	h.progress() // the session runs
 	var joiners []*hostile
 	for range 40 {

@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 // Errors a caller acts on; the CLI maps them to exit codes.
@@ -58,7 +57,7 @@ func classify(err error) error {
 	}
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) && ae.Remote {
-		msg := peerText(ae.ErrorMessage)
+		msg := wire.PeerText(ae.ErrorMessage)
 		switch ae.ErrorCode {
 		case codeShutdown:
 			return &connLost{fmt.Errorf("the peer closed the connection: %s", msg)}
@@ -104,28 +103,6 @@ func isConnLost(err error) bool {
 	return errors.As(err, &cl)
 }
 
-// peerText makes text that a peer sent (a close reason, an error message, a
-// refusal) safe to print on a terminal: control, format and other
-// non-graphic characters and invalid bytes are escaped, and it is cut short.
-func peerText(s string) string {
-	const max = 512
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if b.Len() >= max {
-			b.WriteString("…")
-			break
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unicode.IsGraphic(r):
-			b.WriteRune(r)
-		default:
-			q := strconv.QuoteRuneToASCII(r) // '\x1b', '\u202e'
-			b.WriteString(q[1 : len(q)-1])
-		}
-		i += n
-	}
-	return b.String()
-}
+// ErrProtocol marks a peer that broke the protocol: malformed, oversized or
+// out-of-place frames.
+var ErrProtocol = wire.ErrProtocol

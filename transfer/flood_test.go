@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 // 100 connections that complete the handshake and then stall, under the
@@ -22,7 +24,7 @@ func TestStalledFloodServesRealSender(t *testing.T) {
 	for range 100 {
 		h := dialHostile(t, mallory, env.r)
 		h.openCtrl()
-		h.raw([]byte{frameOffer}) // the offer never comes
+		h.raw([]byte{wire.TypeOffer}) // the offer never comes
 		hs = append(hs, h)
 	}
 	env.realSend(t, offerTimeout/2)
@@ -51,12 +53,12 @@ func TestStalledFloodServesRealSender(t *testing.T) {
 func TestHostileDataConnection(t *testing.T) {
 	env := newHostileEnv(t)
 	env.run(t, "unknown-token", func(t *testing.T, h *hostile) {
-		h.dataStream(make([]byte, tokenLen))
+		h.dataStream(make([]byte, wire.TokenLen))
 		h.expectClosed(codeProtocol, "no session of this device")
 	})
 	env.run(t, "another-device's-token", func(t *testing.T, h *hostile) {
 		h.accepted(file("x", 10))
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		thief := dialHostile(t, newDevice(t, "thief"), env.r)
 		defer thief.close()
 		thief.dataStream(h.dec.Token)
@@ -65,12 +67,12 @@ func TestHostileDataConnection(t *testing.T) {
 	env.run(t, "joined-connection-carries-chunks", func(t *testing.T, h *hostile) {
 		data := []byte("via a second connection")
 		h.accepted(file("joined.txt", int64(len(data))))
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		second := dialHostile(t, h.dev, env.r)
 		defer second.close()
 		second.chunk(second.dataStream(h.dec.Token), 0, 0, data)
 		sum := fileHashOf(data)
-		h.frame(frameFileEnd, FileEnd{File: 0, Size: int64(len(data)), Hash: sum})
+		h.frame(wire.TypeFileEnd, wire.FileEnd{File: 0, Size: int64(len(data)), Hash: sum})
 		h.expectDelivered(1)
 		env.expect["joined.txt"] = data
 	})

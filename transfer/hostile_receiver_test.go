@@ -19,6 +19,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 // A fake receiver that completes the real handshake and then answers the
@@ -30,7 +31,7 @@ type fakeSession struct {
 	conn  *quic.Conn
 	ctrl  *quic.Stream
 	br    *bufio.Reader
-	offer Offer
+	offer wire.Offer
 	token []byte
 }
 
@@ -78,10 +79,10 @@ func startFake(t *testing.T, script func(fs *fakeSession)) *fakeReceiver {
 			t.Errorf("fake: no control stream: %v", err)
 			return
 		}
-		fs := &fakeSession{t: t, conn: conn, ctrl: ctrl, br: bufio.NewReader(ctrl), token: randBytes(tokenLen)}
-		typ, body, err := readFrame(fs.br)
+		fs := &fakeSession{t: t, conn: conn, ctrl: ctrl, br: bufio.NewReader(ctrl), token: randBytes(wire.TokenLen)}
+		typ, body, err := wire.ReadFrame(fs.br)
 		if err == nil {
-			err = decodeFrame(typ, frameOffer, body, &fs.offer)
+			err = wire.DecodeFrame(typ, wire.TypeOffer, body, &fs.offer)
 		}
 		if err != nil {
 			t.Errorf("fake: read offer: %v", err)
@@ -108,42 +109,42 @@ func startFake(t *testing.T, script func(fs *fakeSession)) *fakeReceiver {
 // verify runs the receiver's side of the verification code exchange, as
 // the real receiver does.
 func (fs *fakeSession) verify() bool {
-	mine := newNonce()
-	if err := writeFrame(fs.ctrl, frameCommit, NonceFrame{Value: commitment(mine)}); err != nil {
+	mine := wire.NewNonce()
+	if err := wire.WriteFrame(fs.ctrl, wire.TypeCommit, wire.NonceFrame{Value: wire.Commitment(mine)}); err != nil {
 		fs.t.Errorf("fake: write commitment: %v", err)
 		return false
 	}
-	var nf NonceFrame
-	typ, body, err := readFrame(fs.br)
+	var nf wire.NonceFrame
+	typ, body, err := wire.ReadFrame(fs.br)
 	if err == nil {
-		err = decodeFrame(typ, frameNonce, body, &nf)
+		err = wire.DecodeFrame(typ, wire.TypeNonce, body, &nf)
 	}
 	if err != nil {
 		fs.t.Errorf("fake: read nonce: %v", err)
 		return false
 	}
-	if err := writeFrame(fs.ctrl, frameReveal, NonceFrame{Value: mine}); err != nil {
+	if err := wire.WriteFrame(fs.ctrl, wire.TypeReveal, wire.NonceFrame{Value: mine}); err != nil {
 		fs.t.Errorf("fake: write reveal: %v", err)
 		return false
 	}
 	return true
 }
 
-func (fs *fakeSession) decide(d Decision) {
+func (fs *fakeSession) decide(d wire.Decision) {
 	if d.Accept && d.Token == nil {
 		d.Token = fs.token
 	}
 	d.Name = "fake"
-	if err := writeFrame(fs.ctrl, frameDecision, d); err != nil {
+	if err := wire.WriteFrame(fs.ctrl, wire.TypeDecision, d); err != nil {
 		fs.t.Errorf("fake: write decision: %v", err)
 	}
 }
 
-func (fs *fakeSession) readPlan() (Plan, bool) {
-	var p Plan
-	typ, body, err := readFrame(fs.br)
+func (fs *fakeSession) readPlan() (wire.Plan, bool) {
+	var p wire.Plan
+	typ, body, err := wire.ReadFrame(fs.br)
 	if err == nil {
-		err = decodeFrame(typ, framePlan, body, &p)
+		err = wire.DecodeFrame(typ, wire.TypePlan, body, &p)
 	}
 	if err != nil {
 		fs.t.Errorf("fake: read plan: %v", err)
@@ -154,21 +155,21 @@ func (fs *fakeSession) readPlan() (Plan, bool) {
 
 // receive takes the single data stream of a send with Streams 1 into buf
 // and checks every chunk against its hash. It returns the chunks received.
-func (fs *fakeSession) receive(e Entry, buf []byte) ([]int64, bool) {
+func (fs *fakeSession) receive(e wire.Entry, buf []byte) ([]int64, bool) {
 	str, err := fs.conn.AcceptUniStream(context.Background())
 	if err != nil {
 		fs.t.Errorf("fake: accept data stream: %v", err)
 		return nil, false
 	}
 	br := bufio.NewReader(str)
-	tok, err := readStreamHello(br)
+	tok, err := wire.ReadStreamHello(br)
 	if err != nil || !bytes.Equal(tok, fs.token) {
 		fs.t.Errorf("fake: data stream hello: %v", err)
 		return nil, false
 	}
 	var got []int64
 	for {
-		h, err := readChunkHeader(br)
+		h, err := wire.ReadChunkHeader(br)
 		if errors.Is(err, io.EOF) {
 			return got, true
 		}
@@ -177,12 +178,12 @@ func (fs *fakeSession) receive(e Entry, buf []byte) ([]int64, bool) {
 			return nil, false
 		}
 		i := int64(h.Chunk)
-		if h.File != 0 || i >= e.Chunks() || int64(h.Len) != e.chunkLen(i) {
+		if h.File != 0 || i >= e.Chunks() || int64(h.Len) != e.ChunkLen(i) {
 			fs.t.Errorf("fake: the sender sent a bad chunk header %+v", h)
 			return nil, false
 		}
 		data := buf[i*e.Chunk : i*e.Chunk+int64(h.Len)]
-		var sum [hashLen]byte
+		var sum [wire.HashLen]byte
 		if _, err := io.ReadFull(br, data); err != nil {
 			fs.t.Errorf("fake: chunk data: %v", err)
 			return nil, false
@@ -197,25 +198,25 @@ func (fs *fakeSession) receive(e Entry, buf []byte) ([]int64, bool) {
 
 // finish reads the file's end, checks its hash over buf, and reports the
 // file delivered and the session done.
-func (fs *fakeSession) finish(e Entry, buf []byte) {
-	var fe FileEnd
-	typ, body, err := readFrame(fs.br)
+func (fs *fakeSession) finish(e wire.Entry, buf []byte) {
+	var fe wire.FileEnd
+	typ, body, err := wire.ReadFrame(fs.br)
 	if err == nil {
-		err = decodeFrame(typ, frameFileEnd, body, &fe)
+		err = wire.DecodeFrame(typ, wire.TypeFileEnd, body, &fe)
 	}
 	if err != nil {
 		fs.t.Errorf("fake: read file end: %v", err)
 		return
 	}
-	var hs [][hashLen]byte
+	var hs [][wire.HashLen]byte
 	for i := range e.Chunks() {
-		hs = append(hs, hashOf(buf[i*e.Chunk:i*e.Chunk+e.chunkLen(i)]))
+		hs = append(hs, hashOf(buf[i*e.Chunk:i*e.Chunk+e.ChunkLen(i)]))
 	}
-	if sum := fileHash(e.Size, e.Chunk, hs); fe.Size != e.Size || !bytes.Equal(fe.Hash, sum[:]) {
+	if sum := wire.FileHash(e.Size, e.Chunk, hs); fe.Size != e.Size || !bytes.Equal(fe.Hash, sum[:]) {
 		fs.t.Errorf("fake: file end %+v does not match the data", fe)
 	}
-	writeFrame(fs.ctrl, frameFileDone, FileDone{File: 0, Name: e.Path})
-	writeFrame(fs.ctrl, frameDone, DoneFrame{Files: 1, Bytes: e.Size})
+	wire.WriteFrame(fs.ctrl, wire.TypeFileDone, wire.FileDone{File: 0, Name: e.Path})
+	wire.WriteFrame(fs.ctrl, wire.TypeDone, wire.DoneFrame{Files: 1, Bytes: e.Size})
 }
 
 // sendToFake sends paths to the fake receiver.
@@ -240,8 +241,8 @@ func TestHostileReceiver(t *testing.T) {
 	os.MkdirAll(filepath.Join(src, "d"), 0o755)
 	p := filepath.Join(src, "f.bin")
 
-	chunkHashes := func(idx ...int64) [][hashLen]byte {
-		var hs [][hashLen]byte
+	chunkHashes := func(idx ...int64) [][wire.HashLen]byte {
+		var hs [][wire.HashLen]byte
 		for _, i := range idx {
 			hs = append(hs, hashOf(data[i*mib:min((i+1)*mib, size)]))
 		}
@@ -250,26 +251,26 @@ func TestHostileReceiver(t *testing.T) {
 	lies := []struct {
 		name  string
 		paths []string
-		have  []Have
+		have  []wire.Have
 		token []byte
 		want  string
 	}{
-		{"range-beyond-end", nil, []Have{{File: 0, Ranges: [][2]int64{{0, 99}}, Digest: randBytes(32)}}, nil, "bad chunk range"},
-		{"range-overlap", nil, []Have{{File: 0, Ranges: [][2]int64{{0, 2}, {1, 3}}}}, nil, "bad chunk range"},
-		{"range-unsorted", nil, []Have{{File: 0, Ranges: [][2]int64{{2, 3}, {0, 1}}}}, nil, "bad chunk range"},
-		{"range-empty", nil, []Have{{File: 0, Ranges: [][2]int64{{1, 1}}}}, nil, "bad chunk range"},
-		{"range-negative", nil, []Have{{File: 0, Ranges: [][2]int64{{-1, 1}}}}, nil, "bad chunk range"},
-		{"file-out-of-range", nil, []Have{{File: 5, Ranges: [][2]int64{{0, 1}}}}, nil, "entry 5"},
-		{"file-negative", nil, []Have{{File: -1, Complete: true, Hash: randBytes(32)}}, nil, "entry -1"},
-		{"have-for-folder", []string{filepath.Join(src, "d"), p}, []Have{{File: 0, Ranges: [][2]int64{{0, 1}}}}, nil, "entry 0"},
-		{"have-twice", nil, []Have{{File: 0, Ranges: [][2]int64{{0, 1}}}, {File: 0, Ranges: [][2]int64{{1, 2}}}}, nil, "entry 0"},
-		{"complete-hash-short", nil, []Have{{File: 0, Complete: true, Hash: []byte{1}}}, nil, "hash of 1 bytes"},
+		{"range-beyond-end", nil, []wire.Have{{File: 0, Ranges: [][2]int64{{0, 99}}, Digest: randBytes(32)}}, nil, "bad chunk range"},
+		{"range-overlap", nil, []wire.Have{{File: 0, Ranges: [][2]int64{{0, 2}, {1, 3}}}}, nil, "bad chunk range"},
+		{"range-unsorted", nil, []wire.Have{{File: 0, Ranges: [][2]int64{{2, 3}, {0, 1}}}}, nil, "bad chunk range"},
+		{"range-empty", nil, []wire.Have{{File: 0, Ranges: [][2]int64{{1, 1}}}}, nil, "bad chunk range"},
+		{"range-negative", nil, []wire.Have{{File: 0, Ranges: [][2]int64{{-1, 1}}}}, nil, "bad chunk range"},
+		{"file-out-of-range", nil, []wire.Have{{File: 5, Ranges: [][2]int64{{0, 1}}}}, nil, "entry 5"},
+		{"file-negative", nil, []wire.Have{{File: -1, Complete: true, Hash: randBytes(32)}}, nil, "entry -1"},
+		{"have-for-folder", []string{filepath.Join(src, "d"), p}, []wire.Have{{File: 0, Ranges: [][2]int64{{0, 1}}}}, nil, "entry 0"},
+		{"have-twice", nil, []wire.Have{{File: 0, Ranges: [][2]int64{{0, 1}}}, {File: 0, Ranges: [][2]int64{{1, 2}}}}, nil, "entry 0"},
+		{"complete-hash-short", nil, []wire.Have{{File: 0, Complete: true, Hash: []byte{1}}}, nil, "hash of 1 bytes"},
 		{"token-short", nil, nil, []byte{1, 2, 3}, "token of 3 bytes"},
 	}
 	for _, tc := range lies {
 		t.Run(tc.name, func(t *testing.T) {
 			f := startFake(t, func(fs *fakeSession) {
-				fs.decide(Decision{Accept: true, Have: tc.have, Token: tc.token})
+				fs.decide(wire.Decision{Accept: true, Have: tc.have, Token: tc.token})
 			})
 			paths := tc.paths
 			if paths == nil {
@@ -286,7 +287,7 @@ func TestHostileReceiver(t *testing.T) {
 		buf := make([]byte, size)
 		copy(buf, bytes.Repeat([]byte{0xee}, 2*mib)) // what the liar "kept"
 		f := startFake(t, func(fs *fakeSession) {
-			fs.decide(Decision{Accept: true, Have: []Have{{File: 0, Ranges: [][2]int64{{0, 2}}, Digest: randBytes(32)}}})
+			fs.decide(wire.Decision{Accept: true, Have: []wire.Have{{File: 0, Ranges: [][2]int64{{0, 2}}, Digest: randBytes(32)}}})
 			plan, ok := fs.readPlan()
 			if !ok {
 				return
@@ -315,8 +316,8 @@ func TestHostileReceiver(t *testing.T) {
 		copy(buf, data[:mib])
 		copy(buf[2*mib:], data[2*mib:3*mib])
 		f := startFake(t, func(fs *fakeSession) {
-			fs.decide(Decision{Accept: true, Have: []Have{{File: 0, Ranges: [][2]int64{{0, 1}, {2, 3}},
-				Digest: haveDigest([]int64{0, 2}, chunkHashes(0, 2))}}})
+			fs.decide(wire.Decision{Accept: true, Have: []wire.Have{{File: 0, Ranges: [][2]int64{{0, 1}, {2, 3}},
+				Digest: wire.HaveDigest([]int64{0, 2}, chunkHashes(0, 2))}}})
 			plan, ok := fs.readPlan()
 			if !ok {
 				return
@@ -343,7 +344,7 @@ func TestHostileReceiver(t *testing.T) {
 	t.Run("complete-with-wrong-hash-is-sent", func(t *testing.T) {
 		buf := make([]byte, size)
 		f := startFake(t, func(fs *fakeSession) {
-			fs.decide(Decision{Accept: true, Have: []Have{{File: 0, Complete: true, Hash: randBytes(32)}}})
+			fs.decide(wire.Decision{Accept: true, Have: []wire.Have{{File: 0, Complete: true, Hash: randBytes(32)}}})
 			plan, ok := fs.readPlan()
 			if !ok {
 				return
@@ -364,9 +365,9 @@ func TestHostileReceiver(t *testing.T) {
 
 	t.Run("file-done-out-of-range", func(t *testing.T) {
 		f := startFake(t, func(fs *fakeSession) {
-			fs.decide(Decision{Accept: true})
+			fs.decide(wire.Decision{Accept: true})
 			if _, ok := fs.readPlan(); ok {
-				writeFrame(fs.ctrl, frameFileDone, FileDone{File: 9})
+				wire.WriteFrame(fs.ctrl, wire.TypeFileDone, wire.FileDone{File: 9})
 			}
 		})
 		if _, err := sendToFake(t, f, []string{p}); !errors.Is(err, ErrProtocol) {
@@ -376,7 +377,7 @@ func TestHostileReceiver(t *testing.T) {
 
 	t.Run("decision-oversized", func(t *testing.T) {
 		f := startFake(t, func(fs *fakeSession) {
-			fs.ctrl.Write([]byte{frameDecision, 0xff, 0xff, 0xff, 0xff})
+			fs.ctrl.Write([]byte{wire.TypeDecision, 0xff, 0xff, 0xff, 0xff})
 		})
 		if _, err := sendToFake(t, f, []string{p}); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "exceeds") {
 			t.Fatalf("Send: %v, want ErrProtocol", err)
@@ -385,9 +386,9 @@ func TestHostileReceiver(t *testing.T) {
 
 	t.Run("second-decision", func(t *testing.T) {
 		f := startFake(t, func(fs *fakeSession) {
-			fs.decide(Decision{Accept: true})
+			fs.decide(wire.Decision{Accept: true})
 			if _, ok := fs.readPlan(); ok {
-				fs.decide(Decision{Accept: true})
+				fs.decide(wire.Decision{Accept: true})
 			}
 		})
 		if _, err := sendToFake(t, f, []string{p}); !errors.Is(err, ErrProtocol) {
@@ -408,7 +409,7 @@ func TestHostileReceiver(t *testing.T) {
 	}
 	t.Run("decline-reason-with-escapes", func(t *testing.T) {
 		f := startFake(t, func(fs *fakeSession) {
-			fs.decide(Decision{Accept: false, Code: "declined", Reason: evil})
+			fs.decide(wire.Decision{Accept: false, Code: "declined", Reason: evil})
 		})
 		_, err := sendToFake(t, f, []string{p})
 		if !errors.Is(err, ErrDeclined) {
@@ -425,10 +426,10 @@ func TestHostileReceiver(t *testing.T) {
 	})
 	t.Run("error-frame-with-escapes", func(t *testing.T) {
 		f := startFake(t, func(fs *fakeSession) {
-			writeFrame(fs.ctrl, frameError, ErrorFrame{Code: "x", Message: evil})
+			wire.WriteFrame(fs.ctrl, wire.TypeError, wire.ErrorFrame{Code: "x", Message: evil})
 		})
 		_, err := sendToFake(t, f, []string{p})
-		var pe *PeerError
+		var pe *wire.PeerError
 		if !errors.As(err, &pe) {
 			t.Fatalf("Send: %v, want a PeerError", err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 // The hostile-peer kit: a client that completes the real QUIC and TLS
@@ -35,7 +36,7 @@ type hostile struct {
 	conn *quic.Conn
 	ctrl *quic.Stream
 	br   *bufio.Reader
-	dec  Decision
+	dec  wire.Decision
 
 	sessions int // sessions the receiver had started before this one
 }
@@ -93,7 +94,7 @@ func (h *hostile) raw(b []byte) {
 // frame writes a control frame with a body of any JSON.
 func (h *hostile) frame(t byte, v any) {
 	h.openCtrl()
-	writeFrame(h.ctrl, t, v)
+	wire.WriteFrame(h.ctrl, t, v)
 }
 
 // rawFrame writes a control frame with body as it is.
@@ -104,41 +105,41 @@ func (h *hostile) rawFrame(t byte, body []byte) {
 }
 
 // offer sends an offer of entries and returns the decision.
-func (h *hostile) offer(entries ...Entry) Decision {
+func (h *hostile) offer(entries ...wire.Entry) wire.Decision {
 	h.t.Helper()
-	h.frame(frameOffer, Offer{Version: ProtocolVersion, Name: "mallory", Session: "0123456789abcdef0123456789abcdef", Entries: entries})
+	h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Name: "mallory", Session: "0123456789abcdef0123456789abcdef", Entries: entries})
 	h.ctrl.SetReadDeadline(time.Now().Add(testTimeout))
-	t, body, err := readFrame(h.br)
+	t, body, err := wire.ReadFrame(h.br)
 	if err != nil {
 		h.t.Fatalf("read decision: %v (%v)", err, context.Cause(h.conn.Context()))
 	}
-	if t == frameCommit { // the verification code exchange, done right
-		h.frame(frameNonce, NonceFrame{Value: newNonce()})
-		if t, body, err = readFrame(h.br); err != nil || t != frameReveal {
+	if t == wire.TypeCommit { // the verification code exchange, done right
+		h.frame(wire.TypeNonce, wire.NonceFrame{Value: wire.NewNonce()})
+		if t, body, err = wire.ReadFrame(h.br); err != nil || t != wire.TypeReveal {
 			h.t.Fatalf("read reveal: frame %d, %v (%v)", t, err, context.Cause(h.conn.Context()))
 		}
-		if t, body, err = readFrame(h.br); err != nil {
+		if t, body, err = wire.ReadFrame(h.br); err != nil {
 			h.t.Fatalf("read decision: %v (%v)", err, context.Cause(h.conn.Context()))
 		}
 	}
-	if err := decodeFrame(t, frameDecision, body, &h.dec); err != nil {
+	if err := wire.DecodeFrame(t, wire.TypeDecision, body, &h.dec); err != nil {
 		h.t.Fatalf("decode decision: %v", err)
 	}
 	return h.dec
 }
 
 // accepted offers entries and fails the test unless they are accepted.
-func (h *hostile) accepted(entries ...Entry) {
+func (h *hostile) accepted(entries ...wire.Entry) {
 	h.t.Helper()
 	if d := h.offer(entries...); !d.Accept {
 		h.t.Fatalf("offer declined: %s %s", d.Code, d.Reason)
 	}
 }
 
-func (h *hostile) plan(p Plan) { h.frame(framePlan, p) }
+func (h *hostile) plan(p wire.Plan) { h.frame(wire.TypePlan, p) }
 
 func (h *hostile) fileEnd(file int, size int64, hash []byte) {
-	h.frame(frameFileEnd, FileEnd{File: file, Size: size, Hash: hash})
+	h.frame(wire.TypeFileEnd, wire.FileEnd{File: file, Size: size, Hash: hash})
 }
 
 // dataStream opens a data stream and presents token.
@@ -148,18 +149,18 @@ func (h *hostile) dataStream(token []byte) *quic.SendStream {
 	if err != nil {
 		h.t.Fatalf("open data stream: %v", err)
 	}
-	str.Write(append([]byte{frameStreamHello}, token...))
+	str.Write(append([]byte{wire.TypeStreamHello}, token...))
 	return str
 }
 
 // chunk sends one well-formed chunk.
 func (h *hostile) chunk(str *quic.SendStream, file uint32, idx int64, data []byte) {
-	h.rawChunk(str, chunkHeader{File: file, Chunk: uint32(idx), Len: uint32(len(data))}, data, hashOf(data))
+	h.rawChunk(str, wire.ChunkHeader{File: file, Chunk: uint32(idx), Len: uint32(len(data))}, data, hashOf(data))
 }
 
-func (h *hostile) rawChunk(str *quic.SendStream, hdr chunkHeader, data []byte, sum [hashLen]byte) {
-	var b [chunkHeaderLen]byte
-	hdr.put(b[:])
+func (h *hostile) rawChunk(str *quic.SendStream, hdr wire.ChunkHeader, data []byte, sum [wire.HashLen]byte) {
+	var b [wire.ChunkHeaderLen]byte
+	hdr.Put(b[:])
 	str.Write(b[:])
 	str.Write(data)
 	str.Write(sum[:])
@@ -210,14 +211,14 @@ func (h *hostile) expectDelivered(files int) {
 	h.ctrl.SetReadDeadline(time.Now().Add(testTimeout))
 	n := 0
 	for {
-		t, body, err := readFrame(h.br)
+		t, body, err := wire.ReadFrame(h.br)
 		if err != nil {
 			h.t.Fatalf("read reports: %v (%v)", err, context.Cause(h.conn.Context()))
 		}
 		switch t {
-		case frameFileDone:
+		case wire.TypeFileDone:
 			n++
-		case frameDone:
+		case wire.TypeDone:
 			if n != files {
 				h.t.Errorf("%d files delivered, want %d", n, files)
 			}
@@ -322,20 +323,22 @@ func randBytes(n int) []byte {
 	return b
 }
 
-const kc = minChunkSize // the hostile kit's chunk size
+const kc = wire.MinChunkSize // the hostile kit's chunk size
 
 // file is an entry of size n in chunks of kc.
-func file(name string, n int64) Entry { return Entry{Path: name, Size: n, Chunk: kc, MTime: 1} }
+func file(name string, n int64) wire.Entry {
+	return wire.Entry{Path: name, Size: n, Chunk: kc, MTime: 1}
+}
 
-func dir(name string) Entry { return Entry{Path: name, Dir: true} }
+func dir(name string) wire.Entry { return wire.Entry{Path: name, Dir: true} }
 
 // fileHashOf is the file hash of data in chunks of kc.
 func fileHashOf(data []byte) []byte {
-	var hs [][hashLen]byte
+	var hs [][wire.HashLen]byte
 	for off := 0; off < len(data); off += kc {
 		hs = append(hs, hashOf(data[off:min(off+kc, len(data))]))
 	}
-	sum := fileHash(int64(len(data)), kc, hs)
+	sum := wire.FileHash(int64(len(data)), kc, hs)
 	return sum[:]
 }
 
@@ -349,45 +352,45 @@ func TestHostileNames(t *testing.T) {
 	}
 	cases := []struct {
 		name    string
-		entries []Entry
+		entries []wire.Entry
 		want    string
 	}{
-		{"traversal", []Entry{file("../x", 1)}, "unsafe path"},
-		{"traversal-inside", []Entry{file("a/../../x", 1)}, "unsafe path"},
-		{"traversal-dir", []Entry{dir(".."), file("../outside/x", 1)}, "unsafe path"},
-		{"absolute", []Entry{file(abs, 1)}, "absolute"},
-		{"absolute-etc", []Entry{file("/etc/x", 1)}, "absolute"},
-		{"drive", []Entry{file(`C:\x`, 1)}, "unsafe path"},
-		{"drive-relative", []Entry{file("c:x", 1)}, "drive"},
-		{"unc", []Entry{file(`\\?\C:\x`, 1)}, "backslash"},
-		{"backslash", []Entry{file(`..\..\x`, 1)}, "backslash"},
-		{"nul", []Entry{file("a\x00b", 1)}, "control"},
-		{"control", []Entry{file("a\x01b", 1)}, "control"},
-		{"newline", []Entry{file("a\nb", 1)}, "control"},
-		{"ansi", []Entry{file("\x1b[2Jx", 1)}, "control"},
-		{"bidi", []Entry{file("evil\u202etxt.exe", 1)}, "format"},
-		{"non-nfc", []Entry{file("e\u0301", 1)}, "NFC"},
-		{"empty", []Entry{file("", 1)}, "empty"},
-		{"dot", []Entry{file(".", 1)}, "unsafe path"},
-		{"empty-component", []Entry{file("a//b", 1)}, "empty component"},
-		{"trailing-slash", []Entry{file("a/", 1)}, "empty component"},
-		{"windows-device", []Entry{file("con.txt", 1)}, "device"},
-		{"trailing-dot", []Entry{file("x.", 1)}, "Windows strips"},
-		{"case-collision", []Entry{file("A", 1), file("a", 1)}, "collision"},
-		{"nfc-nfd-collision", []Entry{file("\u00e9", 1), file("e\u0301", 1)}, "unsafe path"},
-		{"fold-collision", []Entry{file("stra\u00dfe", 1), file("STRASSE", 1)}, "collision"},
-		{"nested-under-file", []Entry{file("a", 1), file("a/b", 1)}, "collision"},
-		{"file-then-folder", []Entry{file("a", 1), dir("a")}, "collision"},
-		{"duplicate", []Entry{file("a", 1), file("a", 1)}, "duplicate"},
-		{"duplicate-folder", []Entry{dir("d"), dir("d")}, "duplicate"},
-		{"long-component", []Entry{file(long, 1)}, "255"},
-		{"long-path", []Entry{file(strings.Join(longPath, "/"), 1)}, "4096"},
-		{"ferry-partial", []Entry{file(".ferry-abc.part", 1)}, "reserved"},
-		{"ferry-journal-upper", []Entry{file("d/.FERRY-x.journal", 1)}, "reserved"},
+		{"traversal", []wire.Entry{file("../x", 1)}, "unsafe path"},
+		{"traversal-inside", []wire.Entry{file("a/../../x", 1)}, "unsafe path"},
+		{"traversal-dir", []wire.Entry{dir(".."), file("../outside/x", 1)}, "unsafe path"},
+		{"absolute", []wire.Entry{file(abs, 1)}, "absolute"},
+		{"absolute-etc", []wire.Entry{file("/etc/x", 1)}, "absolute"},
+		{"drive", []wire.Entry{file(`C:\x`, 1)}, "unsafe path"},
+		{"drive-relative", []wire.Entry{file("c:x", 1)}, "drive"},
+		{"unc", []wire.Entry{file(`\\?\C:\x`, 1)}, "backslash"},
+		{"backslash", []wire.Entry{file(`..\..\x`, 1)}, "backslash"},
+		{"nul", []wire.Entry{file("a\x00b", 1)}, "control"},
+		{"control", []wire.Entry{file("a\x01b", 1)}, "control"},
+		{"newline", []wire.Entry{file("a\nb", 1)}, "control"},
+		{"ansi", []wire.Entry{file("\x1b[2Jx", 1)}, "control"},
+		{"bidi", []wire.Entry{file("evil\u202etxt.exe", 1)}, "format"},
+		{"non-nfc", []wire.Entry{file("e\u0301", 1)}, "NFC"},
+		{"empty", []wire.Entry{file("", 1)}, "empty"},
+		{"dot", []wire.Entry{file(".", 1)}, "unsafe path"},
+		{"empty-component", []wire.Entry{file("a//b", 1)}, "empty component"},
+		{"trailing-slash", []wire.Entry{file("a/", 1)}, "empty component"},
+		{"windows-device", []wire.Entry{file("con.txt", 1)}, "device"},
+		{"trailing-dot", []wire.Entry{file("x.", 1)}, "Windows strips"},
+		{"case-collision", []wire.Entry{file("A", 1), file("a", 1)}, "collision"},
+		{"nfc-nfd-collision", []wire.Entry{file("\u00e9", 1), file("e\u0301", 1)}, "unsafe path"},
+		{"fold-collision", []wire.Entry{file("stra\u00dfe", 1), file("STRASSE", 1)}, "collision"},
+		{"nested-under-file", []wire.Entry{file("a", 1), file("a/b", 1)}, "collision"},
+		{"file-then-folder", []wire.Entry{file("a", 1), dir("a")}, "collision"},
+		{"duplicate", []wire.Entry{file("a", 1), file("a", 1)}, "duplicate"},
+		{"duplicate-folder", []wire.Entry{dir("d"), dir("d")}, "duplicate"},
+		{"long-component", []wire.Entry{file(long, 1)}, "255"},
+		{"long-path", []wire.Entry{file(strings.Join(longPath, "/"), 1)}, "4096"},
+		{"ferry-partial", []wire.Entry{file(".ferry-abc.part", 1)}, "reserved"},
+		{"ferry-journal-upper", []wire.Entry{file("d/.FERRY-x.journal", 1)}, "reserved"},
 	}
 	for _, tc := range cases {
 		env.run(t, tc.name, func(t *testing.T, h *hostile) {
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Name: "mallory", Entries: tc.entries})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Name: "mallory", Entries: tc.entries})
 			h.expectClosed(codeProtocol, tc.want)
 		})
 	}
@@ -411,25 +414,25 @@ func TestHostileSymlinks(t *testing.T) {
 
 	env.run(t, "folder-entry-named-like-link", func(t *testing.T, h *hostile) {
 		h.accepted(dir("link"), file("link/x", 3))
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		h.expectClosed(codeProtocol, "symlink")
 	})
 	env.run(t, "file-under-link", func(t *testing.T, h *hostile) {
 		h.accepted(file("link/x", int64(len(data))))
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		str := h.dataStream(h.dec.Token)
 		h.chunk(str, 0, 0, data[:kc])
 		h.expectClosed(codeProtocol, "symlink")
 	})
 	env.run(t, "empty-file-under-deep-link", func(t *testing.T, h *hostile) {
 		h.accepted(dir("d"), file("d/deep/x", 0))
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		h.fileEnd(1, 0, fileHashOf(nil))
 		h.expectClosed(codeProtocol, "symlink")
 	})
 	env.run(t, "file-named-like-link", func(t *testing.T, h *hostile) {
 		h.accepted(file("victim.txt", int64(len(data))), file("link", 3))
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		str := h.dataStream(h.dec.Token)
 		h.chunk(str, 0, 0, data[:kc])
 		h.chunk(str, 0, 1, data[kc:])
@@ -445,13 +448,13 @@ func TestHostileSymlinks(t *testing.T) {
 	env.expect["plain"] = []byte("a file")
 	env.run(t, "file-under-existing-file", func(t *testing.T, h *hostile) {
 		h.accepted(file("plain/x", 3))
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		h.chunk(h.dataStream(h.dec.Token), 0, 0, []byte("abc"))
 		h.expectClosed(codeProtocol, "is a file, not a directory")
 	})
 	env.run(t, "folder-over-existing-file", func(t *testing.T, h *hostile) {
 		h.accepted(dir("plain"))
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		h.expectClosed(codeProtocol, "is a file, not a directory")
 	})
 	// The partial file's name is predictable: plant a link there.
@@ -460,7 +463,7 @@ func TestHostileSymlinks(t *testing.T) {
 		must(os.Symlink(filepath.Join(env.out, "precious"), filepath.Join(recv, ".ferry-"+key+".part")))
 		must(os.Symlink(filepath.Join(env.out, "journal"), filepath.Join(recv, ".ferry-"+key+".journal")))
 		h.accepted(file("planted.bin", int64(len(data))))
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		str := h.dataStream(h.dec.Token)
 		h.chunk(str, 0, 0, data[:kc])
 		h.expectClosed(codeProtocol, "symlink")
@@ -480,7 +483,7 @@ func TestHostileSymlinkOverwrite(t *testing.T) {
 	}
 	env.run(t, "overwrite-link", func(t *testing.T, h *hostile) {
 		h.accepted(file("victim.txt", 3))
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		str := h.dataStream(h.dec.Token)
 		h.chunk(str, 0, 0, []byte("pwn"))
 		h.fileEnd(0, 3, fileHashOf([]byte("pwn")))
@@ -497,9 +500,9 @@ func TestHostileData(t *testing.T) {
 	one := file("f", size)
 
 	// start opens a session for entries with one data stream.
-	start := func(h *hostile, entries ...Entry) *quic.SendStream {
+	start := func(h *hostile, entries ...wire.Entry) *quic.SendStream {
 		h.accepted(entries...)
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		return h.dataStream(h.dec.Token)
 	}
 	cases := []struct {
@@ -509,43 +512,43 @@ func TestHostileData(t *testing.T) {
 		want string
 	}{
 		{"negative-size", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Entries: []Entry{file("f", -5)}})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Entries: []wire.Entry{file("f", -5)}})
 		}, codeProtocol, "size -5"},
 		{"size-beyond-chunk-limit", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Entries: []Entry{file("f", kc*maxChunksPerFile+1)}})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Entries: []wire.Entry{file("f", kc*wire.MaxChunksPerFile+1)}})
 		}, codeProtocol, "size"},
 		{"chunk-size-not-power-of-two", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Entries: []Entry{{Path: "f", Size: 10, Chunk: kc + 1}}})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Entries: []wire.Entry{{Path: "f", Size: 10, Chunk: kc + 1}}})
 		}, codeProtocol, "chunk size"},
 		{"folder-with-size", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Entries: []Entry{{Path: "d", Dir: true, Size: 10}}})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Entries: []wire.Entry{{Path: "d", Dir: true, Size: 10}}})
 		}, codeProtocol, "has a size"},
 		{"total-overflow", func(h *hostile) {
-			var es []Entry
+			var es []wire.Entry
 			for i := range 40000 {
-				es = append(es, Entry{Path: fmt.Sprint(i), Size: maxChunkSize * maxChunksPerFile, Chunk: maxChunkSize})
+				es = append(es, wire.Entry{Path: fmt.Sprint(i), Size: wire.MaxChunkSize * wire.MaxChunksPerFile, Chunk: wire.MaxChunkSize})
 			}
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Entries: es})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Entries: es})
 		}, codeProtocol, "chunks in one offer"}, // the chunk cap trips long before int64 could overflow
 		{"chunk-longer-than-declared", func(h *hostile) {
 			str := start(h, one)
-			h.rawChunk(str, chunkHeader{Len: kc + 1}, append(c0, 'x'), hashOf(append(c0, 'x')))
+			h.rawChunk(str, wire.ChunkHeader{Len: kc + 1}, append(c0, 'x'), hashOf(append(c0, 'x')))
 		}, codeProtocol, "chunk 0 of 65537 bytes"},
 		{"chunk-shorter-than-declared", func(h *hostile) {
 			str := start(h, one)
-			h.rawChunk(str, chunkHeader{Len: kc - 1}, c0[:kc-1], hashOf(c0[:kc-1]))
+			h.rawChunk(str, wire.ChunkHeader{Len: kc - 1}, c0[:kc-1], hashOf(c0[:kc-1]))
 		}, codeProtocol, "chunk 0 of 65535 bytes"},
 		{"data-ends-inside-chunk", func(h *hostile) {
 			str := start(h, one)
-			var b [chunkHeaderLen]byte
-			chunkHeader{Len: kc}.put(b[:])
+			var b [wire.ChunkHeaderLen]byte
+			wire.ChunkHeader{Len: kc}.Put(b[:])
 			str.Write(b[:])
 			str.Write(c0[:100])
 			str.Close()
 		}, codeProtocol, "ends inside"},
 		{"data-ends-inside-header", func(h *hostile) {
 			str := start(h, one)
-			str.Write([]byte{frameChunk, 0, 0})
+			str.Write([]byte{wire.TypeChunk, 0, 0})
 			str.Close()
 		}, codeProtocol, "ends inside"},
 		{"last-chunk-too-long", func(h *hostile) {
@@ -570,7 +573,7 @@ func TestHostileData(t *testing.T) {
 		}, codeProtocol, "entry 7"},
 		{"chunk-hash-wrong", func(h *hostile) {
 			str := start(h, one)
-			h.rawChunk(str, chunkHeader{Len: kc}, c0, hashOf(c1))
+			h.rawChunk(str, wire.ChunkHeader{Len: kc}, c0, hashOf(c1))
 		}, codeIntegrity, "does not match its hash"},
 		{"chunk-twice", func(h *hostile) {
 			str := start(h, one)
@@ -611,7 +614,7 @@ func TestHostileData(t *testing.T) {
 			h.fileEnd(0, size, fileHashOf(data))
 		}, codeProtocol, "second end"},
 		{"streamed-short-middle-chunk", func(h *hostile) {
-			str := start(h, Entry{Path: "s", Size: -1, Chunk: kc, Stream: true})
+			str := start(h, wire.Entry{Path: "s", Size: -1, Chunk: kc, Stream: true})
 			h.chunk(str, 0, 0, c0[:100])
 			h.chunk(str, 0, 1, c1[:100])
 			p := h.progress()
@@ -619,7 +622,7 @@ func TestHostileData(t *testing.T) {
 			h.fileEnd(0, kc+100, fileHashOf(nil))
 		}, codeProtocol, "chunk 0 has 100 bytes"},
 		{"streamed-end-before-chunks", func(h *hostile) {
-			str := start(h, Entry{Path: "s", Size: -1, Chunk: kc, Stream: true})
+			str := start(h, wire.Entry{Path: "s", Size: -1, Chunk: kc, Stream: true})
 			h.chunk(str, 0, 0, c0)
 			h.chunk(str, 0, 1, c1[:10])
 			p := h.progress()
@@ -627,31 +630,31 @@ func TestHostileData(t *testing.T) {
 			h.fileEnd(0, 10, fileHashOf(c1[:10]))
 		}, codeProtocol, "beyond its end"},
 		{"streamed-chunk-index-too-big", func(h *hostile) {
-			str := start(h, Entry{Path: "s", Size: -1, Chunk: kc, Stream: true})
-			h.chunk(str, 0, maxChunksPerFile, c0[:1])
+			str := start(h, wire.Entry{Path: "s", Size: -1, Chunk: kc, Stream: true})
+			h.chunk(str, 0, wire.MaxChunksPerFile, c0[:1])
 		}, codeProtocol, "streamed"},
 		{"streamed-empty-chunk", func(h *hostile) {
-			str := start(h, Entry{Path: "s", Size: -1, Chunk: kc, Stream: true})
+			str := start(h, wire.Entry{Path: "s", Size: -1, Chunk: kc, Stream: true})
 			h.chunk(str, 0, 0, nil)
 		}, codeProtocol, "0 bytes"},
 		{"streamed-negative-end", func(h *hostile) {
-			start(h, Entry{Path: "s", Size: -1, Chunk: kc, Stream: true})
+			start(h, wire.Entry{Path: "s", Size: -1, Chunk: kc, Stream: true})
 			h.fileEnd(0, -1, fileHashOf(nil))
 		}, codeProtocol, "ends at size -1"},
 		{"streamed-with-size", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Entries: []Entry{{Path: "s", Size: 5, Chunk: kc, Stream: true}}})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Entries: []wire.Entry{{Path: "s", Size: 5, Chunk: kc, Stream: true}}})
 		}, codeProtocol, "has a size"},
 		{"plan-restarts-folder", func(h *hostile) {
 			h.accepted(dir("d"))
-			h.plan(Plan{Restart: []int{0}})
+			h.plan(wire.Plan{Restart: []int{0}})
 		}, codeProtocol, "restarts entry 0"},
 		{"plan-restarts-out-of-range", func(h *hostile) {
 			h.accepted(one)
-			h.plan(Plan{Restart: []int{1 << 30}})
+			h.plan(wire.Plan{Restart: []int{1 << 30}})
 		}, codeProtocol, "restarts entry"},
 		{"plan-skips-unknown", func(h *hostile) {
 			h.accepted(one)
-			h.plan(Plan{Skip: []int{0}})
+			h.plan(wire.Plan{Skip: []int{0}})
 		}, codeProtocol, "skips entry 0"},
 	}
 	for _, tc := range cases {
@@ -672,13 +675,13 @@ func TestHostileData(t *testing.T) {
 	})
 	env.run(t, "empty-file-and-folder", func(t *testing.T, h *hostile) {
 		h.accepted(dir("e"), file("e/empty", 0))
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 		h.fileEnd(1, 0, fileHashOf(nil))
 		h.expectDelivered(1)
 		env.expect["e/empty"] = []byte{}
 	})
 	env.run(t, "huge-size-beyond-free-space", func(t *testing.T, h *hostile) {
-		d := h.offer(Entry{Path: "huge", Size: 1 << 40, Chunk: 1 << 24, MTime: 1})
+		d := h.offer(wire.Entry{Path: "huge", Size: 1 << 40, Chunk: 1 << 24, MTime: 1})
 		if d.Accept || d.Code != "no-space" || !strings.Contains(d.Reason, "free space") {
 			t.Errorf("decision %+v, want a refusal for lack of space", d)
 		}
@@ -694,7 +697,7 @@ func TestHostileFrames(t *testing.T) {
 	one := file("f", 10)
 	start := func(h *hostile) {
 		h.accepted(one)
-		h.plan(Plan{})
+		h.plan(wire.Plan{})
 	}
 	cases := []struct {
 		name string
@@ -702,52 +705,52 @@ func TestHostileFrames(t *testing.T) {
 		code quic.ApplicationErrorCode
 		want string
 	}{
-		{"offer-length-4GiB", func(h *hostile) { h.raw([]byte{frameOffer, 0xff, 0xff, 0xff, 0xff}) }, codeProtocol, "exceeds the limit"},
+		{"offer-length-4GiB", func(h *hostile) { h.raw([]byte{wire.TypeOffer, 0xff, 0xff, 0xff, 0xff}) }, codeProtocol, "exceeds the limit"},
 		{"offer-length-over-cap", func(h *hostile) {
-			h.raw(binary.BigEndian.AppendUint32([]byte{frameOffer}, maxOfferFrame+1))
+			h.raw(binary.BigEndian.AppendUint32([]byte{wire.TypeOffer}, wire.MaxOfferFrame+1))
 		}, codeProtocol, "exceeds the limit"},
 		{"unknown-frame-type", func(h *hostile) { h.rawFrame(0x42, []byte("{}")) }, codeProtocol, "unknown control frame type 66"},
-		{"done-instead-of-offer", func(h *hostile) { h.frame(frameDone, DoneFrame{}) }, codeProtocol, "want 1"},
-		{"malformed-offer", func(h *hostile) { h.rawFrame(frameOffer, []byte(`{"v":1,"entries":[{"path":`)) }, codeProtocol, "malformed"},
-		{"offer-wrong-types", func(h *hostile) { h.rawFrame(frameOffer, []byte(`{"v":1,"entries":[{"path":7}]}`)) }, codeProtocol, "malformed"},
-		{"offer-version-3", func(h *hostile) { h.frame(frameOffer, Offer{Version: 3, Entries: []Entry{one}}) }, codeDeclined, "newer version of ferry (transfer protocol 3"},
-		{"offer-version-1", func(h *hostile) { h.frame(frameOffer, Offer{Version: 1, Entries: []Entry{one}}) }, codeDeclined, "older version of ferry (transfer protocol 1"},
-		{"offer-no-entries-null", func(h *hostile) { h.rawFrame(frameOffer, []byte(`null`)) }, codeDeclined, "transfer protocol 0"},
-		{"offer-no-entries", func(h *hostile) { h.frame(frameOffer, Offer{Version: ProtocolVersion}) }, codeProtocol, "an offer of nothing"},
+		{"done-instead-of-offer", func(h *hostile) { h.frame(wire.TypeDone, wire.DoneFrame{}) }, codeProtocol, "want 1"},
+		{"malformed-offer", func(h *hostile) { h.rawFrame(wire.TypeOffer, []byte(`{"v":1,"entries":[{"path":`)) }, codeProtocol, "malformed"},
+		{"offer-wrong-types", func(h *hostile) { h.rawFrame(wire.TypeOffer, []byte(`{"v":1,"entries":[{"path":7}]}`)) }, codeProtocol, "malformed"},
+		{"offer-version-3", func(h *hostile) { h.frame(wire.TypeOffer, wire.Offer{Version: 3, Entries: []wire.Entry{one}}) }, codeDeclined, "newer version of ferry (transfer protocol 3"},
+		{"offer-version-1", func(h *hostile) { h.frame(wire.TypeOffer, wire.Offer{Version: 1, Entries: []wire.Entry{one}}) }, codeDeclined, "older version of ferry (transfer protocol 1"},
+		{"offer-no-entries-null", func(h *hostile) { h.rawFrame(wire.TypeOffer, []byte(`null`)) }, codeDeclined, "transfer protocol 0"},
+		{"offer-no-entries", func(h *hostile) { h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version}) }, codeProtocol, "an offer of nothing"},
 		{"offer-long-session", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Session: strings.Repeat("s", 1000), Entries: []Entry{one}})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Session: strings.Repeat("s", 1000), Entries: []wire.Entry{one}})
 		}, codeProtocol, "session"},
 		{"offer-long-name", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Name: strings.Repeat("n", 300), Entries: []Entry{one}})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Name: strings.Repeat("n", 300), Entries: []wire.Entry{one}})
 		}, codeProtocol, "sender name"},
 		{"offer-entry-key-twice", func(h *hostile) {
-			h.rawFrame(frameOffer, []byte(`{"v":2,"entries":[{"path":"x","size":3,"SIZE":5,"chunk":65536}]}`))
+			h.rawFrame(wire.TypeOffer, []byte(`{"v":2,"entries":[{"path":"x","size":3,"SIZE":5,"chunk":65536}]}`))
 		}, codeProtocol, `gives "size" twice`},
 		{"offer-key-twice", func(h *hostile) {
-			h.rawFrame(frameOffer, []byte(`{"v":2,"name":"a","Name":"b","entries":[{"path":"x","size":3,"chunk":65536}]}`))
+			h.rawFrame(wire.TypeOffer, []byte(`{"v":2,"name":"a","Name":"b","entries":[{"path":"x","size":3,"chunk":65536}]}`))
 		}, codeProtocol, `"name" given twice`},
 		{"offer-invisible-name", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Name: "\u3164\u3164", Entries: []Entry{one}})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Name: "\u3164\u3164", Entries: []wire.Entry{one}})
 		}, codeProtocol, "no visible character"},
 		{"nonce-short", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Entries: []Entry{one}})
-			h.frame(frameNonce, NonceFrame{Value: []byte("short")})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Entries: []wire.Entry{one}})
+			h.frame(wire.TypeNonce, wire.NonceFrame{Value: []byte("short")})
 		}, codeProtocol, "verification nonce of 5 bytes"},
 		{"plan-instead-of-nonce", func(h *hostile) {
-			h.frame(frameOffer, Offer{Version: ProtocolVersion, Entries: []Entry{one}})
-			h.frame(framePlan, Plan{})
+			h.frame(wire.TypeOffer, wire.Offer{Version: wire.Version, Entries: []wire.Entry{one}})
+			h.frame(wire.TypePlan, wire.Plan{})
 		}, codeProtocol, "got control frame type 3, want 9"},
 		{"error-frame-with-escapes", func(h *hostile) {
 			start(h)
-			h.frame(frameError, ErrorFrame{Code: "x", Message: "\x1b[2J\x1b[1Aall good\u202e"})
+			h.frame(wire.TypeError, wire.ErrorFrame{Code: "x", Message: "\x1b[2J\x1b[1Aall good\u202e"})
 		}, codeFatal, `peer: \x1b[2J`},
 		{"plan-length-over-cap", func(h *hostile) {
 			h.accepted(one)
-			h.raw(binary.BigEndian.AppendUint32([]byte{framePlan}, maxDecisionFrame+1))
+			h.raw(binary.BigEndian.AppendUint32([]byte{wire.TypePlan}, wire.MaxDecisionFrame+1))
 		}, codeProtocol, "exceeds the limit"},
 		{"file-end-length-over-cap", func(h *hostile) {
 			start(h)
-			h.raw(binary.BigEndian.AppendUint32([]byte{frameFileEnd}, maxSmallFrame+1))
+			h.raw(binary.BigEndian.AppendUint32([]byte{wire.TypeFileEnd}, wire.MaxSmallFrame+1))
 		}, codeProtocol, "exceeds the limit"},
 		{"unknown-frame-after-plan", func(h *hostile) {
 			start(h)
@@ -755,7 +758,7 @@ func TestHostileFrames(t *testing.T) {
 		}, codeProtocol, "unknown control frame type 238"},
 		{"offer-after-plan", func(h *hostile) {
 			start(h)
-			h.frame(frameOffer, Offer{Version: 1})
+			h.frame(wire.TypeOffer, wire.Offer{Version: 1})
 		}, codeProtocol, "want 4"},
 		{"control-stream-closed", func(h *hostile) {
 			start(h)
@@ -763,7 +766,7 @@ func TestHostileFrames(t *testing.T) {
 		}, codeProtocol, "control stream"},
 		{"data-stream-wrong-token", func(h *hostile) {
 			start(h)
-			h.dataStream(randBytes(tokenLen))
+			h.dataStream(randBytes(wire.TokenLen))
 		}, codeProtocol, "wrong session token"},
 		{"data-stream-without-hello", func(h *hostile) {
 			start(h)
@@ -773,7 +776,7 @@ func TestHostileFrames(t *testing.T) {
 		{"data-stream-short-hello", func(h *hostile) {
 			start(h)
 			str, _ := h.conn.OpenUniStream()
-			str.Write([]byte{frameStreamHello, 1, 2})
+			str.Write([]byte{wire.TypeStreamHello, 1, 2})
 			str.Close()
 		}, codeProtocol, "ends inside"},
 		{"unknown-data-frame", func(h *hostile) {
@@ -785,7 +788,7 @@ func TestHostileFrames(t *testing.T) {
 			h.accepted(one)
 			str := h.dataStream(h.dec.Token)
 			h.chunk(str, 0, 0, []byte("0123456789"))
-			h.rawFrame(framePlan, []byte("[]"))
+			h.rawFrame(wire.TypePlan, []byte("[]"))
 		}, codeProtocol, "malformed frame type 3"},
 	}
 	for _, tc := range cases {
@@ -809,29 +812,29 @@ func TestHostileStalls(t *testing.T) {
 	}{
 		{"no-offer", func(h *hostile) {}, codeProtocol, "no offer"},
 		{"half-an-offer", func(h *hostile) {
-			h.raw([]byte{frameOffer, 0, 0, 1, 0, '{'})
+			h.raw([]byte{wire.TypeOffer, 0, 0, 1, 0, '{'})
 		}, codeProtocol, "no offer"},
 		{"no-plan", func(h *hostile) {
 			h.accepted(file("f", 10))
 		}, codeFatal, "no plan"},
 		{"data-streams-never-send", func(h *hostile) {
 			h.accepted(file("f", 10), file("g", 10))
-			h.plan(Plan{})
+			h.plan(wire.Plan{})
 			for range 3 {
 				h.dataStream(h.dec.Token)
 			}
 		}, codeFatal, "nothing arrived"},
 		{"silent-after-half-a-chunk", func(h *hostile) {
 			h.accepted(file("f", 10))
-			h.plan(Plan{})
+			h.plan(wire.Plan{})
 			str := h.dataStream(h.dec.Token)
-			var b [chunkHeaderLen]byte
-			chunkHeader{Len: 10}.put(b[:])
+			var b [wire.ChunkHeaderLen]byte
+			wire.ChunkHeader{Len: 10}.Put(b[:])
 			str.Write(append(b[:], "01234"...))
 		}, codeFatal, "nothing arrived"},
 		{"no-file-end", func(h *hostile) {
 			h.accepted(file("f", 10))
-			h.plan(Plan{})
+			h.plan(wire.Plan{})
 			h.chunk(h.dataStream(h.dec.Token), 0, 0, []byte("0123456789"))
 		}, codeFatal, "nothing arrived"},
 	}
@@ -888,7 +891,7 @@ func TestHostileManyIdleConnections(t *testing.T) {
 		}
 		for _, h := range hs {
 			h.openCtrl()
-			h.raw([]byte{frameOffer}) // the stream exists, the offer never comes
+			h.raw([]byte{wire.TypeOffer}) // the stream exists, the offer never comes
 		}
 		for _, h := range hs {
 			h.expectClosed(codeProtocol, "no offer")
@@ -908,7 +911,7 @@ func TestHostileSkippedFile(t *testing.T) {
 	mtime := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
 	os.Chtimes(p, mtime, mtime)
 	env.expect["same.txt"] = have
-	same := Entry{Path: "same.txt", Size: int64(len(have)), Chunk: kc, MTime: mtime.UnixNano()}
+	same := wire.Entry{Path: "same.txt", Size: int64(len(have)), Chunk: kc, MTime: mtime.UnixNano()}
 	other := file("other", 10) // keeps the session waiting for data
 
 	skipped := func(h *hostile) {
@@ -917,7 +920,7 @@ func TestHostileSkippedFile(t *testing.T) {
 		if len(h.dec.Have) != 1 || !h.dec.Have[0].Complete || !bytes.Equal(h.dec.Have[0].Hash, fileHashOf(have)) {
 			h.t.Fatalf("have %+v, want file 0 complete", h.dec.Have)
 		}
-		h.plan(Plan{Skip: []int{0}})
+		h.plan(wire.Plan{Skip: []int{0}})
 	}
 	env.run(t, "chunk-for-skipped-file", func(t *testing.T, h *hostile) {
 		skipped(h)
@@ -931,7 +934,7 @@ func TestHostileSkippedFile(t *testing.T) {
 	})
 	env.run(t, "skip-twice", func(t *testing.T, h *hostile) {
 		h.accepted(same, other)
-		h.plan(Plan{Skip: []int{0, 0}})
+		h.plan(wire.Plan{Skip: []int{0, 0}})
 		h.expectClosed(codeProtocol, "plan skips entry 0")
 	})
 	env.run(t, "skip-then-complete-the-rest", func(t *testing.T, h *hostile) {

@@ -9,7 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 
-	"github.com/zeebo/blake3"
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 // A journal sits next to a partial file and records which chunks are on disk
@@ -25,7 +25,7 @@ import (
 
 const (
 	journalMagic     = "FERRYJ01"
-	journalRecordLen = 4 + hashLen + 4
+	journalRecordLen = 4 + wire.HashLen + 4
 	maxJournalHeader = 16 << 10
 )
 
@@ -55,7 +55,7 @@ func encodeJournalHeader(h journalHeader) ([]byte, error) {
 	return append(b, body...), nil
 }
 
-func encodeJournalRecord(b []byte, idx int64, h [hashLen]byte) []byte {
+func encodeJournalRecord(b []byte, idx int64, h [wire.HashLen]byte) []byte {
 	start := len(b)
 	b = binary.BigEndian.AppendUint32(b, uint32(idx))
 	b = append(b, h[:]...)
@@ -68,7 +68,7 @@ var errJournal = errors.New("unusable journal")
 // readJournal parses a journal. Records whose index is not below maxChunks
 // are ignored, and so is everything after the first corrupt record. It
 // returns the recorded hash of each chunk index.
-func readJournal(r io.Reader, maxChunks int64) (journalHeader, map[int64][hashLen]byte, error) {
+func readJournal(r io.Reader, maxChunks int64) (journalHeader, map[int64][wire.HashLen]byte, error) {
 	var h journalHeader
 	var pre [len(journalMagic) + 4]byte
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
@@ -90,83 +90,22 @@ func readJournal(r io.Reader, maxChunks int64) (journalHeader, map[int64][hashLe
 	if err := dec.Decode(&h); err != nil {
 		return h, nil, fmt.Errorf("%w: header: %v", errJournal, err)
 	}
-	recs := make(map[int64][hashLen]byte)
+	recs := make(map[int64][wire.HashLen]byte)
 	var rec [journalRecordLen]byte
 	for {
 		if _, err := io.ReadFull(r, rec[:]); err != nil {
 			break // end, or a torn last record
 		}
-		if crc32.Checksum(rec[:4+hashLen], castagnoli) != binary.BigEndian.Uint32(rec[4+hashLen:]) {
+		if crc32.Checksum(rec[:4+wire.HashLen], castagnoli) != binary.BigEndian.Uint32(rec[4+wire.HashLen:]) {
 			break
 		}
 		idx := int64(binary.BigEndian.Uint32(rec[:4]))
 		if idx >= maxChunks {
 			continue
 		}
-		var sum [hashLen]byte
-		copy(sum[:], rec[4:4+hashLen])
+		var sum [wire.HashLen]byte
+		copy(sum[:], rec[4:4+wire.HashLen])
 		recs[idx] = sum
 	}
 	return h, recs, nil
-}
-
-// fileHash is a file's hash as ferry reports it: BLAKE3 over a label, the
-// size and the BLAKE3 hashes of its chunks in order. Both sides compute it,
-// the sender from its source and the receiver from the bytes it wrote.
-func fileHash(size, chunk int64, chunks [][hashLen]byte) [hashLen]byte {
-	h := blake3.New()
-	var b [24]byte
-	copy(b[:8], "ferryF01")
-	binary.BigEndian.PutUint64(b[8:], uint64(size))
-	binary.BigEndian.PutUint64(b[16:], uint64(chunk))
-	h.Write(b[:])
-	for i := range chunks {
-		h.Write(chunks[i][:])
-	}
-	var out [hashLen]byte
-	h.Sum(out[:0])
-	return out
-}
-
-// haveDigest condenses the hashes of the chunks a receiver kept, in index
-// order, so the sender can check them in one comparison.
-func haveDigest(idx []int64, hashes [][hashLen]byte) []byte {
-	h := blake3.New()
-	var b [8]byte
-	for i := range idx {
-		binary.BigEndian.PutUint64(b[:], uint64(idx[i]))
-		h.Write(b[:])
-		h.Write(hashes[i][:])
-	}
-	return h.Sum(nil)
-}
-
-// rangesOf turns sorted chunk indexes into half-open ranges.
-func rangesOf(idx []int64) [][2]int64 {
-	var out [][2]int64
-	for _, i := range idx {
-		if n := len(out); n > 0 && out[n-1][1] == i {
-			out[n-1][1]++
-			continue
-		}
-		out = append(out, [2]int64{i, i + 1})
-	}
-	return out
-}
-
-// indexesOf expands ranges checked against a chunk count; it rejects
-// overlapping, unsorted or out-of-range ranges.
-func indexesOf(ranges [][2]int64, chunks int64) ([]int64, error) {
-	var out []int64
-	next := int64(0)
-	for _, r := range ranges {
-		if r[0] < next || r[1] <= r[0] || r[1] > chunks {
-			return nil, protoErr("bad chunk range [%d,%d) of %d chunks", r[0], r[1], chunks)
-		}
-		for i := r[0]; i < r[1]; i++ {
-			out = append(out, i)
-		}
-		next = r[1]
-	}
-	return out, nil
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 const mib = 1 << 20
@@ -81,7 +83,7 @@ func TestSendFileAndTree(t *testing.T) {
 	for _, e := range r.events.all() {
 		if ev, ok := e.(EventFile); ok {
 			files++
-			if len(ev.Hash) != 2*hashLen || !strings.HasPrefix(ev.Path, r.Dir()) {
+			if len(ev.Hash) != 2*wire.HashLen || !strings.HasPrefix(ev.Path, r.Dir()) {
 				t.Errorf("file event %+v", ev)
 			}
 		}
@@ -598,7 +600,7 @@ func goSend(t testing.TB, cancel context.CancelFunc, send func() (Result, error)
 // partialUpload leaves a partial copy of the file at p on the receiver:
 // a sender with dev's identity offers it exactly as Send would, delivers
 // the chunks in idx and goes away.
-func partialUpload(t *testing.T, r *testReceiver, s *testSender, p string, idx ...int64) Entry {
+func partialUpload(t *testing.T, r *testReceiver, s *testSender, p string, idx ...int64) wire.Entry {
 	t.Helper()
 	src, err := buildManifest([]string{p}, "", slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -612,18 +614,18 @@ func partialUpload(t *testing.T, r *testReceiver, s *testSender, p string, idx .
 	sessions, ends := count[EventSession](r), count[EventSessionEnd](r)
 	h := dialHostile(t, s.dev, r)
 	h.offer(e)
-	h.plan(Plan{})
+	h.plan(wire.Plan{})
 	str := h.dataStream(h.dec.Token)
 	for _, i := range idx {
 		off := i * e.Chunk
-		h.chunk(str, 0, i, data[off:off+e.chunkLen(i)])
+		h.chunk(str, 0, i, data[off:off+e.ChunkLen(i)])
 	}
 	str.Close()
 	// Wait until the receiver verified them all, then vanish.
 	prog := sessionProgress(t, r, sessions)
 	var want int64
 	for _, i := range idx {
-		want += e.chunkLen(i)
+		want += e.ChunkLen(i)
 	}
 	waitUntil(t, "the chunks verified", func() bool { return prog.Done.Load() >= want })
 	h.close()
@@ -655,7 +657,7 @@ func journalChunks(t testing.TB, dir string) []int64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	_, recs, err := readJournal(bufio.NewReader(f), maxChunksPerFile)
+	_, recs, err := readJournal(bufio.NewReader(f), wire.MaxChunksPerFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -783,7 +785,7 @@ func TestServeReturnsWhenSocketFails(t *testing.T) {
 }
 
 // hashOf is the BLAKE3 of b, as a chunk trailer.
-func hashOf(b []byte) [hashLen]byte { return blake3.Sum256(b) }
+func hashOf(b []byte) [wire.HashLen]byte { return blake3.Sum256(b) }
 
 // A receiver that is closed without serving lets go of its port.
 func TestCloseWithoutServe(t *testing.T) {

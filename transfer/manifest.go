@@ -12,12 +12,13 @@ import (
 	"github.com/zeebo/blake3"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 	"github.com/ferry-lan/ferry/transfer/safepath"
 )
 
 // source is an offered entry and where its bytes come from.
 type source struct {
-	Entry
+	wire.Entry
 	abs string // local file; "" for folders and standard input
 }
 
@@ -32,7 +33,7 @@ const stdinChunk = 4 << 20
 // that they would have more than 65536 chunks.
 func chunkFor(size int64) int64 {
 	c := int64(1 << 20)
-	for size/c > 1<<16 && c < maxChunkSize {
+	for size/c > 1<<16 && c < wire.MaxChunkSize {
 		c <<= 1
 	}
 	return c
@@ -50,8 +51,8 @@ func buildManifest(paths []string, stdinName string, log *slog.Logger) ([]source
 		if err := set.Add(s.Path, s.Dir); err != nil {
 			return fmt.Errorf("cannot send %s: %w", s.Path, err)
 		}
-		if len(out) >= maxEntries {
-			return fmt.Errorf("more than %d files and folders in one session", maxEntries)
+		if len(out) >= wire.MaxEntries {
+			return fmt.Errorf("more than %d files and folders in one session", wire.MaxEntries)
 		}
 		out = append(out, s)
 		return nil
@@ -62,7 +63,7 @@ func buildManifest(paths []string, stdinName string, log *slog.Logger) ([]source
 				return nil, fmt.Errorf("sending standard input needs a name: --as NAME")
 			}
 			name := norm.NFC.String(stdinName)
-			if err := add(source{Entry: Entry{Path: name, Size: -1, Chunk: stdinChunk, Stream: true}}); err != nil {
+			if err := add(source{Entry: wire.Entry{Path: name, Size: -1, Chunk: stdinChunk, Stream: true}}); err != nil {
 				return nil, err
 			}
 			continue
@@ -118,7 +119,7 @@ func buildManifest(paths []string, stdinName string, log *slog.Logger) ([]source
 			}
 			switch {
 			case info.IsDir():
-				return add(source{Entry: Entry{Path: name, Dir: true, MTime: info.ModTime().UnixNano()}})
+				return add(source{Entry: wire.Entry{Path: name, Dir: true, MTime: info.ModTime().UnixNano()}})
 			case info.Mode().IsRegular():
 				return add(fileSource(name, full, info))
 			default:
@@ -138,7 +139,7 @@ func buildManifest(paths []string, stdinName string, log *slog.Logger) ([]source
 
 func fileSource(name, abs string, fi fs.FileInfo) source {
 	return source{
-		Entry: Entry{
+		Entry: wire.Entry{
 			Path:    name,
 			Size:    fi.Size(),
 			Chunk:   chunkFor(fi.Size()),
@@ -152,7 +153,7 @@ func fileSource(name, abs string, fi fs.FileInfo) source {
 
 // sessionID names an offer: the same paths with the same contents give the
 // same ID, so a receiver recognises a retry.
-func sessionID(entries []Entry) string {
+func sessionID(entries []wire.Entry) string {
 	h := blake3.New()
 	enc := json.NewEncoder(h)
 	for i := range entries {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 // modeCases are source modes and what the receiver gives the copy: the
@@ -45,7 +47,7 @@ func TestManifestPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byPath := make(map[string]Entry)
+	byPath := make(map[string]wire.Entry)
 	for _, s := range got {
 		byPath[s.Path] = s.Entry
 	}

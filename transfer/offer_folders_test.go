@@ -1,6 +1,10 @@
 package transfer
 
 import (
+	"runtime"
+
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,12 +25,12 @@ import (
 // MiB. (Before the guard had a limit: 2.3 GB allocated, 1.1 GB kept, 11 s.)
 func TestValidateOfferFolderChains(t *testing.T) {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, `{"v":%d,"name":"x","session":"s","entries":[`, ProtocolVersion)
+	fmt.Fprintf(&b, `{"v":%d,"name":"x","session":"s","entries":[`, wire.Version)
 	chain := strings.Repeat("/d", 63)
 	n := 0
-	for ; n < maxEntries; n++ {
+	for ; n < wire.MaxEntries; n++ {
 		e := fmt.Sprintf(`{"path":"%d%s","dir":true}`, n, chain)
-		if b.Len()+len(",")+len(e)+len("]}") > maxOfferFrame {
+		if b.Len()+len(",")+len(e)+len("]}") > wire.MaxOfferFrame {
 			break
 		}
 		if n > 0 {
@@ -35,7 +39,7 @@ func TestValidateOfferFolderChains(t *testing.T) {
 		b.WriteString(e)
 	}
 	b.WriteString("]}")
-	var o Offer
+	var o wire.Offer
 	if err := json.Unmarshal(b.Bytes(), &o); err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +47,7 @@ func TestValidateOfferFolderChains(t *testing.T) {
 	var err error
 	start := time.Now()
 	got := allocated(func() { err = validateOffer(&o) })
-	t.Logf("%d entries, %d folders in %d bytes: %d KiB allocated in %v", n, n*64, maxOfferFrame, got>>10, time.Since(start))
+	t.Logf("%d entries, %d folders in %d bytes: %d KiB allocated in %v", n, n*64, wire.MaxOfferFrame, got>>10, time.Since(start))
 	if !errors.Is(err, safepath.ErrTooManyFolders) {
 		t.Fatalf("validateOffer = %v, want ErrTooManyFolders", err)
 	}
@@ -53,4 +57,14 @@ func TestValidateOfferFolderChains(t *testing.T) {
 	if got > 64<<20 {
 		t.Errorf("allocated %d bytes, want at most 64 MiB", got)
 	}
+}
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 // offerMemLimit is the documented bound (SECURITY.md) on the memory that
@@ -66,20 +68,20 @@ func TestOfferMemoryBounded(t *testing.T) {
 		deep   bool
 	}{
 		{"64-deep-1MiB-all", PolicyAll, 64, 1<<20 - 1024, true},
-		{"12-flat-max-ask", PolicyAsk, 12, maxOfferFrame, false},
-		{"12-deep-max-ask", PolicyAsk, 12, maxOfferFrame, true},
+		{"12-flat-max-ask", PolicyAsk, 12, wire.MaxOfferFrame, false},
+		{"12-deep-max-ask", PolicyAsk, 12, wire.MaxOfferFrame, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var body []byte
 			{
-				var es []Entry
+				var es []wire.Entry
 				total := 0
-				for i := 0; len(es) < maxEntries; i++ {
+				for i := 0; len(es) < wire.MaxEntries; i++ {
 					p := fmt.Sprintf("d%d/f%d", i%1000, i)
 					if tc.deep {
 						p = fmt.Sprintf("k%d/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/2/3/4/5/6/7/8/9/A/B/C/D/E/F/G/H/I/J/K/L/M/N/O/P/Q/R/S/T/U/V/W/X/f", i)
 					}
-					e := Entry{Path: p, Size: 1, Chunk: minChunkSize, MTime: 1}
+					e := wire.Entry{Path: p, Size: 1, Chunk: wire.MinChunkSize, MTime: 1}
 					b, _ := json.Marshal(e)
 					if total+len(b)+1 > tc.size-100 {
 						break
@@ -88,7 +90,7 @@ func TestOfferMemoryBounded(t *testing.T) {
 					es = append(es, e)
 				}
 				var err error
-				if body, err = json.Marshal(Offer{Version: ProtocolVersion, Name: "mallory", Entries: es}); err != nil {
+				if body, err = json.Marshal(wire.Offer{Version: wire.Version, Name: "mallory", Entries: es}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -110,9 +112,9 @@ func TestOfferMemoryBounded(t *testing.T) {
 			for range tc.n {
 				h := dialHostile(t, newDevice(t, "mallory"), r)
 				wg.Go(func() {
-					h.raw(binary.BigEndian.AppendUint32([]byte{frameOffer}, uint32(len(body))))
+					h.raw(binary.BigEndian.AppendUint32([]byte{wire.TypeOffer}, uint32(len(body))))
 					h.raw(body) // shared, not copied: only the receiver's memory counts
-					h.frame(frameNonce, NonceFrame{Value: newNonce()})
+					h.frame(wire.TypeNonce, wire.NonceFrame{Value: wire.NewNonce()})
 					h.closedByOrTimeout(3 * time.Second)
 				})
 			}

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 	"github.com/ferry-lan/ferry/transfer/safepath"
 )
 
@@ -261,7 +262,7 @@ type session struct {
 	conn   *quic.Conn
 	ctrl   *quic.Stream
 	peer   identity.DeviceID
-	offer  Offer
+	offer  wire.Offer
 	digest []byte // of the offer's bytes: what an acceptance covers
 	// releaseOffer gives back the offer's share of the receiver's memory
 	// budget once it is decided.
@@ -403,14 +404,14 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	// A connection stays pending (the oldest are closed when too many wait)
 	// until its offer is admitted or put to the user: refusals too, which
 	// wait a moment for the sender to read them.
-	if conn.ConnectionState().TLS.NegotiatedProtocol == alpnV1 {
+	if conn.ConnectionState().TLS.NegotiatedProtocol == wire.ALPNv1 {
 		r.refuseOldSender(conn, ctrl, peer)
 		return
 	}
 	offer, digest, release, err := r.readOffer(ctx, ctrl, peer, deadline)
 	defer release()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = protoErr("no offer within %s", r.offerTimeout)
+		err = wire.Errorf("no offer within %s", r.offerTimeout)
 	}
 	s := &session{r: r, conn: conn, ctrl: ctrl, peer: peer, offer: offer, ended: make(chan struct{})}
 	var ve *versionError
@@ -436,7 +437,7 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 	// The verification code, still within the offer's deadline.
 	code, err := s.verify(digest)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = protoErr("no verification nonce within %s", r.offerTimeout)
+		err = wire.Errorf("no verification nonce within %s", r.offerTimeout)
 	}
 	if err != nil {
 		log.Info("verification code exchange failed", "err", err)
@@ -489,7 +490,7 @@ const (
 // read why.
 func (s *session) refuse(code, reason string) {
 	s.r.cfg.Events(EventDeclined{Info: s.info, Reason: reason})
-	s.writeCtrl(frameDecision, Decision{Accept: false, Code: code, Reason: reason, Name: s.r.cfg.Name})
+	s.writeCtrl(wire.TypeDecision, wire.Decision{Accept: false, Code: code, Reason: reason, Name: s.r.cfg.Name})
 	s.waitClose(codeDeclined, reason)
 }
 
@@ -547,10 +548,10 @@ var errNotRead = errors.New("offer not read")
 type versionError struct{ theirs int }
 
 func (e *versionError) Error() string {
-	if e.theirs < ProtocolVersion {
-		return fmt.Sprintf("the sender runs an older version of ferry (transfer protocol %d, this receiver speaks %d): update ferry on the sending computer", e.theirs, ProtocolVersion)
+	if e.theirs < wire.Version {
+		return fmt.Sprintf("the sender runs an older version of ferry (transfer protocol %d, this receiver speaks %d): update ferry on the sending computer", e.theirs, wire.Version)
 	}
-	return fmt.Sprintf("the sender runs a newer version of ferry (transfer protocol %d, this receiver speaks %d): update ferry on the receiving computer", e.theirs, ProtocolVersion)
+	return fmt.Sprintf("the sender runs a newer version of ferry (transfer protocol %d, this receiver speaks %d): update ferry on the receiving computer", e.theirs, wire.Version)
 }
 
 // readOffer reads the offer from the control stream and returns it with
@@ -562,25 +563,25 @@ func (e *versionError) Error() string {
 // counted: offers over smallOffer share a budget of maxOfferFrame bytes
 // (waiting for it counts against the offer's deadline), and release gives
 // the offer's share back (it may be called more than once).
-func (r *Receiver) readOffer(ctx context.Context, ctrl *quic.Stream, peer identity.DeviceID, deadline time.Time) (o Offer, digest []byte, release func(), err error) {
+func (r *Receiver) readOffer(ctx context.Context, ctrl *quic.Stream, peer identity.DeviceID, deadline time.Time) (o wire.Offer, digest []byte, release func(), err error) {
 	release = func() {}
 	var hdr [5]byte
 	if _, err := io.ReadFull(ctrl, hdr[:]); err != nil {
-		return Offer{}, nil, release, unexpected(err)
+		return wire.Offer{}, nil, release, wire.Unexpected(err)
 	}
-	if _, known := frameCap(hdr[0]); !known {
-		return Offer{}, nil, release, protoErr("unknown control frame type %d", hdr[0])
+	if _, known := wire.FrameCap(hdr[0]); !known {
+		return wire.Offer{}, nil, release, wire.Errorf("unknown control frame type %d", hdr[0])
 	}
-	if hdr[0] != frameOffer {
-		return Offer{}, nil, release, protoErr("got control frame type %d, want %d (an offer)", hdr[0], frameOffer)
+	if hdr[0] != wire.TypeOffer {
+		return wire.Offer{}, nil, release, wire.Errorf("got control frame type %d, want %d (an offer)", hdr[0], wire.TypeOffer)
 	}
 	n := int64(binary.BigEndian.Uint32(hdr[1:]))
-	if n > maxOfferFrame {
-		return Offer{}, nil, release, protoErr("offer of %d bytes exceeds the limit of %d", n, maxOfferFrame)
+	if n > wire.MaxOfferFrame {
+		return wire.Offer{}, nil, release, wire.Errorf("offer of %d bytes exceeds the limit of %d", n, wire.MaxOfferFrame)
 	}
 	trusted := r.cfg.Trust != nil && r.cfg.Trust.Trusted(peer)
 	if !trusted && r.cfg.Policy == PolicyTrusted && n > refusedOffer {
-		return Offer{}, nil, release, errNotRead
+		return wire.Offer{}, nil, release, errNotRead
 	}
 	if n > smallOffer {
 		// The wait ends with the offer's deadline, as a slow read would.
@@ -588,7 +589,7 @@ func (r *Receiver) readOffer(ctx context.Context, ctrl *quic.Stream, peer identi
 		defer cancel()
 		w := min(n, offerBudget) // a maximal offer takes the whole budget
 		if err := r.offerBytes.Acquire(wctx, w); err != nil {
-			return Offer{}, nil, release, fmt.Errorf("wait to read an offer of %s: %w", HumanBytes(n), os.ErrDeadlineExceeded)
+			return wire.Offer{}, nil, release, fmt.Errorf("wait to read an offer of %s: %w", HumanBytes(n), os.ErrDeadlineExceeded)
 		}
 		release = sync.OnceFunc(func() { r.offerBytes.Release(w) })
 		// Decoding and checking cost several times the offer's bytes for a
@@ -597,12 +598,12 @@ func (r *Receiver) readOffer(ctx context.Context, ctrl *quic.Stream, peer identi
 		case r.bigOffer <- struct{}{}:
 			defer func() { <-r.bigOffer }()
 		case <-wctx.Done():
-			return Offer{}, nil, release, fmt.Errorf("wait to read an offer of %s: %w", HumanBytes(n), os.ErrDeadlineExceeded)
+			return wire.Offer{}, nil, release, fmt.Errorf("wait to read an offer of %s: %w", HumanBytes(n), os.ErrDeadlineExceeded)
 		}
 	}
-	offer, digest, err := decodeOffer(ctrl, n)
+	offer, digest, err := wire.DecodeOffer(ctrl, n)
 	if err != nil {
-		return Offer{}, nil, release, err
+		return wire.Offer{}, nil, release, err
 	}
 	if err := validateOffer(&offer); err != nil {
 		return offer, nil, release, err
@@ -610,7 +611,7 @@ func (r *Receiver) readOffer(ctx context.Context, ctrl *quic.Stream, peer identi
 	return offer, digest, release, nil
 }
 
-func (r *Receiver) offerInfo(peer identity.DeviceID, o *Offer) OfferInfo {
+func (r *Receiver) offerInfo(peer identity.DeviceID, o *wire.Offer) OfferInfo {
 	info := OfferInfo{PeerName: o.Name, PeerID: peer}
 	for _, e := range o.Entries {
 		if e.Dir {
@@ -632,25 +633,25 @@ func (r *Receiver) offerInfo(peer identity.DeviceID, o *Offer) OfferInfo {
 }
 
 // validateOffer checks everything about an offer that does not need the disk.
-func validateOffer(o *Offer) error {
-	if o.Version != ProtocolVersion {
+func validateOffer(o *wire.Offer) error {
+	if o.Version != wire.Version {
 		return &versionError{theirs: o.Version}
 	}
 	if len(o.Entries) == 0 {
-		return protoErr("an offer of nothing")
+		return wire.Errorf("an offer of nothing")
 	}
-	if len(o.Entries) > maxEntries {
-		return protoErr("%d entries, the limit is %d", len(o.Entries), maxEntries)
+	if len(o.Entries) > wire.MaxEntries {
+		return wire.Errorf("%d entries, the limit is %d", len(o.Entries), wire.MaxEntries)
 	}
 	if o.Name != "" {
 		// A name that shows as nothing, or as a control sequence, is
 		// refused; lookalikes of paired names are the CLI's to flag.
 		if err := identity.CheckName(o.Name); err != nil {
-			return protoErr("sender name: %v", err)
+			return wire.Errorf("sender name: %v", err)
 		}
 	}
 	if len(o.Session) > maxSessionID {
-		return protoErr("session ID of %d bytes", len(o.Session))
+		return wire.Errorf("session ID of %d bytes", len(o.Session))
 	}
 	// Every folder of an offer from ferry is an entry of its own: the
 	// guard's memory stays proportional to the offer's, not to the depth
@@ -665,31 +666,31 @@ func validateOffer(o *Offer) error {
 		}
 		if e.Dir {
 			if e.Size != 0 || e.Chunk != 0 || e.Stream {
-				return protoErr("folder %q has a size", e.Path)
+				return wire.Errorf("folder %q has a size", e.Path)
 			}
 			continue
 		}
-		if e.Chunk < minChunkSize || e.Chunk > maxChunkSize || e.Chunk&(e.Chunk-1) != 0 {
-			return protoErr("%q: chunk size %d", e.Path, e.Chunk)
+		if e.Chunk < wire.MinChunkSize || e.Chunk > wire.MaxChunkSize || e.Chunk&(e.Chunk-1) != 0 {
+			return wire.Errorf("%q: chunk size %d", e.Path, e.Chunk)
 		}
 		if e.Stream {
 			if e.Size != -1 {
-				return protoErr("streamed %q has a size", e.Path)
+				return wire.Errorf("streamed %q has a size", e.Path)
 			}
 			if streams++; streams > 1 {
-				return protoErr("more than one streamed entry")
+				return wire.Errorf("more than one streamed entry")
 			}
-			chunks += maxChunksPerFile
+			chunks += wire.MaxChunksPerFile
 			continue
 		}
-		if e.Size < 0 || e.Size > e.Chunk*maxChunksPerFile {
-			return protoErr("%q: size %d", e.Path, e.Size)
+		if e.Size < 0 || e.Size > e.Chunk*wire.MaxChunksPerFile {
+			return wire.Errorf("%q: size %d", e.Path, e.Size)
 		}
 		if total += e.Size; total < 0 {
-			return protoErr("total size overflows")
+			return wire.Errorf("total size overflows")
 		}
-		if chunks += e.Chunks(); chunks > maxChunksPerOffer {
-			return protoErr("more than %d chunks in one offer", maxChunksPerOffer)
+		if chunks += e.Chunks(); chunks > wire.MaxChunksPerOffer {
+			return wire.Errorf("more than %d chunks in one offer", wire.MaxChunksPerOffer)
 		}
 	}
 	return nil
@@ -774,9 +775,9 @@ func (r *Receiver) refuseOldSender(conn *quic.Conn, ctrl *quic.Stream, peer iden
 	s := &session{r: r, conn: conn, ctrl: ctrl, peer: peer, ended: make(chan struct{})}
 	s.info = OfferInfo{PeerID: peer}
 	var hdr [5]byte
-	if _, err := io.ReadFull(ctrl, hdr[:]); err == nil && hdr[0] == frameOffer {
+	if _, err := io.ReadFull(ctrl, hdr[:]); err == nil && hdr[0] == wire.TypeOffer {
 		if n := binary.BigEndian.Uint32(hdr[1:]); n <= refusedOffer {
-			if body, err := readLimited(ctrl, int(n)); err == nil {
+			if body, err := wire.ReadLimited(ctrl, int(n)); err == nil {
 				var o struct {
 					Name string `json:"name"`
 				}
@@ -787,41 +788,41 @@ func (r *Receiver) refuseOldSender(conn *quic.Conn, ctrl *quic.Stream, peer iden
 		}
 	}
 	r.cfg.Events(EventDeclined{Info: s.info, Reason: (&versionError{theirs: 1}).Error()})
-	reason := fmt.Sprintf("the receiver runs a newer version of ferry (transfer protocol %d): update ferry on this computer and send again", ProtocolVersion)
-	s.writeCtrl(frameDecision, Decision{Accept: false, Code: declineVersion, Reason: reason, Name: r.cfg.Name})
+	reason := fmt.Sprintf("the receiver runs a newer version of ferry (transfer protocol %d): update ferry on this computer and send again", wire.Version)
+	s.writeCtrl(wire.TypeDecision, wire.Decision{Accept: false, Code: declineVersion, Reason: reason, Name: r.cfg.Name})
 	s.waitClose(codeDeclined, reason)
 }
 
 // verify runs the receiver's side of the verification code exchange (see
 // verify.go): commit to a nonce, take the sender's, reveal ours.
 func (s *session) verify(digest []byte) (string, error) {
-	ekm, err := exporter(s.conn.ConnectionState().TLS)
+	ekm, err := wire.Exporter(s.conn.ConnectionState().TLS)
 	if err != nil {
 		return "", err
 	}
-	mine := newNonce()
-	if err := s.writeCtrl(frameCommit, NonceFrame{Value: commitment(mine)}); err != nil {
+	mine := wire.NewNonce()
+	if err := s.writeCtrl(wire.TypeCommit, wire.NonceFrame{Value: wire.Commitment(mine)}); err != nil {
 		return "", classify(err)
 	}
-	t, body, err := readFrame(s.ctrl)
+	t, body, err := wire.ReadFrame(s.ctrl)
 	if err != nil {
 		if errors.Is(err, ErrProtocol) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return "", err
 		}
 		return "", classify(err)
 	}
-	var nf NonceFrame
-	if err := decodeFrame(t, frameNonce, body, &nf); err != nil {
+	var nf wire.NonceFrame
+	if err := wire.DecodeFrame(t, wire.TypeNonce, body, &nf); err != nil {
 		return "", err
 	}
-	if len(nf.Value) != nonceLen {
-		return "", protoErr("verification nonce of %d bytes", len(nf.Value))
+	if len(nf.Value) != wire.NonceLen {
+		return "", wire.Errorf("verification nonce of %d bytes", len(nf.Value))
 	}
-	code := verificationCode(sasInput{
+	code := wire.VerificationCode(wire.SASInput{
 		Sender: s.peer, Receiver: s.r.cfg.Device.ID, Exporter: ekm, Offer: digest,
 		SenderNonce: nf.Value, ReceiverNonce: mine,
 	})
-	if err := s.writeCtrl(frameReveal, NonceFrame{Value: mine}); err != nil {
+	if err := s.writeCtrl(wire.TypeReveal, wire.NonceFrame{Value: mine}); err != nil {
 		return "", classify(err)
 	}
 	return code, nil
@@ -841,7 +842,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	}
 	if !ok {
 		r.cfg.Events(EventDeclined{Info: s.info, Reason: reason})
-		s.writeCtrl(frameDecision, Decision{Accept: false, Code: code, Reason: reason, Name: r.cfg.Name})
+		s.writeCtrl(wire.TypeDecision, wire.Decision{Accept: false, Code: code, Reason: reason, Name: r.cfg.Name})
 		s.waitClose(codeDeclined, reason)
 		return errDeclinedHere
 	}
@@ -878,7 +879,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	}()
 
 	// Resume: what do we already hold?
-	var have []Have
+	var have []wire.Have
 	var kept, need int64
 	for _, rf := range s.files {
 		if rf == nil {
@@ -889,14 +890,14 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 			return err
 		}
 		if rf.existing != nil {
-			have = append(have, Have{File: rf.idx, Complete: true, Hash: rf.existing})
+			have = append(have, wire.Have{File: rf.idx, Complete: true, Hash: rf.existing})
 		}
 		if len(idx) > 0 {
-			hs := make([][hashLen]byte, len(idx))
+			hs := make([][wire.HashLen]byte, len(idx))
 			for k, i := range idx {
 				hs[k] = rf.hashes[i]
 			}
-			have = append(have, Have{File: rf.idx, Ranges: rangesOf(idx), Digest: haveDigest(idx, hs)})
+			have = append(have, wire.Have{File: rf.idx, Ranges: wire.RangesOf(idx), Digest: wire.HaveDigest(idx, hs)})
 		}
 		kept += rf.haveLen
 		if rf.e.Size > 0 {
@@ -907,11 +908,11 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 		reason := fmt.Sprintf("not enough free space on the receiver: the transfer needs %s, %s is available",
 			HumanBytes(need), HumanBytes(free))
 		r.cfg.Events(EventDeclined{Info: s.info, Reason: reason})
-		s.writeCtrl(frameDecision, Decision{Accept: false, Code: "no-space", Reason: reason, Name: r.cfg.Name})
+		s.writeCtrl(wire.TypeDecision, wire.Decision{Accept: false, Code: "no-space", Reason: reason, Name: r.cfg.Name})
 		s.waitClose(codeDeclined, reason)
 		return errDeclinedHere
 	}
-	s.token = make([]byte, tokenLen)
+	s.token = make([]byte, wire.TokenLen)
 	rand.Read(s.token)
 	// Findable from now on: the sender's further connections may arrive
 	// as soon as it has the decision; join waits until the session runs.
@@ -919,7 +920,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	r.register(s)
 	s.prog = &Progress{Total: s.info.Bytes}
 	s.prog.Done.Store(kept)
-	if err := s.writeCtrl(frameDecision, Decision{Accept: true, Token: s.token, Name: r.cfg.Name, Have: have}); err != nil {
+	if err := s.writeCtrl(wire.TypeDecision, wire.Decision{Accept: true, Token: s.token, Name: r.cfg.Name, Have: have}); err != nil {
 		return classify(err)
 	}
 	log.Info("accepted", "files", s.nFiles, "bytes", s.info.Bytes, "resumed", kept)
@@ -927,29 +928,29 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	// The plan must be in before data is taken: it may discard kept chunks.
 	// The sender hashes what we kept before it answers, hence the long wait.
 	s.ctrl.SetReadDeadline(time.Now().Add(r.planTimeout))
-	t, body, err := readFrame(s.ctrl)
+	t, body, err := wire.ReadFrame(s.ctrl)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("%w: no plan within %s", errStalled, r.planTimeout)
 	}
 	if err != nil {
 		return classify(err)
 	}
-	var plan Plan
-	if err := decodeFrame(t, framePlan, body, &plan); err != nil {
+	var plan wire.Plan
+	if err := wire.DecodeFrame(t, wire.TypePlan, body, &plan); err != nil {
 		return err
 	}
 	s.ctrl.SetReadDeadline(time.Time{})
 	s.touch()
 	for _, i := range plan.Restart {
 		if i < 0 || i >= len(s.files) || s.files[i] == nil {
-			return protoErr("plan restarts entry %d", i)
+			return wire.Errorf("plan restarts entry %d", i)
 		}
 		s.prog.Done.Add(-s.files[i].haveLen)
 		s.st.forget(s.files[i])
 	}
 	for _, i := range plan.Skip {
 		if i < 0 || i >= len(s.files) || s.files[i] == nil || s.files[i].existing == nil || s.files[i].skip {
-			return protoErr("plan skips entry %d", i)
+			return wire.Errorf("plan skips entry %d", i)
 		}
 		s.files[i].skip = true
 		s.prog.Done.Add(s.files[i].e.Size)
@@ -1028,7 +1029,7 @@ func (r *Receiver) register(s *session) {
 // data stream names, and returns that session.
 func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.DeviceID, first *quic.ReceiveStream, deadline time.Time) (*session, error) {
 	first.SetReadDeadline(deadline)
-	tok, err := readStreamHello(first)
+	tok, err := wire.ReadStreamHello(first)
 	if err != nil {
 		return nil, streamErr(err)
 	}
@@ -1041,7 +1042,7 @@ func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.Devi
 		return nil, &sessionEnded{ended}
 	}
 	if s == nil || s.peer != peer {
-		return nil, protoErr("data connection for no session of this device")
+		return nil, wire.Errorf("data connection for no session of this device")
 	}
 	// A sender opens at most 3 further connections (a reconnect may
 	// overlap the old ones): more than maxJoining for one session, waiting
@@ -1068,7 +1069,7 @@ func (r *Receiver) join(ctx context.Context, conn *quic.Conn, peer identity.Devi
 	case <-s.ended:
 		return nil, &sessionEnded{endReason{s.peer, s.endCode, s.endMsg}}
 	case <-t.C:
-		return nil, protoErr("data connection for a session that never started")
+		return nil, wire.Errorf("data connection for a session that never started")
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-conn.Context().Done():
@@ -1240,7 +1241,7 @@ func (r *Receiver) release(s *session) {
 }
 
 func (s *session) writeCtrl(t byte, v any) error {
-	b, err := appendFrame(nil, t, v)
+	b, err := wire.AppendFrame(nil, t, v)
 	if err != nil {
 		return err
 	}
@@ -1308,36 +1309,36 @@ func (s *session) waitClose(code quic.ApplicationErrorCode, msg string) {
 func (s *session) readControl() error {
 	br := bufio.NewReader(s.ctrl)
 	for {
-		t, body, err := readFrame(br)
+		t, body, err := wire.ReadFrame(br)
 		if err != nil {
 			if errors.Is(err, ErrProtocol) {
 				return err
 			}
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return protoErr("the sender closed the control stream")
+				return wire.Errorf("the sender closed the control stream")
 			}
 			return classify(err)
 		}
 		s.touch()
-		var fe FileEnd
-		if err := decodeFrame(t, frameFileEnd, body, &fe); err != nil {
+		var fe wire.FileEnd
+		if err := wire.DecodeFrame(t, wire.TypeFileEnd, body, &fe); err != nil {
 			return err
 		}
 		if fe.File < 0 || fe.File >= len(s.files) || s.files[fe.File] == nil {
-			return protoErr("end of entry %d, which is not a file", fe.File)
+			return wire.Errorf("end of entry %d, which is not a file", fe.File)
 		}
-		if len(fe.Hash) != hashLen {
-			return protoErr("file hash of %d bytes", len(fe.Hash))
+		if len(fe.Hash) != wire.HashLen {
+			return wire.Errorf("file hash of %d bytes", len(fe.Hash))
 		}
 		rf := s.files[fe.File]
 		rf.mu.Lock()
 		if rf.skip {
 			rf.mu.Unlock()
-			return protoErr("end of %q, which the plan skips", rf.e.Path)
+			return wire.Errorf("end of %q, which the plan skips", rf.e.Path)
 		}
 		if rf.end != nil {
 			rf.mu.Unlock()
-			return protoErr("second end of %q", rf.e.Path)
+			return wire.Errorf("second end of %q", rf.e.Path)
 		}
 		if rf.e.Stream {
 			if err := rf.checkStreamEnd(fe.Size); err != nil {
@@ -1346,7 +1347,7 @@ func (s *session) readControl() error {
 			}
 		} else if fe.Size != rf.e.Size {
 			rf.mu.Unlock()
-			return protoErr("%q ends at %d bytes, offered as %d", rf.e.Path, fe.Size, rf.e.Size)
+			return wire.Errorf("%q ends at %d bytes, offered as %d", rf.e.Path, fe.Size, rf.e.Size)
 		}
 		rf.end = &fe
 		ready := rf.complete()
@@ -1365,20 +1366,20 @@ func (s *session) readControl() error {
 // checkStreamEnd fixes the chunk count of a streamed entry once its size is
 // known. Called with rf.mu held.
 func (rf *recvFile) checkStreamEnd(size int64) error {
-	if size < 0 || size > rf.e.Chunk*maxChunksPerFile {
-		return protoErr("streamed %q ends at size %d", rf.e.Path, size)
+	if size < 0 || size > rf.e.Chunk*wire.MaxChunksPerFile {
+		return wire.Errorf("streamed %q ends at size %d", rf.e.Path, size)
 	}
 	n := (size + rf.e.Chunk - 1) / rf.e.Chunk
 	if int64(len(rf.have)) > n {
-		return protoErr("streamed %q has chunks beyond its end", rf.e.Path)
+		return wire.Errorf("streamed %q has chunks beyond its end", rf.e.Path)
 	}
 	for int64(len(rf.have)) < n {
 		rf.grow()
 	}
 	rf.e.Size = size
 	for i := int64(0); i < n; i++ {
-		if (rf.have[i] || rf.inflight[i]) && rf.lens[i] != rf.e.chunkLen(i) {
-			return protoErr("streamed %q: chunk %d has %d bytes, want %d", rf.e.Path, i, rf.lens[i], rf.e.chunkLen(i))
+		if (rf.have[i] || rf.inflight[i]) && rf.lens[i] != rf.e.ChunkLen(i) {
+			return wire.Errorf("streamed %q: chunk %d has %d bytes, want %d", rf.e.Path, i, rf.lens[i], rf.e.ChunkLen(i))
 		}
 	}
 	return nil
@@ -1387,7 +1388,7 @@ func (rf *recvFile) checkStreamEnd(size int64) error {
 func (rf *recvFile) grow() {
 	rf.have = append(rf.have, false)
 	rf.inflight = append(rf.inflight, false)
-	rf.hashes = append(rf.hashes, [hashLen]byte{})
+	rf.hashes = append(rf.hashes, [wire.HashLen]byte{})
 	rf.lens = append(rf.lens, 0)
 }
 
@@ -1413,12 +1414,12 @@ func (s *session) readData(ctx context.Context, str *quic.ReceiveStream) error {
 	s.track(str)
 	defer s.untrack(str)
 	br := bufio.NewReaderSize(str, 64<<10)
-	tok, err := readStreamHello(br)
+	tok, err := wire.ReadStreamHello(br)
 	if err != nil {
 		return streamErr(err)
 	}
 	if subtle.ConstantTimeCompare(tok, s.token) != 1 {
-		return protoErr("data stream with a wrong session token")
+		return wire.Errorf("data stream with a wrong session token")
 	}
 	return s.readChunks(ctx, br)
 }
@@ -1430,7 +1431,7 @@ func (s *session) readChunks(ctx context.Context, br *bufio.Reader) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		h, err := readChunkHeader(br)
+		h, err := wire.ReadChunkHeader(br)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -1452,14 +1453,14 @@ func streamErr(err error) error {
 	case errors.Is(err, ErrProtocol):
 		return err
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return protoErr("a data stream ends inside a frame")
+		return wire.Errorf("a data stream ends inside a frame")
 	}
 	return classify(err)
 }
 
-func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
+func (s *session) readChunk(br *bufio.Reader, h wire.ChunkHeader, buf []byte) error {
 	if int(h.File) >= len(s.files) || s.files[h.File] == nil {
-		return protoErr("chunk for entry %d, which is not a file", h.File)
+		return wire.Errorf("chunk for entry %d, which is not a file", h.File)
 	}
 	rf := s.files[h.File]
 	idx := int64(h.Chunk)
@@ -1467,27 +1468,27 @@ func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
 	rf.mu.Lock()
 	if rf.skip {
 		rf.mu.Unlock()
-		return protoErr("chunk %d of %q, which the plan skips", idx, rf.e.Path)
+		return wire.Errorf("chunk %d of %q, which the plan skips", idx, rf.e.Path)
 	}
 	if rf.done || rf.finalizing {
 		rf.mu.Unlock()
-		return protoErr("chunk %d of %q after its end", idx, rf.e.Path)
+		return wire.Errorf("chunk %d of %q after its end", idx, rf.e.Path)
 	}
 	if rf.e.Stream && rf.end == nil {
-		if idx >= maxChunksPerFile || length > rf.e.Chunk || length == 0 {
+		if idx >= wire.MaxChunksPerFile || length > rf.e.Chunk || length == 0 {
 			rf.mu.Unlock()
-			return protoErr("chunk %d of %d bytes for streamed %q", idx, length, rf.e.Path)
+			return wire.Errorf("chunk %d of %d bytes for streamed %q", idx, length, rf.e.Path)
 		}
 		for int64(len(rf.have)) <= idx {
 			rf.grow()
 		}
-	} else if idx >= int64(len(rf.have)) || length != rf.e.chunkLen(idx) {
+	} else if idx >= int64(len(rf.have)) || length != rf.e.ChunkLen(idx) {
 		rf.mu.Unlock()
-		return protoErr("chunk %d of %d bytes for %q (%d bytes in chunks of %d)", idx, length, rf.e.Path, rf.e.Size, rf.e.Chunk)
+		return wire.Errorf("chunk %d of %d bytes for %q (%d bytes in chunks of %d)", idx, length, rf.e.Path, rf.e.Size, rf.e.Chunk)
 	}
 	if rf.have[idx] || rf.inflight[idx] {
 		rf.mu.Unlock()
-		return protoErr("chunk %d of %q sent twice", idx, rf.e.Path)
+		return wire.Errorf("chunk %d of %q sent twice", idx, rf.e.Path)
 	}
 	if err := s.st.open(rf); err != nil {
 		rf.mu.Unlock()
@@ -1505,7 +1506,7 @@ func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
 	for left := length; left > 0; {
 		n := min(int64(len(buf)), left)
 		if _, err := io.ReadFull(br, buf[:n]); err != nil {
-			return streamErr(unexpected(err))
+			return streamErr(wire.Unexpected(err))
 		}
 		s.touch()
 		hasher.Write(buf[:n])
@@ -1520,11 +1521,11 @@ func (s *session) readChunk(br *bufio.Reader, h chunkHeader, buf []byte) error {
 			s.prog.cur.Store(rf.fp)
 		}
 	}
-	var trailer [hashLen]byte
+	var trailer [wire.HashLen]byte
 	if _, err := io.ReadFull(br, trailer[:]); err != nil {
-		return streamErr(unexpected(err))
+		return streamErr(wire.Unexpected(err))
 	}
-	var sum [hashLen]byte
+	var sum [wire.HashLen]byte
 	hasher.Sum(sum[:0])
 	if sum != trailer {
 		return fmt.Errorf("%w: chunk %d of %q does not match its hash", ErrIntegrity, idx, rf.e.Path)
@@ -1581,7 +1582,7 @@ func (s *session) finalize(ctx context.Context) error {
 		}
 		rf.mu.Lock()
 		rf.done = true
-		rf.end = &FileEnd{File: rf.idx, Size: rf.e.Size, Hash: rf.existing}
+		rf.end = &wire.FileEnd{File: rf.idx, Size: rf.e.Size, Hash: rf.existing}
 		rf.mu.Unlock()
 		// A partial copy left beside it (say, by a receiver killed between
 		// the rename and the journal's removal) is stale: drop it.
@@ -1726,7 +1727,7 @@ func (s *session) delivered(files []*recvFile, name func(*recvFile) string) erro
 		n := name(rf)
 		s.r.cfg.Events(EventFile{Path: filepath.Join(s.r.dir, filepath.FromSlash(n)), Name: n, Size: rf.end.Size, Hash: hex.EncodeToString(rf.end.Hash), Existing: rf.skip})
 		var err error
-		if frames, err = appendFrame(frames, frameFileDone, FileDone{File: rf.idx, Name: n}); err != nil {
+		if frames, err = wire.AppendFrame(frames, wire.TypeFileDone, wire.FileDone{File: rf.idx, Name: n}); err != nil {
 			return err
 		}
 	}
@@ -1739,8 +1740,8 @@ func (s *session) delivered(files []*recvFile, name func(*recvFile) string) erro
 // finish sets folder times, deepest first (creating files inside a folder
 // changes its time), and tells the sender everything arrived.
 func (s *session) finish() error {
-	dirs := slices.DeleteFunc(slices.Clone(s.offer.Entries), func(e Entry) bool { return !e.Dir })
-	slices.SortFunc(dirs, func(a, b Entry) int { return len(b.Path) - len(a.Path) })
+	dirs := slices.DeleteFunc(slices.Clone(s.offer.Entries), func(e wire.Entry) bool { return !e.Dir })
+	slices.SortFunc(dirs, func(a, b wire.Entry) int { return len(b.Path) - len(a.Path) })
 	for _, e := range dirs {
 		if e.MTime != 0 {
 			t := time.Unix(0, e.MTime)
@@ -1757,7 +1758,7 @@ func (s *session) finish() error {
 	}
 	s.bytes = bytes
 	s.complete.Store(true)
-	if err := s.writeCtrl(frameDone, DoneFrame{Files: s.nFiles, Bytes: bytes}); err != nil {
+	if err := s.writeCtrl(wire.TypeDone, wire.DoneFrame{Files: s.nFiles, Bytes: bytes}); err != nil {
 		return classify(err)
 	}
 	return errComplete

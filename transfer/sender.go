@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 // SendOptions configures Send.
@@ -62,7 +63,7 @@ type Result struct {
 type sender struct {
 	opt      SendOptions
 	src      []source
-	offer    Offer
+	offer    wire.Offer
 	d        *dialer
 	log      *slog.Logger
 	prog     *Progress
@@ -109,7 +110,7 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 		return Result{}, err
 	}
 	s := &sender{opt: opt, src: src, log: opt.Logger}
-	s.offer = Offer{Version: ProtocolVersion, Name: opt.Name}
+	s.offer = wire.Offer{Version: wire.Version, Name: opt.Name}
 	var total int64
 	for _, e := range src {
 		s.offer.Entries = append(s.offer.Entries, e.Entry)
@@ -124,10 +125,10 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 		}
 	}
 	s.offer.Session = sessionID(s.offer.Entries)
-	if s.offerFrame, err = appendFrame(nil, frameOffer, s.offer); err != nil {
+	if s.offerFrame, err = wire.AppendFrame(nil, wire.TypeOffer, s.offer); err != nil {
 		return Result{}, err
 	}
-	s.digest = offerDigest(s.offerFrame[5:])
+	s.digest = wire.OfferDigest(s.offerFrame[5:])
 	s.prog = &Progress{Total: total}
 	d, err := newDialer()
 	if err != nil {
@@ -210,7 +211,7 @@ type sendFile struct {
 	idx    int
 	need   []int64 // chunks to put on the wire
 	skip   bool    // the receiver has it already
-	hashes [][hashLen]byte
+	hashes [][wire.HashLen]byte
 
 	fp *FileProgress
 
@@ -231,9 +232,9 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 	}
 	defer conn.CloseWithError(codeCanceled, "sender stopped")
 	if conn.ConnectionState().TLS.NegotiatedProtocol != ALPN {
-		conn.CloseWithError(codeVersion, fmt.Sprintf("update ferry: this sender speaks transfer protocol %d", ProtocolVersion))
+		conn.CloseWithError(codeVersion, fmt.Sprintf("update ferry: this sender speaks transfer protocol %d", wire.Version))
 		return Result{}, fmt.Errorf("%w: the receiver runs an older version of ferry (transfer protocol 1, this sender speaks %d): update ferry on the receiving computer",
-			ErrVersion, ProtocolVersion)
+			ErrVersion, wire.Version)
 	}
 	peer, err := identity.PeerID(conn.ConnectionState().TLS)
 	if err != nil {
@@ -268,11 +269,11 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 	// or a refusal.
 	ctrl.SetReadDeadline(time.Now().Add(offerTimeout))
 	br := bufio.NewReader(ctrl)
-	t, body, err := readFrame(br)
+	t, body, err := wire.ReadFrame(br)
 	if err != nil {
 		return Result{}, readErr(err)
 	}
-	verified := t == frameCommit
+	verified := t == wire.TypeCommit
 	if verified {
 		code, err := s.verify(conn, ctrl, br, body, peer)
 		if err != nil {
@@ -285,12 +286,12 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 			s.opt.Events(EventReconnected{Info: s.info})
 		}
 		ctrl.SetReadDeadline(time.Now().Add(askTimeout + offerTimeout))
-		if t, body, err = readFrame(br); err != nil {
+		if t, body, err = wire.ReadFrame(br); err != nil {
 			return Result{}, readErr(err)
 		}
 	}
-	var dec Decision
-	if err := decodeFrame(t, frameDecision, body, &dec); err != nil {
+	var dec wire.Decision
+	if err := wire.DecodeFrame(t, wire.TypeDecision, body, &dec); err != nil {
 		return Result{}, err
 	}
 	ctrl.SetReadDeadline(time.Time{})
@@ -300,7 +301,7 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 	}
 	if !dec.Accept {
 		conn.CloseWithError(codeDone, "")
-		msg := peerText(dec.Reason)
+		msg := wire.PeerText(dec.Reason)
 		if msg == "" {
 			msg = "declined"
 		}
@@ -316,11 +317,11 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 	}
 	if !verified {
 		// Only a refusal may skip the verification code.
-		return Result{}, protoErr("the receiver accepted without a verification code")
+		return Result{}, wire.Errorf("the receiver accepted without a verification code")
 	}
 	s.accepted = true
-	if len(dec.Token) != tokenLen {
-		return Result{}, protoErr("session token of %d bytes", len(dec.Token))
+	if len(dec.Token) != wire.TokenLen {
+		return Result{}, wire.Errorf("session token of %d bytes", len(dec.Token))
 	}
 
 	files, plan, kept, err := s.plan(ctx, dec.Have)
@@ -328,7 +329,7 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 		return Result{}, err
 	}
 	ctrl.SetWriteDeadline(time.Now().Add(idleTimeout)) // the decision may have taken a while
-	if err := writeFrame(ctrl, framePlan, plan); err != nil {
+	if err := wire.WriteFrame(ctrl, wire.TypePlan, plan); err != nil {
 		return Result{}, classify(err)
 	}
 	s.prog.Done.Store(kept)
@@ -340,7 +341,7 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 		ctrlMu.Lock()
 		defer ctrlMu.Unlock()
 		ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
-		return classify(writeFrame(ctrl, t, v))
+		return classify(wire.WriteFrame(ctrl, t, v))
 	}
 	work := make(chan workItem, 64)
 	g.Go(func() error { // the order of the work: file by file, chunk by chunk
@@ -396,7 +397,7 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 		stop := context.AfterFunc(gctx, func() { ctrl.SetReadDeadline(time.Now()) })
 		defer stop()
 		for {
-			t, body, err := readFrame(br)
+			t, body, err := wire.ReadFrame(br)
 			if err != nil {
 				if gctx.Err() != nil {
 					return nil
@@ -408,25 +409,25 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 			}
 			heard.Add(1)
 			switch t {
-			case frameFileDone:
-				var fd FileDone
-				if err := decodeFrame(t, frameFileDone, body, &fd); err != nil {
+			case wire.TypeFileDone:
+				var fd wire.FileDone
+				if err := wire.DecodeFrame(t, wire.TypeFileDone, body, &fd); err != nil {
 					return err
 				}
 				if fd.File < 0 || fd.File >= len(files) || files[fd.File] == nil {
-					return protoErr("receiver reports entry %d done, which is not a file", fd.File)
+					return wire.Errorf("receiver reports entry %d done, which is not a file", fd.File)
 				}
 				s.opt.Events(EventFile{Path: files[fd.File].src.Path, Name: fd.Name, Size: files[fd.File].src.Size, Existing: files[fd.File].skip})
-			case frameDone:
-				var df DoneFrame
-				if err := decodeFrame(t, frameDone, body, &df); err != nil {
+			case wire.TypeDone:
+				var df wire.DoneFrame
+				if err := wire.DecodeFrame(t, wire.TypeDone, body, &df); err != nil {
 					return err
 				}
 				res = Result{Info: s.info, Files: df.Files, Bytes: df.Bytes}
 				return errComplete
 			default:
 				var v struct{}
-				return decodeFrame(t, frameFileDone, body, &v)
+				return wire.DecodeFrame(t, wire.TypeFileDone, body, &v)
 			}
 		}
 	})
@@ -473,23 +474,23 @@ func (s *sender) watchdog(ctx context.Context, heard *atomic.Int64) error {
 // verify.go): take the receiver's commitment, send our nonce, check the
 // receiver's against its commitment, compute the code.
 func (s *sender) verify(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, commitBody []byte, peer identity.DeviceID) (string, error) {
-	var commit NonceFrame
-	if err := decodeFrame(frameCommit, frameCommit, commitBody, &commit); err != nil {
+	var commit wire.NonceFrame
+	if err := wire.DecodeFrame(wire.TypeCommit, wire.TypeCommit, commitBody, &commit); err != nil {
 		return "", err
 	}
 	if len(commit.Value) != sha256.Size {
-		return "", protoErr("verification commitment of %d bytes", len(commit.Value))
+		return "", wire.Errorf("verification commitment of %d bytes", len(commit.Value))
 	}
-	ekm, err := exporter(conn.ConnectionState().TLS)
+	ekm, err := wire.Exporter(conn.ConnectionState().TLS)
 	if err != nil {
 		return "", err
 	}
-	mine := newNonce()
+	mine := wire.NewNonce()
 	ctrl.SetWriteDeadline(time.Now().Add(idleTimeout))
-	if err := writeFrame(ctrl, frameNonce, NonceFrame{Value: mine}); err != nil {
+	if err := wire.WriteFrame(ctrl, wire.TypeNonce, wire.NonceFrame{Value: mine}); err != nil {
 		return "", classify(err)
 	}
-	t, body, err := readFrame(br)
+	t, body, err := wire.ReadFrame(br)
 	if err != nil {
 		// Whoever holds the other end now knows this attempt's code. Were
 		// the sender to reconnect (say on a close as busy), it could drop
@@ -498,14 +499,14 @@ func (s *sender) verify(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, co
 		return "", fmt.Errorf("%w: the connection ended in the middle of the verification code exchange (%v); run the same command again",
 			ErrInterrupted, readErr(err))
 	}
-	var reveal NonceFrame
-	if err := decodeFrame(t, frameReveal, body, &reveal); err != nil {
+	var reveal wire.NonceFrame
+	if err := wire.DecodeFrame(t, wire.TypeReveal, body, &reveal); err != nil {
 		return "", err
 	}
-	if !checkCommitment(commit.Value, reveal.Value) {
-		return "", protoErr("the receiver's verification nonce does not open its commitment")
+	if !wire.CheckCommitment(commit.Value, reveal.Value) {
+		return "", wire.Errorf("the receiver's verification nonce does not open its commitment")
 	}
-	return verificationCode(sasInput{
+	return wire.VerificationCode(wire.SASInput{
 		Sender: s.opt.Device.ID, Receiver: peer, Exporter: ekm, Offer: s.digest,
 		SenderNonce: mine, ReceiverNonce: reveal.Value,
 	}), nil
@@ -556,35 +557,35 @@ func (s *sender) extraConns(ctx context.Context, conn *quic.Conn, peer identity.
 // plan checks what the receiver kept against the source and decides which
 // chunks to send. Kept chunks are hashed again from the source: a file that
 // changed since the last attempt restarts rather than being spliced.
-func (s *sender) plan(ctx context.Context, have []Have) ([]*sendFile, Plan, int64, error) {
+func (s *sender) plan(ctx context.Context, have []wire.Have) ([]*sendFile, wire.Plan, int64, error) {
 	files := make([]*sendFile, len(s.src))
 	for i := range s.src {
 		if s.src[i].Dir {
 			continue
 		}
 		n := s.src[i].Chunks()
-		files[i] = &sendFile{src: &s.src[i], idx: i, hashes: make([][hashLen]byte, n)}
+		files[i] = &sendFile{src: &s.src[i], idx: i, hashes: make([][wire.HashLen]byte, n)}
 	}
 	kept := make([][]int64, len(files))
 	complete := make(map[int][]byte)
 	for _, h := range have {
 		if h.File < 0 || h.File >= len(files) || files[h.File] == nil || files[h.File].src.Stream || kept[h.File] != nil || complete[h.File] != nil {
-			return nil, Plan{}, 0, protoErr("receiver claims chunks of entry %d", h.File)
+			return nil, wire.Plan{}, 0, wire.Errorf("receiver claims chunks of entry %d", h.File)
 		}
 		if h.Complete {
-			if len(h.Hash) != hashLen {
-				return nil, Plan{}, 0, protoErr("file hash of %d bytes", len(h.Hash))
+			if len(h.Hash) != wire.HashLen {
+				return nil, wire.Plan{}, 0, wire.Errorf("file hash of %d bytes", len(h.Hash))
 			}
 			complete[h.File] = h.Hash
 			continue
 		}
-		idx, err := indexesOf(h.Ranges, files[h.File].src.Chunks())
+		idx, err := wire.IndexesOf(h.Ranges, files[h.File].src.Chunks())
 		if err != nil {
-			return nil, Plan{}, 0, err
+			return nil, wire.Plan{}, 0, err
 		}
 		kept[h.File] = idx
 	}
-	var plan Plan
+	var plan wire.Plan
 	var keptBytes int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2)
@@ -620,7 +621,7 @@ func (s *sender) plan(ctx context.Context, have []Have) ([]*sendFile, Plan, int6
 			if err != nil || n < 0 {
 				return err
 			}
-			if sum := fileHash(sf.src.Size, sf.src.Chunk, hs); string(sum[:]) == string(want) {
+			if sum := wire.FileHash(sf.src.Size, sf.src.Chunk, hs); string(sum[:]) == string(want) {
 				mu.Lock()
 				plan.Skip = append(plan.Skip, i)
 				keptBytes += n
@@ -631,7 +632,7 @@ func (s *sender) plan(ctx context.Context, have []Have) ([]*sendFile, Plan, int6
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, Plan{}, 0, err
+		return nil, wire.Plan{}, 0, err
 	}
 	for i, sf := range files {
 		if sf == nil || sf.skip {
@@ -649,7 +650,7 @@ func (s *sender) plan(ctx context.Context, have []Have) ([]*sendFile, Plan, int6
 		sf.left = len(sf.need)
 		var keptLen int64
 		for _, c := range kept[i] {
-			keptLen += sf.src.chunkLen(c)
+			keptLen += sf.src.ChunkLen(c)
 		}
 		sf.fp = newFileProgress(sf.src.Path, sf.src.Size, keptLen)
 	}
@@ -658,7 +659,7 @@ func (s *sender) plan(ctx context.Context, have []Have) ([]*sendFile, Plan, int6
 
 // checkKept hashes the kept chunks of a file from the source and compares
 // their digest with the receiver's.
-func (s *sender) checkKept(ctx context.Context, sf *sendFile, idx []int64, have []Have) (bool, int64, error) {
+func (s *sender) checkKept(ctx context.Context, sf *sendFile, idx []int64, have []wire.Have) (bool, int64, error) {
 	var want []byte
 	for _, h := range have {
 		if h.File == sf.idx {
@@ -669,7 +670,7 @@ func (s *sender) checkKept(ctx context.Context, sf *sendFile, idx []int64, have 
 	if err != nil || n < 0 {
 		return false, 0, err
 	}
-	if string(haveDigest(idx, hs)) != string(want) {
+	if string(wire.HaveDigest(idx, hs)) != string(want) {
 		s.log.Info("source changed since the last attempt; restarting it", "path", sf.src.Path)
 		return false, 0, nil
 	}
@@ -681,25 +682,25 @@ func (s *sender) checkKept(ctx context.Context, sf *sendFile, idx []int64, have 
 
 // hashChunks hashes chunks of a source file. n < 0 means the file is
 // shorter than when the session started.
-func (s *sender) hashChunks(ctx context.Context, sf *sendFile, idx []int64) ([][hashLen]byte, int64, error) {
+func (s *sender) hashChunks(ctx context.Context, sf *sendFile, idx []int64) ([][wire.HashLen]byte, int64, error) {
 	f, err := os.Open(sf.src.abs)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read %s: %w", sf.src.abs, err)
 	}
 	defer f.Close()
 	buf := make([]byte, pieceSize)
-	hs := make([][hashLen]byte, len(idx))
+	hs := make([][wire.HashLen]byte, len(idx))
 	var n int64
 	for k, c := range idx {
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
 		}
 		h := blake3.New()
-		m, err := io.CopyBuffer(h, io.NewSectionReader(f, c*sf.src.Chunk, sf.src.chunkLen(c)), buf)
+		m, err := io.CopyBuffer(h, io.NewSectionReader(f, c*sf.src.Chunk, sf.src.ChunkLen(c)), buf)
 		if err != nil {
 			return nil, 0, fmt.Errorf("read %s: %w", sf.src.abs, err)
 		}
-		if m != sf.src.chunkLen(c) {
+		if m != sf.src.ChunkLen(c) {
 			return nil, -1, nil
 		}
 		h.Sum(hs[k][:0])
@@ -722,7 +723,7 @@ func (s *sender) dataStream(ctx context.Context, conn *quic.Conn, token []byte, 
 	stop := context.AfterFunc(ctx, func() { str.CancelWrite(0) })
 	defer stop()
 	bw := bufio.NewWriterSize(str, 256<<10)
-	if err := bw.WriteByte(frameStreamHello); err != nil {
+	if err := bw.WriteByte(wire.TypeStreamHello); err != nil {
 		return classify(err)
 	}
 	bw.Write(token)
@@ -751,15 +752,15 @@ func (s *sender) dataStream(ctx context.Context, conn *quic.Conn, token []byte, 
 }
 
 // sendChunk writes one chunk: header, data read from the source, hash.
-func (s *sender) sendChunk(bw *bufio.Writer, it workItem, buf []byte) ([hashLen]byte, error) {
-	var sum [hashLen]byte
+func (s *sender) sendChunk(bw *bufio.Writer, it workItem, buf []byte) ([wire.HashLen]byte, error) {
+	var sum [wire.HashLen]byte
 	f, err := it.sf.open()
 	if err != nil {
 		return sum, err
 	}
-	length := it.sf.src.chunkLen(it.chunk)
-	var hdr [chunkHeaderLen]byte
-	chunkHeader{File: uint32(it.sf.idx), Chunk: uint32(it.chunk), Len: uint32(length)}.put(hdr[:])
+	length := it.sf.src.ChunkLen(it.chunk)
+	var hdr [wire.ChunkHeaderLen]byte
+	wire.ChunkHeader{File: uint32(it.sf.idx), Chunk: uint32(it.chunk), Len: uint32(length)}.Put(hdr[:])
 	if _, err := bw.Write(hdr[:]); err != nil {
 		return sum, classify(err)
 	}
@@ -803,7 +804,7 @@ func (sf *sendFile) open() (*os.File, error) {
 }
 
 // chunkSent records a chunk's hash; after the file's last one it calls end.
-func (sf *sendFile) chunkSent(c int64, sum [hashLen]byte, end func() error) error {
+func (sf *sendFile) chunkSent(c int64, sum [wire.HashLen]byte, end func() error) error {
 	sf.mu.Lock()
 	sf.hashes[c] = sum
 	sf.left--
@@ -836,8 +837,8 @@ func (s *sender) endFile(sf *sendFile, writeCtrl func(byte, any) error) error {
 	if fi.Size() != sf.src.Size || fi.ModTime().UnixNano() != sf.src.MTime {
 		return fmt.Errorf("%w: %s; send it again when it is complete", ErrSourceChanged, sf.src.abs)
 	}
-	sum := fileHash(sf.src.Size, sf.src.Chunk, sf.hashes)
-	return writeCtrl(frameFileEnd, FileEnd{File: sf.idx, Size: sf.src.Size, Hash: sum[:]})
+	sum := wire.FileHash(sf.src.Size, sf.src.Chunk, sf.hashes)
+	return writeCtrl(wire.TypeFileEnd, wire.FileEnd{File: sf.idx, Size: sf.src.Size, Hash: sum[:]})
 }
 
 // sendStdin streams standard input on its own data stream, chunk by chunk.
@@ -858,11 +859,11 @@ func (s *sender) sendStdin(ctx context.Context, conn *quic.Conn, token []byte, f
 	stop := context.AfterFunc(ctx, func() { str.CancelWrite(0) })
 	defer stop()
 	bw := bufio.NewWriterSize(str, 256<<10)
-	bw.WriteByte(frameStreamHello)
+	bw.WriteByte(wire.TypeStreamHello)
 	bw.Write(token)
 	buf := make([]byte, sf.src.Chunk)
 	var size int64
-	var hashes [][hashLen]byte
+	var hashes [][wire.HashLen]byte
 	for c := int64(0); ; c++ {
 		s.readingStdin.Store(true)
 		n, err := io.ReadFull(s.opt.Stdin, buf)
@@ -870,8 +871,8 @@ func (s *sender) sendStdin(ctx context.Context, conn *quic.Conn, token []byte, f
 		if n > 0 {
 			s.stdinUse = true
 			sum := blake3.Sum256(buf[:n])
-			var hdr [chunkHeaderLen]byte
-			chunkHeader{File: uint32(sf.idx), Chunk: uint32(c), Len: uint32(n)}.put(hdr[:])
+			var hdr [wire.ChunkHeaderLen]byte
+			wire.ChunkHeader{File: uint32(sf.idx), Chunk: uint32(c), Len: uint32(n)}.Put(hdr[:])
 			bw.Write(hdr[:])
 			bw.Write(buf[:n])
 			if _, err := bw.Write(sum[:]); err != nil {
@@ -887,8 +888,8 @@ func (s *sender) sendStdin(ctx context.Context, conn *quic.Conn, token []byte, f
 		if err != nil {
 			return fmt.Errorf("read standard input: %w", err)
 		}
-		if c+1 >= maxChunksPerFile {
-			return fmt.Errorf("standard input is longer than %s", HumanBytes(sf.src.Chunk*maxChunksPerFile))
+		if c+1 >= wire.MaxChunksPerFile {
+			return fmt.Errorf("standard input is longer than %s", HumanBytes(sf.src.Chunk*wire.MaxChunksPerFile))
 		}
 	}
 	if err := bw.Flush(); err != nil {
@@ -897,6 +898,6 @@ func (s *sender) sendStdin(ctx context.Context, conn *quic.Conn, token []byte, f
 	if err := str.Close(); err != nil {
 		return classify(err)
 	}
-	sum := fileHash(size, sf.src.Chunk, hashes)
-	return writeCtrl(frameFileEnd, FileEnd{File: sf.idx, Size: size, Hash: sum[:]})
+	sum := wire.FileHash(size, sf.src.Chunk, hashes)
+	return writeCtrl(wire.TypeFileEnd, wire.FileEnd{File: sf.idx, Size: size, Hash: sum[:]})
 }

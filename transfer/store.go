@@ -17,6 +17,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 	"github.com/ferry-lan/ferry/transfer/safepath"
 )
 
@@ -54,7 +55,7 @@ type dirRef struct {
 // recvFile is the receiving side of one file entry.
 type recvFile struct {
 	idx     int
-	e       Entry
+	e       wire.Entry
 	parent  string // folder of the final path, relative to the root ("." for top level)
 	base    string // final base name as offered
 	part    string // partial file, relative to the root
@@ -66,7 +67,7 @@ type recvFile struct {
 	j        *os.File
 	have     []bool
 	inflight []bool
-	hashes   [][hashLen]byte
+	hashes   [][wire.HashLen]byte
 	lens     []int64 // chunk lengths of a streamed entry
 	fp       *FileProgress
 	existing []byte      // file hash of an identical-looking file under the final name
@@ -74,7 +75,7 @@ type recvFile struct {
 	skip     bool        // the sender agreed it is identical: nothing to receive
 	nHave    int64
 	haveLen  int64 // bytes verified
-	end      *FileEnd
+	end      *wire.FileEnd
 	finalizing,
 	done bool
 }
@@ -88,7 +89,7 @@ func partialKey(sender identity.DeviceID, p string) string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:15]))
 }
 
-func (s *store) newRecvFile(idx int, e Entry) *recvFile {
+func (s *store) newRecvFile(idx int, e wire.Entry) *recvFile {
 	parent, base := path.Split(e.Path)
 	parent = strings.TrimSuffix(parent, "/")
 	if parent == "" {
@@ -115,7 +116,7 @@ func (s *store) newRecvFile(idx int, e Entry) *recvFile {
 	}
 	rf.have = make([]bool, n)
 	rf.inflight = make([]bool, n)
-	rf.hashes = make([][hashLen]byte, n)
+	rf.hashes = make([][wire.HashLen]byte, n)
 	rf.lens = make([]int64, n)
 	return rf
 }
@@ -142,7 +143,7 @@ func (s *store) mkdirAll(dir string) error {
 }
 
 // mkdirs creates the folder entries of an offer.
-func (s *store) mkdirs(entries []Entry) error {
+func (s *store) mkdirs(entries []wire.Entry) error {
 	for _, e := range entries {
 		if !e.Dir {
 			continue
@@ -195,11 +196,11 @@ func (s *store) resume(rf *recvFile) ([]int64, error) {
 			continue
 		}
 		hasher := blake3.New()
-		n, err := io.CopyBuffer(hasher, io.NewSectionReader(pf, i*rf.e.Chunk, rf.e.chunkLen(i)), buf)
-		if err != nil || n != rf.e.chunkLen(i) {
+		n, err := io.CopyBuffer(hasher, io.NewSectionReader(pf, i*rf.e.Chunk, rf.e.ChunkLen(i)), buf)
+		if err != nil || n != rf.e.ChunkLen(i) {
 			continue
 		}
-		var got [hashLen]byte
+		var got [wire.HashLen]byte
 		hasher.Sum(got[:0])
 		if got != want {
 			continue
@@ -271,16 +272,16 @@ func (s *store) existing(rf *recvFile) ([]byte, bool) {
 	}
 	defer f.Close()
 	buf := make([]byte, 256<<10)
-	hashes := make([][hashLen]byte, rf.e.Chunks())
+	hashes := make([][wire.HashLen]byte, rf.e.Chunks())
 	for i := range hashes {
 		h := blake3.New()
-		n, err := io.CopyBuffer(h, io.NewSectionReader(f, int64(i)*rf.e.Chunk, rf.e.chunkLen(int64(i))), buf)
-		if err != nil || n != rf.e.chunkLen(int64(i)) {
+		n, err := io.CopyBuffer(h, io.NewSectionReader(f, int64(i)*rf.e.Chunk, rf.e.ChunkLen(int64(i))), buf)
+		if err != nil || n != rf.e.ChunkLen(int64(i)) {
 			return nil, false
 		}
 		h.Sum(hashes[i][:0])
 	}
-	sum := fileHash(rf.e.Size, rf.e.Chunk, hashes)
+	sum := wire.FileHash(rf.e.Size, rf.e.Chunk, hashes)
 	return sum[:], true
 }
 
@@ -347,7 +348,7 @@ func (s *store) forget(rf *recvFile) {
 	defer rf.mu.Unlock()
 	for i := range rf.have {
 		rf.have[i] = false
-		rf.hashes[i] = [hashLen]byte{}
+		rf.hashes[i] = [wire.HashLen]byte{}
 	}
 	rf.nHave, rf.haveLen = 0, 0
 	rf.kept = nil
@@ -626,7 +627,7 @@ func (s *store) rewriteJournal(dir *os.File, rf *recvFile) error {
 }
 
 // record appends a verified chunk to the journal. Called with rf.mu held.
-func (rf *recvFile) record(idx int64, sum [hashLen]byte) error {
+func (rf *recvFile) record(idx int64, sum [wire.HashLen]byte) error {
 	if rf.j == nil {
 		return nil
 	}
@@ -668,9 +669,9 @@ func (s *store) prepareFinal(rf *recvFile) error {
 		size = rf.end.Size
 	}
 	if rf.haveLen != size {
-		return protoErr("%q: received %d bytes, the sender says %d", rf.e.Path, rf.haveLen, size)
+		return wire.Errorf("%q: received %d bytes, the sender says %d", rf.e.Path, rf.haveLen, size)
 	}
-	if got := fileHash(size, rf.e.Chunk, rf.hashes); got != [hashLen]byte(rf.end.Hash) {
+	if got := wire.FileHash(size, rf.e.Chunk, rf.hashes); got != [wire.HashLen]byte(rf.end.Hash) {
 		return fmt.Errorf("%w: %q: file hash mismatch", ErrIntegrity, rf.e.Path)
 	}
 	if rf.e.Stream {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 // A local user who can write the receiving folder knows where ferry will
@@ -187,7 +189,7 @@ func TestPlantedPartialNeitherReadNorTampered(t *testing.T) {
 
 	h := dialHostile(t, s.dev, r) // an honest sender, paced by the test
 	h.accepted(e)
-	h.plan(Plan{})
+	h.plan(wire.Plan{})
 	str := h.dataStream(h.dec.Token)
 	h.chunk(str, 0, 0, data[:kc])
 	prog := h.progress()
@@ -248,7 +250,7 @@ func TestPartialSwappedBeforeNaming(t *testing.T) {
 			st := &store{root: root, dir: dir, sender: newDevice(t, "sender").ID, overwrite: tc.overwrite, noLink: tc.noLink}
 			defer st.close()
 			data := randBytes(2 * kc)
-			rf := st.newRecvFile(0, Entry{Path: "f.bin", Size: int64(len(data)), Chunk: kc, MTime: 1})
+			rf := st.newRecvFile(0, wire.Entry{Path: "f.bin", Size: int64(len(data)), Chunk: kc, MTime: 1})
 			rf.mu.Lock()
 			err = st.open(rf)
 			rf.mu.Unlock()

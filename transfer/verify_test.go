@@ -2,10 +2,8 @@ package transfer
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"net"
 	"path/filepath"
@@ -19,43 +17,8 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
-
-// Golden vectors: a change of the code's or the commitment's format fails
-// here, not only in a round trip between two copies of the same code. The
-// expected values were computed independently, with Python's hashlib
-// (sha256, shake_256) from the description in verify.go.
-func TestVerificationCodeVectors(t *testing.T) {
-	var a, b identity.DeviceID
-	for i := range a {
-		a[i], b[i] = byte(i), byte(0xff-i)
-	}
-	rep := func(c byte) []byte { return bytes.Repeat([]byte{c}, 32) }
-	in := sasInput{Sender: a, Receiver: b, Exporter: rep(1), Offer: rep(2), SenderNonce: rep(3), ReceiverNonce: rep(4)}
-	for _, v := range []struct {
-		in   sasInput
-		want string
-	}{
-		{in, "060-808"},
-		{sasInput{Sender: b, Receiver: a, Exporter: rep(1), Offer: rep(2), SenderNonce: rep(3), ReceiverNonce: rep(4)}, "398-166"},
-		{sasInput{Sender: a, Receiver: b, Exporter: rep(1), Offer: rep(2), SenderNonce: rep(4), ReceiverNonce: rep(3)}, "189-227"},
-	} {
-		if got := verificationCode(v.in); got != v.want {
-			t.Errorf("verificationCode = %s, want %s", got, v.want)
-		}
-	}
-	if got, want := hex.EncodeToString(commitment(rep(4))), "5b547d4ae1b1adf53cda173a6b300e566d5a65cc3e0fefc7e3aa82829a3eea1b"; got != want {
-		t.Errorf("commitment = %s, want %s", got, want)
-	}
-	if !checkCommitment(commitment(rep(4)), rep(4)) || checkCommitment(commitment(rep(4)), rep(5)) || checkCommitment(commitment(rep(4)), rep(4)[:31]) {
-		t.Error("checkCommitment")
-	}
-	// The rejection bound keeps the code uniform: one more than it is a
-	// multiple of 10^6, and no larger multiple fits in 64 bits.
-	if (codeLimit+1)%codeSpace != 0 || ^uint64(0)-codeLimit >= codeSpace {
-		t.Errorf("codeLimit %d leaves a whole block of 10^6 unused", codeLimit)
-	}
-}
 
 var codeRE = regexp.MustCompile(`^[0-9]{3}-[0-9]{3}$`)
 
@@ -138,8 +101,8 @@ func startScripted(t *testing.T, script func(conn *quic.Conn, ctrl *quic.Stream,
 					return
 				}
 				br := bufio.NewReader(ctrl)
-				typ, body, err := readFrame(br)
-				if err != nil || typ != frameOffer {
+				typ, body, err := wire.ReadFrame(br)
+				if err != nil || typ != wire.TypeOffer {
 					t.Errorf("scripted: read offer: %d %v", typ, err)
 					return
 				}
@@ -178,9 +141,9 @@ func (sr *scripted) send(t *testing.T, s *testSender) (Result, error) {
 // does not try again.
 func TestSenderChecksCommitment(t *testing.T) {
 	sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, _ []byte) {
-		writeFrame(ctrl, frameCommit, NonceFrame{Value: commitment(newNonce())})
-		readFrame(br)
-		writeFrame(ctrl, frameReveal, NonceFrame{Value: newNonce()})
+		wire.WriteFrame(ctrl, wire.TypeCommit, wire.NonceFrame{Value: wire.Commitment(wire.NewNonce())})
+		wire.ReadFrame(br)
+		wire.WriteFrame(ctrl, wire.TypeReveal, wire.NonceFrame{Value: wire.NewNonce()})
 	})
 	s := newSender(t)
 	_, err := sr.send(t, s)
@@ -198,7 +161,7 @@ func TestSenderChecksCommitment(t *testing.T) {
 // A receiver accepting without the code exchange is refused.
 func TestSenderNeedsVerification(t *testing.T) {
 	sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, _ []byte) {
-		writeFrame(ctrl, frameDecision, Decision{Accept: true, Token: randBytes(tokenLen)})
+		wire.WriteFrame(ctrl, wire.TypeDecision, wire.Decision{Accept: true, Token: randBytes(wire.TokenLen)})
 	})
 	_, err := sr.send(t, newSender(t))
 	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "without a verification code") {
@@ -213,10 +176,10 @@ func TestSenderNeedsVerification(t *testing.T) {
 func TestNoReconnectBeforeAcceptance(t *testing.T) {
 	s := newSender(t)
 	sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, _ []byte) {
-		mine := newNonce()
-		writeFrame(ctrl, frameCommit, NonceFrame{Value: commitment(mine)})
-		readFrame(br)
-		writeFrame(ctrl, frameReveal, NonceFrame{Value: mine})
+		mine := wire.NewNonce()
+		wire.WriteFrame(ctrl, wire.TypeCommit, wire.NonceFrame{Value: wire.Commitment(mine)})
+		wire.ReadFrame(br)
+		wire.WriteFrame(ctrl, wire.TypeReveal, wire.NonceFrame{Value: mine})
 		s.events.wait(t, "code shown", func(e Event) bool { _, ok := e.(EventConnected); return ok })
 		conn.CloseWithError(codeShutdown, "gone")
 	})
@@ -250,43 +213,43 @@ func TestMITMRelayShowsDifferentCodes(t *testing.T) {
 	}))
 	m2 := newDevice(t, "mallory-as-sender")
 	myID := make(chan identity.DeviceID, 1) // the attacker's own, towards the sender
-	predictions := make(chan [2]string, 1) // what the attacker knows each side shows
+	predictions := make(chan [2]string, 1)  // what the attacker knows each side shows
 	sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, offer []byte) {
 		// Towards the sender: commit, take its nonce: the sender's code is
 		// now known to the attacker, before it reveals.
-		mine := newNonce()
-		writeFrame(ctrl, frameCommit, NonceFrame{Value: commitment(mine)})
-		var ns NonceFrame
-		if typ, body, err := readFrame(br); err != nil || decodeFrame(typ, frameNonce, body, &ns) != nil {
+		mine := wire.NewNonce()
+		wire.WriteFrame(ctrl, wire.TypeCommit, wire.NonceFrame{Value: wire.Commitment(mine)})
+		var ns wire.NonceFrame
+		if typ, body, err := wire.ReadFrame(br); err != nil || wire.DecodeFrame(typ, wire.TypeNonce, body, &ns) != nil {
 			t.Errorf("mitm: no nonce from the sender: %v", err)
 			return
 		}
-		ekm1, _ := exporter(conn.ConnectionState().TLS)
+		ekm1, _ := wire.Exporter(conn.ConnectionState().TLS)
 		sender, _ := identity.PeerID(conn.ConnectionState().TLS)
 		var predicted [2]string
-		predicted[0] = verificationCode(sasInput{Sender: sender, Receiver: <-myID, Exporter: ekm1, Offer: offerDigest(offer), SenderNonce: ns.Value, ReceiverNonce: mine})
+		predicted[0] = wire.VerificationCode(wire.SASInput{Sender: sender, Receiver: <-myID, Exporter: ekm1, Offer: wire.OfferDigest(offer), SenderNonce: ns.Value, ReceiverNonce: mine})
 		// Towards the receiver: the same offer; a nonce sent before the
 		// receiver's is known (here the sender's).
 		h := dialHostile(t, m2, r)
-		h.rawFrame(frameOffer, offer)
+		h.rawFrame(wire.TypeOffer, offer)
 		h.ctrl.SetReadDeadline(time.Now().Add(testTimeout))
-		var commit, nr NonceFrame
-		if typ, body, err := readFrame(h.br); err != nil || decodeFrame(typ, frameCommit, body, &commit) != nil {
+		var commit, nr wire.NonceFrame
+		if typ, body, err := wire.ReadFrame(h.br); err != nil || wire.DecodeFrame(typ, wire.TypeCommit, body, &commit) != nil {
 			t.Errorf("mitm: no commitment from the receiver: %v", err)
 			return
 		}
-		h.frame(frameNonce, ns)
-		if typ, body, err := readFrame(h.br); err != nil || decodeFrame(typ, frameReveal, body, &nr) != nil {
+		h.frame(wire.TypeNonce, ns)
+		if typ, body, err := wire.ReadFrame(h.br); err != nil || wire.DecodeFrame(typ, wire.TypeReveal, body, &nr) != nil {
 			t.Errorf("mitm: no reveal from the receiver: %v", err)
 			return
 		}
-		ekm2, _ := exporter(h.conn.ConnectionState().TLS)
-		predicted[1] = verificationCode(sasInput{Sender: m2.ID, Receiver: r.cfg.Device.ID, Exporter: ekm2, Offer: offerDigest(offer), SenderNonce: ns.Value, ReceiverNonce: nr.Value})
+		ekm2, _ := wire.Exporter(h.conn.ConnectionState().TLS)
+		predicted[1] = wire.VerificationCode(wire.SASInput{Sender: m2.ID, Receiver: r.cfg.Device.ID, Exporter: ekm2, Offer: wire.OfferDigest(offer), SenderNonce: ns.Value, ReceiverNonce: nr.Value})
 		predictions <- predicted
-		writeFrame(ctrl, frameReveal, NonceFrame{Value: mine})
+		wire.WriteFrame(ctrl, wire.TypeReveal, wire.NonceFrame{Value: mine})
 		// The receiver's decision, relayed.
-		if typ, body, err := readFrame(h.br); err == nil && typ == frameDecision {
-			ctrl.Write(append(binary.BigEndian.AppendUint32([]byte{frameDecision}, uint32(len(body))), body...))
+		if typ, body, err := wire.ReadFrame(h.br); err == nil && typ == wire.TypeDecision {
+			ctrl.Write(append(binary.BigEndian.AppendUint32([]byte{wire.TypeDecision}, uint32(len(body))), body...))
 		}
 	})
 	myID <- sr.dev.ID
@@ -342,7 +305,7 @@ func TestOldSenderToldToUpdate(t *testing.T) {
 	dev := newDevice(t, "old")
 	tr, _ := loopbackTransport(t)
 	tlsConf := clientTLS(dev, r.cfg.Device.ID)
-	tlsConf.NextProtos = []string{alpnV1}
+	tlsConf.NextProtos = []string{wire.ALPNv1}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	conn, err := tr.Dial(ctx, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: r.Port()}, tlsConf, quicConfig())
@@ -355,11 +318,11 @@ func TestOldSenderToldToUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What ferry 1 sends: its offer, then it waits for the decision.
-	writeFrame(ctrl, frameOffer, Offer{Version: 1, Name: "old-laptop", Entries: []Entry{file("a", 1)}})
+	wire.WriteFrame(ctrl, wire.TypeOffer, wire.Offer{Version: 1, Name: "old-laptop", Entries: []wire.Entry{file("a", 1)}})
 	ctrl.SetReadDeadline(time.Now().Add(testTimeout))
-	typ, body, err := readFrame(bufio.NewReader(ctrl))
-	var d Decision
-	if err != nil || decodeFrame(typ, frameDecision, body, &d) != nil {
+	typ, body, err := wire.ReadFrame(bufio.NewReader(ctrl))
+	var d wire.Decision
+	if err != nil || wire.DecodeFrame(typ, wire.TypeDecision, body, &d) != nil {
 		t.Fatalf("no decision: %v", err)
 	}
 	if d.Accept || d.Code != declineVersion || !strings.Contains(d.Reason, "update ferry on this computer") {
@@ -377,7 +340,7 @@ func TestOldReceiverToldToUpdate(t *testing.T) {
 	dev := newDevice(t, "old-receiver")
 	tr, udp := loopbackTransport(t)
 	tlsConf := serverTLS(dev)
-	tlsConf.NextProtos = []string{alpnV1}
+	tlsConf.NextProtos = []string{wire.ALPNv1}
 	ln, err := tr.Listen(tlsConf, quicConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -434,8 +397,8 @@ func loopbackTransport(t *testing.T) (*quic.Transport, *net.UDPConn) {
 // attempt that would show another code.
 func TestNoReconnectAfterNonce(t *testing.T) {
 	sr := startScripted(t, func(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, _ []byte) {
-		writeFrame(ctrl, frameCommit, NonceFrame{Value: commitment(newNonce())})
-		readFrame(br)
+		wire.WriteFrame(ctrl, wire.TypeCommit, wire.NonceFrame{Value: wire.Commitment(wire.NewNonce())})
+		wire.ReadFrame(br)
 		conn.CloseWithError(codeBusy, "busy, try again")
 	})
 	s := newSender(t)

@@ -1,117 +1,15 @@
 package transfer
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
-	"runtime"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
-
-// allocated returns the bytes f allocates.
-func allocated(f func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&a)
-	f()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
-
-func TestReadFrameLimits(t *testing.T) {
-	for _, typ := range []byte{frameOffer, frameDecision, framePlan, frameFileEnd, frameFileDone, frameError, frameDone} {
-		c, _ := frameCap(typ)
-		for _, n := range []uint32{uint32(c) + 1, 0xffffffff} {
-			hdr := binary.BigEndian.AppendUint32([]byte{typ}, n)
-			var err error
-			if got := allocated(func() { _, _, err = readFrame(bytes.NewReader(hdr)) }); got > 64<<10 {
-				t.Errorf("type %d, length %d: %d bytes allocated before refusing", typ, n, got)
-			}
-			if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "exceeds the limit") {
-				t.Errorf("type %d, length %d: %v", typ, n, err)
-			}
-		}
-	}
-	// A length under the cap with no body behind it costs at most a step.
-	hdr := binary.BigEndian.AppendUint32([]byte{frameOffer}, maxOfferFrame)
-	var err error
-	if got := allocated(func() { _, _, err = readFrame(bytes.NewReader(append(hdr, "{}"...))) }); got > 1<<20 {
-		t.Errorf("a lying length cost %d bytes", got)
-	}
-	if !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("short body: %v", err)
-	}
-	for _, typ := range []byte{0, 11, frameStreamHello, frameChunk, 0xff} {
-		if _, _, err := readFrame(bytes.NewReader([]byte{typ, 0, 0, 0, 0})); !errors.Is(err, ErrProtocol) {
-			t.Errorf("type %#x: %v", typ, err)
-		}
-	}
-	if _, _, err := readFrame(bytes.NewReader(nil)); err != io.EOF {
-		t.Errorf("empty stream: %v, want io.EOF", err)
-	}
-}
-
-func TestFrameRoundTrip(t *testing.T) {
-	var buf bytes.Buffer
-	in := FileEnd{File: 3, Size: 1 << 40, Hash: bytes.Repeat([]byte{7}, hashLen)}
-	if err := writeFrame(&buf, frameFileEnd, in); err != nil {
-		t.Fatal(err)
-	}
-	typ, body, err := readFrame(&buf)
-	var out FileEnd
-	if err == nil {
-		err = decodeFrame(typ, frameFileEnd, body, &out)
-	}
-	if err != nil || out.File != in.File || out.Size != in.Size || !bytes.Equal(out.Hash, in.Hash) {
-		t.Fatalf("round trip: %+v %v", out, err)
-	}
-	// writeFrame refuses what readFrame would refuse.
-	big := ErrorFrame{Message: strings.Repeat("x", maxSmallFrame)}
-	if err := writeFrame(io.Discard, frameError, big); err == nil {
-		t.Error("writeFrame wrote a frame over its cap")
-	}
-}
-
-func TestChunkHeaderRoundTrip(t *testing.T) {
-	h := chunkHeader{File: 0xdeadbeef, Chunk: 7, Len: 1 << 20}
-	var b [chunkHeaderLen]byte
-	h.put(b[:])
-	got, err := readChunkHeader(bufio.NewReader(bytes.NewReader(b[:])))
-	if err != nil || got != h {
-		t.Fatalf("got %+v %v", got, err)
-	}
-	if _, err := readChunkHeader(bufio.NewReader(bytes.NewReader(b[:5]))); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("torn header: %v", err)
-	}
-	if _, err := readChunkHeader(bufio.NewReader(bytes.NewReader(nil))); err != io.EOF {
-		t.Errorf("clean end: %v", err)
-	}
-}
-
-func TestPeerText(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain text, with ünïcode": "plain text, with ünïcode",
-		"\x1b[2J":                  `\x1b[2J`,
-		"a\nb\tc":                  `a\nb\tc`,
-		"evil\u202etxt":            `evil\u202etxt`,
-		"bad \xff byte":            `bad \xff byte`,
-		"zero\u200bwidth":          `zero\u200bwidth`,
-		"line\u2028sep":            `line\u2028sep`,
-		"\x7f\u0085":               `\x7f\u0085`,
-	} {
-		if got := peerText(in); got != want {
-			t.Errorf("peerText(%q) = %q, want %q", in, got, want)
-		}
-	}
-	long := peerText(strings.Repeat("\x00", 10000))
-	if len(long) > 600 || !strings.HasSuffix(long, "…") {
-		t.Errorf("long text: %d bytes", len(long))
-	}
-}
 
 func TestTruncateKeepsUTF8(t *testing.T) {
 	s := strings.Repeat("é", 400) // 800 bytes; byte 512 splits nothing, 511 would
@@ -141,47 +39,6 @@ func TestNumbered(t *testing.T) {
 			t.Errorf("numbered(%q, %d) = %q, want %q", tc.base, tc.n, got, tc.want)
 		}
 	}
-}
-
-func TestIndexesOf(t *testing.T) {
-	for _, tc := range []struct {
-		ranges [][2]int64
-		chunks int64
-		want   []int64
-		ok     bool
-	}{
-		{nil, 0, nil, true},
-		{[][2]int64{{0, 3}}, 3, []int64{0, 1, 2}, true},
-		{[][2]int64{{0, 1}, {2, 4}}, 4, []int64{0, 2, 3}, true},
-		{[][2]int64{{0, 1}, {1, 2}}, 4, []int64{0, 1}, true}, // adjacent is fine
-		{[][2]int64{{0, 4}}, 3, nil, false},
-		{[][2]int64{{1, 1}}, 3, nil, false},
-		{[][2]int64{{2, 1}}, 3, nil, false},
-		{[][2]int64{{-1, 1}}, 3, nil, false},
-		{[][2]int64{{1, 2}, {0, 1}}, 3, nil, false},
-		{[][2]int64{{0, 2}, {1, 3}}, 3, nil, false},
-		{[][2]int64{{0, 1 << 62}}, 3, nil, false},
-	} {
-		got, err := indexesOf(tc.ranges, tc.chunks)
-		if (err == nil) != tc.ok || !slicesEqual(got, tc.want) {
-			t.Errorf("indexesOf(%v, %d) = %v, %v", tc.ranges, tc.chunks, got, err)
-		}
-		if err != nil && !errors.Is(err, ErrProtocol) {
-			t.Errorf("error %v is not a protocol violation", err)
-		}
-	}
-}
-
-func slicesEqual(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestReadJournal(t *testing.T) {
@@ -222,10 +79,10 @@ func TestReadJournal(t *testing.T) {
 }
 
 func TestValidateOfferAccepts(t *testing.T) {
-	o := Offer{Version: ProtocolVersion, Name: "n", Session: strings.Repeat("a", 32), Entries: []Entry{
+	o := wire.Offer{Version: wire.Version, Name: "n", Session: strings.Repeat("a", 32), Entries: []wire.Entry{
 		{Path: "d", Dir: true, MTime: -1},
-		{Path: "d/max", Size: minChunkSize * maxChunksPerFile, Chunk: minChunkSize},
-		{Path: "d/empty", Size: 0, Chunk: maxChunkSize},
+		{Path: "d/max", Size: wire.MinChunkSize * wire.MaxChunksPerFile, Chunk: wire.MinChunkSize},
+		{Path: "d/empty", Size: 0, Chunk: wire.MaxChunkSize},
 		{Path: "stdin", Size: -1, Chunk: 1 << 20, Stream: true},
 		{Path: "implied/x", Size: 1, Chunk: 1 << 20},
 		{Path: "implied", Dir: true},

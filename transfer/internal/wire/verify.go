@@ -1,4 +1,4 @@
-package transfer
+package wire
 
 import (
 	"crypto/rand"
@@ -30,7 +30,7 @@ import (
 // not reconnect: the attempt ends the command, visibly.
 
 const (
-	nonceLen       = 32
+	NonceLen       = 32
 	commitLabel    = "ferry/2 verification commit\x00"
 	codeLabel      = "ferry/2 verification code\x00"
 	exporterLabel  = "EXPORTER-ferry/2 verification"
@@ -40,14 +40,14 @@ const (
 )
 
 // newNonce returns a fresh random nonce.
-func newNonce() []byte {
-	n := make([]byte, nonceLen)
+func NewNonce() []byte {
+	n := make([]byte, NonceLen)
 	rand.Read(n) // never fails (crypto/rand since Go 1.24)
 	return n
 }
 
 // commitment is the receiver's commitment to its nonce.
-func commitment(nonce []byte) []byte {
+func Commitment(nonce []byte) []byte {
 	h := sha256.New()
 	h.Write([]byte(commitLabel))
 	h.Write(nonce)
@@ -55,19 +55,19 @@ func commitment(nonce []byte) []byte {
 }
 
 // checkCommitment reports whether nonce opens commit.
-func checkCommitment(commit, nonce []byte) bool {
-	return len(nonce) == nonceLen && subtle.ConstantTimeCompare(commitment(nonce), commit) == 1
+func CheckCommitment(commit, nonce []byte) bool {
+	return len(nonce) == NonceLen && subtle.ConstantTimeCompare(Commitment(nonce), commit) == 1
 }
 
 // offerDigest is SHA-256 of an offer frame's body as it went over the wire.
-func offerDigest(body []byte) []byte {
+func OfferDigest(body []byte) []byte {
 	sum := sha256.Sum256(body)
 	return sum[:]
 }
 
 // exporter is the connection's TLS exporter value for the code: the same on
 // both ends of one connection, different on two connections.
-func exporter(cs tls.ConnectionState) ([]byte, error) {
+func Exporter(cs tls.ConnectionState) ([]byte, error) {
 	ekm, err := cs.ExportKeyingMaterial(exporterLabel, nil, exporterLen)
 	if err != nil {
 		return nil, fmt.Errorf("TLS exporter: %w", err)
@@ -80,7 +80,7 @@ func exporter(cs tls.ConnectionState) ([]byte, error) {
 const codeLimit = ^uint64(0) - (^uint64(0)%codeSpace+1)%codeSpace
 
 // sasInput is everything the verification code is computed from.
-type sasInput struct {
+type SASInput struct {
 	Sender, Receiver identity.DeviceID
 	Exporter         []byte // exporterLen bytes
 	Offer            []byte // offerDigest of the offer
@@ -92,7 +92,7 @@ type sasInput struct {
 // uniform over the 10^6 codes: 8-byte words are drawn from SHAKE256 of the
 // inputs until one falls below the largest multiple of 10^6 (a second word
 // is needed once in 2^44).
-func verificationCode(in sasInput) string {
+func VerificationCode(in SASInput) string {
 	x := sha3.NewSHAKE256()
 	x.Write([]byte(codeLabel))
 	for _, f := range [][]byte{in.Sender[:], in.Receiver[:], in.Exporter, in.Offer, in.SenderNonce, in.ReceiverNonce} {

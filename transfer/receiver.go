@@ -482,13 +482,13 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 var errDeclinedHere = errors.New("declined")
 
 const (
-	notTrusted       = "not-trusted"
+	notTrusted       = wire.DeclineNotTrusted
 	notTrustedReason = "this receiver accepts only paired devices (pair first with `ferry pair`)"
 )
 
 // refuse declines an offer and closes the connection once the sender has
 // read why.
-func (s *session) refuse(code, reason string) {
+func (s *session) refuse(code wire.Decline, reason string) {
 	s.r.cfg.Events(EventDeclined{Info: s.info, Reason: reason})
 	s.writeCtrl(wire.TypeDecision, wire.Decision{Accept: false, Code: code, Reason: reason, Name: s.r.cfg.Name})
 	s.waitClose(codeDeclined, reason)
@@ -697,7 +697,7 @@ func validateOffer(o *wire.Offer) error {
 }
 
 // decide applies the policy to an offer.
-func (s *session) decide(ctx context.Context) (bool, string, string, error) {
+func (s *session) decide(ctx context.Context) (bool, wire.Decline, string, error) {
 	r := s.r
 	if s.info.Trusted {
 		return true, "", "", nil
@@ -718,7 +718,7 @@ func (s *session) decide(ctx context.Context) (bool, string, string, error) {
 		return true, "", "", nil // a reconnect of an offer the user already accepted
 	}
 	if r.cfg.Ask == nil {
-		return false, "declined", "nobody is there to accept the offer", nil
+		return false, wire.DeclineNo, "nobody is there to accept the offer", nil
 	}
 	r.mu.Lock()
 	if r.asking >= maxAsking {
@@ -746,10 +746,10 @@ func (s *session) decide(ctx context.Context) (bool, string, string, error) {
 		if s.conn.Context().Err() != nil {
 			return false, "", "", &connLost{errors.New("the sender went away while the offer was shown")}
 		}
-		return false, "declined", "no answer in time", nil
+		return false, wire.DeclineNo, "no answer in time", nil
 	}
 	if !yes {
-		return false, "declined", "answered no", nil
+		return false, wire.DeclineNo, "answered no", nil
 	}
 	r.mu.Lock()
 	for k, t := range r.accepted {
@@ -764,8 +764,8 @@ func (s *session) decide(ctx context.Context) (bool, string, string, error) {
 
 // Decline codes a sender acts on.
 const (
-	declineBusy    = "busy"    // retry later
-	declineVersion = "version" // the two sides speak different protocol versions
+	declineBusy    = wire.DeclineBusy
+	declineVersion = wire.DeclineVersion
 )
 
 // refuseOldSender tells a sender of protocol 1 (which cannot show an
@@ -908,7 +908,7 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 		reason := fmt.Sprintf("not enough free space on the receiver: the transfer needs %s, %s is available",
 			HumanBytes(need), HumanBytes(free))
 		r.cfg.Events(EventDeclined{Info: s.info, Reason: reason})
-		s.writeCtrl(wire.TypeDecision, wire.Decision{Accept: false, Code: "no-space", Reason: reason, Name: r.cfg.Name})
+		s.writeCtrl(wire.TypeDecision, wire.Decision{Accept: false, Code: wire.DeclineNoSpace, Reason: reason, Name: r.cfg.Name})
 		s.waitClose(codeDeclined, reason)
 		return errDeclinedHere
 	}

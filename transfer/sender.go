@@ -306,11 +306,11 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 			msg = "declined"
 		}
 		switch dec.Code {
-		case "declined", "not-trusted":
+		case wire.DeclineNo, wire.DeclineNotTrusted:
 			return Result{}, fmt.Errorf("%w: %s", ErrDeclined, msg)
-		case declineBusy:
+		case wire.DeclineBusy:
 			return Result{}, &connLost{fmt.Errorf("%w: %s", errBusy, msg)}
-		case declineVersion:
+		case wire.DeclineVersion:
 			return Result{}, fmt.Errorf("%w: %s", ErrVersion, msg)
 		}
 		return Result{}, fmt.Errorf("the receiver refused: %s", msg)
@@ -510,14 +510,6 @@ func (s *sender) verify(conn *quic.Conn, ctrl *quic.Stream, br *bufio.Reader, co
 		Sender: s.opt.Device.ID, Receiver: peer, Exporter: ekm, Offer: s.digest,
 		SenderNonce: mine, ReceiverNonce: reveal.Value,
 	}), nil
-}
-
-// readErr classifies an error reading a control frame.
-func readErr(err error) error {
-	if errors.Is(err, ErrProtocol) {
-		return err
-	}
-	return classify(err)
 }
 
 // extraConns opens up to opt.Conns-1 further connections to the receiver

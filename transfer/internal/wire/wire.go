@@ -117,13 +117,25 @@ func (e *Entry) ChunkLen(i int64) int64 {
 
 // Decision is the receiver's answer to an offer.
 type Decision struct {
-	Accept bool   `json:"accept"`
-	Code   string `json:"code,omitempty"` // declined, not-trusted, busy, no-space, invalid
-	Reason string `json:"reason,omitempty"`
-	Token  []byte `json:"token,omitempty"` // data streams present it
-	Name   string `json:"name,omitempty"`  // the receiver's display name
-	Have   []Have `json:"have,omitempty"`  // verified chunks kept from earlier attempts
+	Accept bool    `json:"accept"`
+	Code   Decline `json:"code,omitempty"` // why an offer was refused
+	Reason string  `json:"reason,omitempty"`
+	Token  []byte  `json:"token,omitempty"` // data streams present it
+	Name   string  `json:"name,omitempty"`  // the receiver's display name
+	Have   []Have  `json:"have,omitempty"`  // verified chunks kept from earlier attempts
 }
+
+// Decline says why a receiver refused an offer; a sender acts on it.
+type Decline string
+
+// The decline codes.
+const (
+	DeclineNo         Decline = "declined"    // the user or the policy said no
+	DeclineNotTrusted Decline = "not-trusted" // only paired devices are accepted
+	DeclineBusy       Decline = "busy"        // no room now: try again later
+	DeclineNoSpace    Decline = "no-space"    // not enough free space for the offer
+	DeclineVersion    Decline = "version"     // the two sides speak different protocol versions
+)
 
 // Have lists the verified chunks of one file that the receiver kept, as
 // half-open ranges of chunk indexes, and a digest of their hashes so the

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/ferry-lan/ferry/internal/human"
 	"github.com/ferry-lan/ferry/transfer"
 	"github.com/ferry-lan/ferry/transfer/safepath"
 )
@@ -304,7 +305,7 @@ func progressJSON(p *transfer.Progress, m *meter, v progressView) map[string]any
 // barText is the live progress line.
 func barText(p *transfer.Progress, m *meter, v progressView, now time.Time) string {
 	done, total, rate := m.last().n, p.Total, m.rate()
-	speed := transfer.HumanBytes(int64(rate)) + "/s"
+	speed := human.Bytes(int64(rate)) + "/s"
 	if still := m.still(); still >= stallAfter && v.stall != "" {
 		speed = fmt.Sprintf(v.stall, still.Round(time.Second))
 	}
@@ -316,12 +317,12 @@ func barText(p *transfer.Progress, m *meter, v progressView, now time.Time) stri
 		fill = min(max(fill, 0), width)
 		line = fmt.Sprintf("%s [%s%s] %5.1f%% %s / %s  %s", v.verb,
 			strings.Repeat("█", fill), strings.Repeat("░", width-fill), pct*100,
-			transfer.HumanBytes(done), transfer.HumanBytes(total), speed)
+			human.Bytes(done), human.Bytes(total), speed)
 		if m.still() < stallAfter {
 			line += "  ETA " + etaText(total-done, rate)
 		}
 	} else {
-		line = fmt.Sprintf("%s %s  %s", v.verb, transfer.HumanBytes(done), speed)
+		line = fmt.Sprintf("%s %s  %s", v.verb, human.Bytes(done), speed)
 	}
 	if cur := p.Current(); cur != nil && cur.Size > 0 {
 		line += fmt.Sprintf("  | %s %.0f%%", safepath.Display(cur.Name, 30), 100*float64(cur.Done.Load())/float64(cur.Size))
@@ -430,7 +431,7 @@ func size(n int64) string {
 	if n < 0 {
 		return "unknown size"
 	}
-	return transfer.HumanBytes(n)
+	return human.Bytes(n)
 }
 
 // plural counts things: "1 file", "3 files", "2 tries".

@@ -1,13 +1,17 @@
 package transfer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 
 	"github.com/quic-go/quic-go"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer/safepath"
 )
 
 // endpoint is one listening UDP socket with its QUIC transport.
@@ -62,4 +66,50 @@ func (r *Receiver) Close() error {
 		errs = append(errs, ep.tr.Close(), ep.conn.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// closeReason is the code and the reason with which a session's connection
+// closes after err. The reason never names dir, the receiving folder: a
+// receiver tells its senders nothing of its own file system.
+func closeReason(ctx context.Context, err error, dir string) (quic.ApplicationErrorCode, string) {
+	code, msg := closeCode(ctx, err)
+	if dir != "" {
+		msg = strings.ReplaceAll(msg, dir, "(the receiving folder)")
+	}
+	return code, msg
+}
+
+func closeCode(ctx context.Context, err error) (quic.ApplicationErrorCode, string) {
+	switch {
+	case ctx.Err() != nil:
+		return codeShutdown, "the receiver is stopping"
+	case errors.Is(err, errSuperseded):
+		return codeSuperseded, err.Error()
+	case errors.Is(err, ErrDiskFull):
+		return codeDiskFull, truncate(err.Error())
+	case errors.Is(err, ErrIntegrity):
+		return codeIntegrity, truncate(err.Error())
+	case errors.Is(err, ErrTargetGone):
+		return codeTargetGone, truncate(err.Error())
+	case errors.Is(err, ErrProtocol), errors.Is(err, safepath.ErrUnsafePath), errors.Is(err, safepath.ErrPathCollision):
+		return codeProtocol, truncate(err.Error())
+	}
+	return codeFatal, truncate(err.Error())
+}
+
+// pathless is err without the local path an *os.PathError names, for
+// errors a sender is told.
+func pathless(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
+}
+
+func truncate(s string) string {
+	if len(s) > 512 {
+		return strings.ToValidUTF8(s[:512], "") + "…"
+	}
+	return s
 }

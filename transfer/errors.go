@@ -9,6 +9,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/ferry-lan/ferry/transfer/internal/store"
 	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
@@ -23,11 +24,11 @@ var (
 	// ErrPeerMismatch: the peer's key is not the expected one.
 	ErrPeerMismatch = errors.New("peer key mismatch")
 	// ErrIntegrity: data did not match its hash.
-	ErrIntegrity = errors.New("integrity check failed")
+	ErrIntegrity = store.ErrIntegrity
 	// ErrDiskFull: the receiving disk is full; the verified data is kept.
-	ErrDiskFull = errors.New("disk full")
+	ErrDiskFull = store.ErrDiskFull
 	// ErrTargetGone: the receiving folder was removed during the session.
-	ErrTargetGone = errors.New("receiving folder gone")
+	ErrTargetGone = store.ErrTargetGone
 	// ErrSourceChanged: a file changed while it was being sent.
 	ErrSourceChanged = errors.New("source changed while sending")
 	// ErrVersion: the peer runs a version of ferry that speaks another

@@ -1,16 +1,13 @@
 package transfer
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"maps"
 	"path"
 	"path/filepath"
 	"testing"
-	"unicode/utf8"
 
+	"github.com/ferry-lan/ferry/transfer/internal/store"
 	"github.com/ferry-lan/ferry/transfer/internal/wire"
 	"github.com/ferry-lan/ferry/transfer/safepath"
 )
@@ -26,7 +23,7 @@ func FuzzValidateOffer(f *testing.F) {
 		if json.Unmarshal(data, &o) != nil {
 			return
 		}
-		err := validateOffer(&o)
+		_, err := validateOffer(&o)
 		if err != nil {
 			var ve *versionError
 			if !errors.Is(err, ErrProtocol) && !errors.Is(err, safepath.ErrUnsafePath) && !errors.Is(err, safepath.ErrPathCollision) && !errors.As(err, &ve) {
@@ -74,8 +71,8 @@ func FuzzValidateOffer(f *testing.F) {
 				}
 			}
 			// The receiver's own names for it stay inside the folder.
-			dir, base := path.Split(e.Path)
-			part := path.Join(dir, ".ferry-"+partialKey([32]byte{}, e.Path)+".part")
+			_, base := path.Split(e.Path)
+			part := store.PartialPath([32]byte{}, e.Path)
 			if !filepath.IsLocal(part) || base == "" {
 				t.Fatalf("partial name %q", part)
 			}
@@ -83,47 +80,6 @@ func FuzzValidateOffer(f *testing.F) {
 			if total < 0 {
 				t.Fatal("accepted an offer whose total size overflows")
 			}
-		}
-	})
-}
-
-func FuzzReadJournal(f *testing.F) {
-	f.Fuzz(func(t *testing.T, data []byte, name string, size, mtime, chunk int64, recs []byte) {
-		// Any bytes: no panic, and only chunks below the limit come back.
-		const limit = 4096
-		if _, got, err := readJournal(bytes.NewReader(data), limit); err == nil {
-			for i := range got {
-				if i < 0 || i >= limit {
-					t.Fatalf("chunk %d beyond the limit", i)
-				}
-			}
-		} else if !errors.Is(err, errJournal) {
-			t.Fatalf("unclassified error: %v", err)
-		}
-
-		// A journal written by encodeJournal* reads back, torn tail and all.
-		if !utf8.ValidString(name) {
-			return // JSON would change it; real paths passed safepath.Check
-		}
-		h := journalHeader{Sender: "SENDER", Path: name, Size: size, MTime: mtime, Chunk: chunk}
-		b, err := encodeJournalHeader(h)
-		if err != nil {
-			return // a header over the limit
-		}
-		want := make(map[int64][wire.HashLen]byte)
-		for len(recs) >= 3 {
-			idx := int64(binary.BigEndian.Uint16(recs)) % (limit + 100) // some beyond the limit
-			sum := hashOf(recs[:3])
-			b = encodeJournalRecord(b, idx, sum)
-			if idx < limit {
-				want[idx] = sum
-			}
-			recs = recs[3:]
-		}
-		b = append(b, recs...) // a torn record
-		got, gotRecs, err := readJournal(bytes.NewReader(b), limit)
-		if err != nil || got != h || !maps.Equal(gotRecs, want) {
-			t.Fatalf("round trip: %+v, %d records, %v; want %+v, %d records", got, len(gotRecs), err, h, len(want))
 		}
 	})
 }

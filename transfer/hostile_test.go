@@ -19,6 +19,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer/internal/store"
 	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
@@ -459,9 +460,9 @@ func TestHostileSymlinks(t *testing.T) {
 	})
 	// The partial file's name is predictable: plant a link there.
 	env.run(t, "link-at-partial-name", func(t *testing.T, h *hostile) {
-		key := partialKey(h.dev.ID, "planted.bin")
-		must(os.Symlink(filepath.Join(env.out, "precious"), filepath.Join(recv, ".ferry-"+key+".part")))
-		must(os.Symlink(filepath.Join(env.out, "journal"), filepath.Join(recv, ".ferry-"+key+".journal")))
+		part := filepath.Join(recv, store.PartialPath(h.dev.ID, "planted.bin"))
+		must(os.Symlink(filepath.Join(env.out, "precious"), part))
+		must(os.Symlink(filepath.Join(env.out, "journal"), strings.TrimSuffix(part, ".part")+".journal"))
 		h.accepted(file("planted.bin", int64(len(data))))
 		h.plan(wire.Plan{})
 		str := h.dataStream(h.dec.Token)

@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"github.com/ferry-lan/ferry/transfer/internal/store"
 	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
@@ -254,7 +254,7 @@ func TestResendManyIdenticalIsSkipped(t *testing.T) {
 	r := startReceiver(t)
 	s := newSender(t)
 	src := t.TempDir()
-	const n = 3 * listFrom
+	const n = 3 * store.ListFrom
 	for i := range n {
 		writeFile(t, src, fmt.Sprintf("dir/f%02d", i), 100+i)
 	}
@@ -378,12 +378,12 @@ func TestStaleOneChunkPartialRemoved(t *testing.T) {
 	s := newSender(t)
 	src := t.TempDir()
 	paths := []string{"few/a.txt"}
-	for i := range listFrom {
+	for i := range store.ListFrom {
 		paths = append(paths, fmt.Sprintf("many/f%02d", i))
 	}
 	for _, p := range paths {
 		writeFile(t, src, p, 500)
-		stale := filepath.Join(r.Dir(), filepath.Dir(p), ".ferry-"+partialKey(s.dev.ID, p)+".part")
+		stale := filepath.Join(r.Dir(), filepath.FromSlash(store.PartialPath(s.dev.ID, p)))
 		writeFile(t, filepath.Dir(stale), filepath.Base(stale), 100)
 	}
 	s.mustSend(t, r, []string{filepath.Join(src, "few"), filepath.Join(src, "many")})
@@ -657,13 +657,9 @@ func journalChunks(t testing.TB, dir string) []int64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	_, recs, err := readJournal(bufio.NewReader(f), wire.MaxChunksPerFile)
+	out, err := store.JournaledChunks(f)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var out []int64
-	for i := range recs {
-		out = append(out, i)
 	}
 	return out
 }

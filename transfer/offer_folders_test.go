@@ -46,7 +46,7 @@ func TestValidateOfferFolderChains(t *testing.T) {
 
 	var err error
 	start := time.Now()
-	got := allocated(func() { err = validateOffer(&o) })
+	got := allocated(func() { _, err = validateOffer(&o) })
 	t.Logf("%d entries, %d folders in %d bytes: %d KiB allocated in %v", n, n*64, wire.MaxOfferFrame, got>>10, time.Since(start))
 	if !errors.Is(err, safepath.ErrTooManyFolders) {
 		t.Fatalf("validateOffer = %v, want ErrTooManyFolders", err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-lan/ferry/internal/human"
 	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
@@ -122,7 +123,7 @@ func TestOfferMemoryBounded(t *testing.T) {
 			close(stop)
 			close(release)
 			grew := int64(<-peak) - int64(idle)
-			t.Logf("%d offers of %s: live heap grew by %.1f MiB at most", tc.n, HumanBytes(int64(len(body))), float64(grew)/(1<<20))
+			t.Logf("%d offers of %s: live heap grew by %.1f MiB at most", tc.n, human.Bytes(int64(len(body))), float64(grew)/(1<<20))
 			if grew > offerMemLimit {
 				t.Errorf("offers held %.1f MiB, the bound is %d MiB", float64(grew)/(1<<20), offerMemLimit>>20)
 			}

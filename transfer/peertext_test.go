@@ -15,8 +15,8 @@ func TestCloseReasonHidesTheFolder(t *testing.T) {
 	const dir = "/home/anna/Downloads/ferry"
 	for name, err := range map[string]error{
 		"disk full":    fmt.Errorf("%w: %w", ErrDiskFull, &os.PathError{Op: "write", Path: dir + "/.ferry-1.part", Err: syscall.ENOSPC}),
-		"folder gone":  fmt.Errorf("%w: %w", ErrTargetGone, pathless(&os.PathError{Op: "stat", Path: dir, Err: syscall.ENOENT})),
-		"mkdir":        fmt.Errorf("create receiving folder: %w", pathless(&os.PathError{Op: "mkdir", Path: dir, Err: syscall.EROFS})),
+		"folder gone":  fmt.Errorf("%w: %w", ErrTargetGone, fmt.Errorf("stat: %w", syscall.ENOENT)),
+		"mkdir":        fmt.Errorf("create receiving folder: %w", fmt.Errorf("mkdir: %w", syscall.EROFS)),
 		"any other":    fmt.Errorf("open %s/x: %w", dir, syscall.EACCES),
 		"the dir only": fmt.Errorf("%s", dir),
 	} {
@@ -25,7 +25,7 @@ func TestCloseReasonHidesTheFolder(t *testing.T) {
 			t.Errorf("%s: code %d, reason %q names the folder", name, code, msg)
 		}
 	}
-	if _, msg := closeReason(context.Background(), fmt.Errorf("create receiving folder: %w", pathless(&os.PathError{Op: "mkdir", Path: dir, Err: syscall.EROFS})), dir); !strings.Contains(msg, "read-only file system") {
+	if _, msg := closeReason(context.Background(), fmt.Errorf("create receiving folder: %w", fmt.Errorf("mkdir: %w", syscall.EROFS)), dir); !strings.Contains(msg, "read-only file system") {
 		t.Errorf("the reason lost why: %q", msg)
 	}
 }

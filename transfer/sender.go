@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/internal/human"
 	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
@@ -881,7 +882,7 @@ func (s *sender) sendStdin(ctx context.Context, conn *quic.Conn, token []byte, f
 			return fmt.Errorf("read standard input: %w", err)
 		}
 		if c+1 >= wire.MaxChunksPerFile {
-			return fmt.Errorf("standard input is longer than %s", HumanBytes(sf.src.Chunk*wire.MaxChunksPerFile))
+			return fmt.Errorf("standard input is longer than %s", human.Bytes(sf.src.Chunk*wire.MaxChunksPerFile))
 		}
 	}
 	if err := bw.Flush(); err != nil {

@@ -4,13 +4,14 @@ package transfer
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/ferry-lan/ferry/transfer/internal/store"
 	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
@@ -21,9 +22,8 @@ import (
 // partialNames returns the paths of the partial file and the journal the
 // receiver r uses for path p sent by s (computed as the store does).
 func partialNames(r *testReceiver, s *testSender, p string) (part, journal string) {
-	dir := filepath.Dir(filepath.Join(r.Dir(), filepath.FromSlash(p)))
-	key := partialKey(s.dev.ID, p)
-	return filepath.Join(dir, ".ferry-"+key+".part"), filepath.Join(dir, ".ferry-"+key+".journal")
+	part = filepath.Join(r.Dir(), filepath.FromSlash(store.PartialPath(s.dev.ID, p)))
+	return part, strings.TrimSuffix(part, ".part") + ".journal"
 }
 
 // namedPartials makes the receiver name every partial file, as where the
@@ -219,64 +219,5 @@ func TestPlantedPartialNeitherReadNorTampered(t *testing.T) {
 	h.expectDelivered(1)
 	if b, err := os.ReadFile(filepath.Join(r.Dir(), e.Path)); err != nil || !bytes.Equal(b, data) {
 		t.Errorf("the received file is not what was sent (%v)", err)
-	}
-}
-
-// The final name goes to the file ferry wrote, even when someone who can
-// write the folder moved the partial away and put another file at its name
-// just before: linked by its descriptor, or, where the partial has to be
-// renamed, refused as an integrity failure.
-func TestPartialSwappedBeforeNaming(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		overwrite bool
-		noLink    bool
-		wantErr   bool
-	}{
-		{"link", false, false, false},
-		{"rename", false, true, true},
-		{"overwrite", true, false, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if !tc.noLink && !tc.overwrite && !tmpLinkable() {
-				t.Skip("no linking of an open file here")
-			}
-			dir := t.TempDir()
-			root, err := os.OpenRoot(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer root.Close()
-			st := &store{root: root, dir: dir, sender: newDevice(t, "sender").ID, overwrite: tc.overwrite, noLink: tc.noLink}
-			defer st.close()
-			data := randBytes(2 * kc)
-			rf := st.newRecvFile(0, wire.Entry{Path: "f.bin", Size: int64(len(data)), Chunk: kc, MTime: 1})
-			rf.mu.Lock()
-			err = st.open(rf)
-			rf.mu.Unlock()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rf.closeFiles()
-			if _, err := rf.f.WriteAt(data, 0); err != nil {
-				t.Fatal(err)
-			}
-			part := filepath.Join(dir, filepath.FromSlash(rf.part))
-			if err := os.Rename(part, filepath.Join(dir, "moved")); err != nil {
-				t.Fatal(err)
-			}
-			plantFile(t, part, []byte("planted"), 0o600)
-
-			name, err := st.rename(rf)
-			got, _ := os.ReadFile(filepath.Join(dir, "f.bin"))
-			switch {
-			case tc.wantErr && !errors.Is(err, ErrIntegrity):
-				t.Errorf("rename: %v, want an integrity failure", err)
-			case !tc.wantErr && err != nil:
-				t.Errorf("rename: %v", err)
-			case err == nil && (name != "f.bin" || !bytes.Equal(got, data)):
-				t.Errorf("%q holds %d bytes, not the file written", name, len(got))
-			}
-		})
 	}
 }

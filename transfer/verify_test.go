@@ -325,7 +325,7 @@ func TestOldSenderToldToUpdate(t *testing.T) {
 	if err != nil || wire.DecodeFrame(typ, wire.TypeDecision, body, &d) != nil {
 		t.Fatalf("no decision: %v", err)
 	}
-	if d.Accept || d.Code != declineVersion || !strings.Contains(d.Reason, "update ferry on this computer") {
+	if d.Accept || d.Code != wire.DeclineVersion || !strings.Contains(d.Reason, "update ferry on this computer") {
 		t.Errorf("decision %+v", d)
 	}
 	ev := r.events.wait(t, "declined", func(e Event) bool { _, ok := e.(EventDeclined); return ok }).(EventDeclined)

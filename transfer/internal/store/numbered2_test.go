@@ -1,8 +1,6 @@
-package transfer
+package store
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,30 +63,5 @@ func TestNumberedFitsNameMax(t *testing.T) {
 				t.Errorf("%q: the cut separates a letter from its mark %U", got, r)
 			}
 		})
-	}
-}
-
-// A file whose name has the full 255 bytes arrives twice (changed in
-// between): the second copy gets a shortened numbered name instead of
-// failing the session with "file name too long".
-func TestLongNameReceivedTwice(t *testing.T) {
-	r := startReceiver(t)
-	s := newSender(t)
-	src := t.TempDir()
-	name := strings.Repeat("é", 125) + "a.txt" // 255 bytes
-	p := filepath.Join(src, name)
-	writeFile(t, src, name, 1000)
-	s.mustSend(t, r, []string{p})
-	sameFile(t, p, filepath.Join(r.Dir(), name))
-
-	writeFile(t, src, name, 2000)
-	s.mustSend(t, r, []string{p})
-	want := numbered(name, 1)
-	if len(want) > 255 || !strings.HasSuffix(want, " (1).txt") {
-		t.Fatalf("numbered name %q (%d bytes)", want, len(want))
-	}
-	sameFile(t, p, filepath.Join(r.Dir(), want))
-	if fi, err := os.Stat(filepath.Join(r.Dir(), name)); err != nil || fi.Size() != 1000 {
-		t.Errorf("the first copy: %v", err)
 	}
 }

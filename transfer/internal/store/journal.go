@@ -1,6 +1,7 @@
-package transfer
+package store
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -8,8 +9,13 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
+	"os"
+	"slices"
+	"sync"
 
 	"github.com/ferry-lan/ferry/transfer/internal/wire"
+	"github.com/ferry-lan/ferry/transfer/safepath"
 )
 
 // A journal sits next to a partial file and records which chunks are on disk
@@ -108,4 +114,80 @@ func readJournal(r io.Reader, maxChunks int64) (journalHeader, map[int64][wire.H
 		recs[idx] = sum
 	}
 	return h, recs, nil
+}
+
+// journal is the journal of one file being received.
+type journal struct {
+	path string // relative to the root; "" for a file of one chunk, which has none
+	mu   sync.Mutex
+	f    *os.File // open for appending while the file is received
+}
+
+// create writes a new journal, in the open folder dir, with header h and
+// the chunks kept so far (see File.open).
+func (j *journal) create(in *Incoming, dir *os.File, h journalHeader, kept []int64, hashes [][wire.HashLen]byte) error {
+	b, err := encodeJournalHeader(h)
+	if err != nil {
+		return err
+	}
+	for k, i := range kept {
+		b = encodeJournalRecord(b, i, hashes[k])
+	}
+	f, err := in.createExcl(dir, j.path)
+	if err != nil {
+		if cerr := safepath.CheckParents(in.root, j.path); cerr != nil {
+			return fmt.Errorf("write journal for %q: %w", h.Path, cerr)
+		}
+		return fmt.Errorf("create journal for %q: %w", h.Path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write journal for %q: %w", h.Path, err)
+	}
+	j.mu.Lock()
+	j.f = f
+	j.mu.Unlock()
+	return nil
+}
+
+// append records a verified chunk.
+func (j *journal) append(idx int64, sum [wire.HashLen]byte) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return nil
+	}
+	var b [journalRecordLen]byte
+	_, err := j.f.Write(encodeJournalRecord(b[:0], idx, sum))
+	return err
+}
+
+func (j *journal) close() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f != nil {
+		j.f.Close()
+		j.f = nil
+	}
+}
+
+// remove deletes the journal of a file that is named or discarded.
+func (j *journal) remove(root *os.Root) {
+	if j.path != "" {
+		root.Remove(j.path)
+	}
+}
+
+// header is the journal header of f: what its partial file is a copy of.
+func (in *Incoming) header(f *File) journalHeader {
+	return journalHeader{Sender: in.opt.Sender.String(), Path: f.e.Path, Size: f.e.Size, MTime: f.e.MTime, Chunk: f.e.Chunk}
+}
+
+// JournaledChunks returns the chunks a journal records, in order.
+func JournaledChunks(r io.Reader) ([]int64, error) {
+	_, recs, err := readJournal(bufio.NewReader(r), wire.MaxChunksPerFile)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(recs)), nil
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package transfer
+package store
 
 // oNoFollow is not needed where the OS has no O_NOFOLLOW: os.Root already
 // refuses a link that leaves the root, and the receiver checks every

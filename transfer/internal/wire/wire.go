@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -280,52 +279,6 @@ type PeerError struct {
 }
 
 func (e *PeerError) Error() string { return "peer: " + PeerText(e.Message) }
-
-// chunkHeader precedes a chunk's data on a data stream.
-type ChunkHeader struct {
-	File  uint32
-	Chunk uint32
-	Len   uint32
-}
-
-func (h ChunkHeader) Put(b []byte) {
-	b[0] = TypeChunk
-	binary.BigEndian.PutUint32(b[1:], h.File)
-	binary.BigEndian.PutUint32(b[5:], h.Chunk)
-	binary.BigEndian.PutUint32(b[9:], h.Len)
-}
-
-// readChunkHeader reads the next chunk header of a data stream. It returns
-// io.EOF at a clean end of stream.
-func ReadChunkHeader(r *bufio.Reader) (ChunkHeader, error) {
-	var b [ChunkHeaderLen]byte
-	if _, err := io.ReadFull(r, b[:1]); err != nil {
-		return ChunkHeader{}, err // io.EOF: the stream ended between chunks
-	}
-	if b[0] != TypeChunk {
-		return ChunkHeader{}, Errorf("unknown data frame type %#x", b[0])
-	}
-	if _, err := io.ReadFull(r, b[1:]); err != nil {
-		return ChunkHeader{}, fmt.Errorf("read chunk header: %w", Unexpected(err))
-	}
-	return ChunkHeader{
-		File:  binary.BigEndian.Uint32(b[1:]),
-		Chunk: binary.BigEndian.Uint32(b[5:]),
-		Len:   binary.BigEndian.Uint32(b[9:]),
-	}, nil
-}
-
-// readStreamHello reads the token that opens a data stream.
-func ReadStreamHello(r io.Reader) ([]byte, error) {
-	var b [1 + TokenLen]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return nil, fmt.Errorf("read data stream hello: %w", Unexpected(err))
-	}
-	if b[0] != TypeStreamHello {
-		return nil, Errorf("data stream starts with frame type %#x", b[0])
-	}
-	return b[1:], nil
-}
 
 func Unexpected(err error) error {
 	if errors.Is(err, io.EOF) {

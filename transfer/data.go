@@ -144,9 +144,9 @@ func (s *session) readChunk(br *bufio.Reader, h wire.ChunkHeader, buf []byte) er
 			s.prog.cur.Store(fp)
 		}
 	}
-	var trailer [wire.HashLen]byte
-	if _, err := io.ReadFull(br, trailer[:]); err != nil {
-		return streamErr(wire.Unexpected(err))
+	trailer, err := wire.ReadChunkTrailer(br)
+	if err != nil {
+		return streamErr(err)
 	}
 	ready, err := c.Commit(trailer)
 	if err != nil {

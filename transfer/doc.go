@@ -2,6 +2,30 @@
 // QUIC, in verified chunks, so that an interrupted transfer resumes where it
 // stopped and never leaves a wrong file under its final name.
 //
+// # Where things are
+//
+// A chunk is read off a data stream in receiver_data.go (readChunk); it is
+// written to the partial file and verified against its hash in
+// internal/store/chunk.go (Chunk.Write, Chunk.Commit), journaled in
+// internal/store/journal.go, checked against the file hash in
+// internal/store/final.go (Incoming.Prepare), flushed and given its final
+// name there too (Incoming.Name), driven by receiver_finalize.go. The
+// store knows nothing of QUIC: it is the one way verified bytes get into
+// the receiving folder.
+//
+//	receiver.go            Receiver, Listen, Serve: the accept loop
+//	receiver_admission.go  how many connections, offers and sessions at once
+//	receiver_offer.go      reading and checking an offer; the verification code
+//	receiver_policy.go     accept, decline or ask
+//	receiver_registry.go   running sessions: tokens, further connections, partial files
+//	receiver_session.go    one session: decision, resume, plan, data phase
+//	receiver_data.go       data streams and FileEnd frames into the store
+//	receiver_finalize.go   complete files flushed, named and reported
+//	sender*.go             the other side: dial, handshake, plan, data streams
+//	control.go             the control stream, for both sides
+//	internal/wire          the protocol's bytes: frames, hashes, verification code
+//	internal/store         the receive store: partial files, journals, final names
+//
 // # Connection
 //
 // QUIC (RFC 9000) with TLS 1.3, ALPN "ferry/2". Both sides present their
@@ -34,8 +58,8 @@
 //	4 FileEnd   S→R  {file, size, hash}
 //	5 FileDone  R→S  {file, name}
 //	7 Done      R→S  {files, bytes}
-//	6 Error     both {code, message}: not sent by this version; a peer's is
-//	                 shown (escaped) and ends the session
+//	6 Error     both {code, message}: not sent by this version; one that
+//	                 arrives is shown (escaped) and ends the session
 //
 // In that order: after the offer the receiver answers either with a
 // refusal (a Decision, accept false) or with Commit; an accepting Decision
@@ -135,23 +159,28 @@
 // the user's answer, and 4 sessions run at once; beyond that the answer is
 // "busy", unless a running session has had nothing from its sender (no
 // plan, no data) for 30 s: that one is closed as busy (its sender may
-// resume later) and the new one takes its slot. Offers over 64 KiB are decoded as they arrive, one at a time, and
-// share a budget of 16 MiB of offer bytes until they are decided (a larger
-// offer takes all of it): offers nobody accepted hold at most 128 MiB.
+// resume later) and the new one takes its slot. Offers over 64 KiB are
+// decoded as they arrive, one at a time, and share a budget of 16 MiB of
+// offer bytes until they are decided (a larger offer takes all of it):
+// offers nobody accepted hold at most 128 MiB.
 //
 // # Hashes
 //
 // A chunk's hash is BLAKE3-256 of its bytes. A file's hash is BLAKE3-256 of
 // "ferryF01", the size and chunk size as big-endian u64, and the chunk hashes
 // in order. The sender computes it from its source, the receiver from the
-// bytes it wrote; FileEnd carries the sender's.
+// bytes it wrote; FileEnd carries the sender's. A Have's digest is
+// BLAKE3-256 over, for each kept chunk in order, its index as big-endian
+// u64 and its hash. Golden vectors of these, of every frame and of the
+// verification code are in internal/wire/testdata/golden.
 //
 // # Receiving side
 //
 // Files are written through an os.Root into a hidden partial file next to
-// the final name (.ferry-<key>.part, key derived from the sender's ID and the
-// path) with a journal (.ferry-<key>.journal, see journal.go) of verified
-// chunks. Both are created by ferry, exclusively (O_CREAT|O_EXCL|O_NOFOLLOW),
+// the final name (.ferry-<key>.part, key = the first 15 bytes of
+// BLAKE3-256("ferry partial v1\x00" ‖ sender ID ‖ path), lower-case base32
+// without padding) with a journal (.ferry-<key>.journal, format in
+// internal/store/journal.go) of verified chunks. Both are created by ferry, exclusively (O_CREAT|O_EXCL|O_NOFOLLOW),
 // mode 0600; a leftover one is trusted only if it is a regular file with one
 // link, owned by the receiving user and writable by nobody else, and is
 // removed otherwise. A file of one chunk has no journal (it is sent again

@@ -45,96 +45,117 @@ func chunkFor(size int64) int64 {
 // followed when they point at a file and skipped (with a warning) when they
 // point at a folder, so a link loop cannot hang the walk.
 func buildManifest(paths []string, stdinName string, log *slog.Logger) ([]source, error) {
-	var out []source
-	set := safepath.NewSet()
-	add := func(s source) error {
-		if err := set.Add(s.Path, s.Dir); err != nil {
-			return fmt.Errorf("cannot send %s: %w", s.Path, err)
-		}
-		if len(out) >= wire.MaxEntries {
-			return fmt.Errorf("more than %d files and folders in one session", wire.MaxEntries)
-		}
-		out = append(out, s)
-		return nil
-	}
+	m := manifest{set: safepath.NewSet(), log: log}
 	for _, p := range paths {
+		var err error
 		if p == StdinPath {
-			if stdinName == "" {
-				return nil, fmt.Errorf("sending standard input needs a name: --as NAME")
-			}
-			name := norm.NFC.String(stdinName)
-			if err := add(source{Entry: wire.Entry{Path: name, Size: -1, Chunk: stdinChunk, Stream: true}}); err != nil {
-				return nil, err
-			}
-			continue
+			err = m.addStdin(stdinName)
+		} else {
+			err = m.addPath(p)
 		}
-		abs, err := filepath.Abs(p)
 		if err != nil {
-			return nil, fmt.Errorf("cannot send %s: %w", p, err)
-		}
-		fi, err := os.Stat(abs)
-		if err != nil {
-			return nil, fmt.Errorf("cannot send %s: %w", p, err)
-		}
-		top := norm.NFC.String(filepath.Base(abs))
-		if !fi.IsDir() {
-			if !fi.Mode().IsRegular() {
-				return nil, fmt.Errorf("cannot send %s: not a regular file or folder", p)
-			}
-			if err := add(fileSource(top, abs, fi)); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		err = filepath.WalkDir(abs, func(full string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return fmt.Errorf("read %s: %w", full, err)
-			}
-			rel, err := filepath.Rel(abs, full)
-			if err != nil {
-				return err
-			}
-			name := top
-			if rel != "." {
-				name = top + "/" + norm.NFC.String(filepath.ToSlash(rel))
-			}
-			info, err := d.Info()
-			if err != nil {
-				return fmt.Errorf("read %s: %w", full, err)
-			}
-			if info.Mode()&fs.ModeSymlink != 0 {
-				target, err := os.Stat(full)
-				switch {
-				case err != nil:
-					log.Warn("skipping a broken symbolic link", "path", full)
-					return nil
-				case target.IsDir():
-					log.Warn("skipping a symbolic link to a folder", "path", full)
-					return nil
-				case !target.Mode().IsRegular():
-					log.Warn("skipping a link to something that is not a file", "path", full)
-					return nil
-				}
-				info = target
-			}
-			switch {
-			case info.IsDir():
-				return add(source{Entry: wire.Entry{Path: name, Dir: true, MTime: info.ModTime().UnixNano()}})
-			case info.Mode().IsRegular():
-				return add(fileSource(name, full, info))
-			default:
-				log.Warn("skipping something that is not a file or folder", "path", full)
-				return nil
-			}
-		})
-		if err != nil {
-			return nil, fmt.Errorf("cannot send %s: %w", p, err)
+			return nil, err
 		}
 	}
-	if len(out) == 0 {
+	if len(m.out) == 0 {
 		return nil, fmt.Errorf("nothing to send")
 	}
-	return out, nil
+	return m.out, nil
+}
+
+// manifest is a list of sources being built.
+type manifest struct {
+	out []source
+	set *safepath.Set // their names: no two the same once case is folded
+	log *slog.Logger
+}
+
+func (m *manifest) add(s source) error {
+	if err := m.set.Add(s.Path, s.Dir); err != nil {
+		return fmt.Errorf("cannot send %s: %w", s.Path, err)
+	}
+	if len(m.out) >= wire.MaxEntries {
+		return fmt.Errorf("more than %d files and folders in one session", wire.MaxEntries)
+	}
+	m.out = append(m.out, s)
+	return nil
+}
+
+// addStdin adds standard input, sent as a file named name.
+func (m *manifest) addStdin(name string) error {
+	if name == "" {
+		return fmt.Errorf("sending standard input needs a name: --as NAME")
+	}
+	return m.add(source{Entry: wire.Entry{Path: norm.NFC.String(name), Size: -1, Chunk: stdinChunk, Stream: true}})
+}
+
+// addPath adds the file or folder at p under its base name.
+func (m *manifest) addPath(p string) error {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return fmt.Errorf("cannot send %s: %w", p, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return fmt.Errorf("cannot send %s: %w", p, err)
+	}
+	top := norm.NFC.String(filepath.Base(abs))
+	if !fi.IsDir() {
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("cannot send %s: not a regular file or folder", p)
+		}
+		return m.add(fileSource(top, abs, fi))
+	}
+	err = filepath.WalkDir(abs, func(full string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("read %s: %w", full, err)
+		}
+		return m.addWalked(abs, top, full, d)
+	})
+	if err != nil {
+		return fmt.Errorf("cannot send %s: %w", p, err)
+	}
+	return nil
+}
+
+// addWalked adds what the walk of the folder abs (sent as top) found at
+// full.
+func (m *manifest) addWalked(abs, top, full string, d fs.DirEntry) error {
+	rel, err := filepath.Rel(abs, full)
+	if err != nil {
+		return err
+	}
+	name := top
+	if rel != "." {
+		name = top + "/" + norm.NFC.String(filepath.ToSlash(rel))
+	}
+	info, err := d.Info()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", full, err)
+	}
+	if info.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Stat(full)
+		switch {
+		case err != nil:
+			m.log.Warn("skipping a broken symbolic link", "path", full)
+			return nil
+		case target.IsDir():
+			m.log.Warn("skipping a symbolic link to a folder", "path", full)
+			return nil
+		case !target.Mode().IsRegular():
+			m.log.Warn("skipping a link to something that is not a file", "path", full)
+			return nil
+		}
+		info = target
+	}
+	switch {
+	case info.IsDir():
+		return m.add(source{Entry: wire.Entry{Path: name, Dir: true, MTime: info.ModTime().UnixNano()}})
+	case info.Mode().IsRegular():
+		return m.add(fileSource(name, full, info))
+	}
+	m.log.Warn("skipping something that is not a file or folder", "path", full)
+	return nil
 }
 
 func fileSource(name, abs string, fi fs.FileInfo) source {

@@ -3,8 +3,9 @@ package store
 import (
 	"testing"
 
-	"github.com/ferry-lan/ferry/transfer/internal/wire"
 	"github.com/zeebo/blake3"
+
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
 
 // chunk is the chunk size of the tests' files: the smallest there is.

@@ -18,7 +18,8 @@ import (
 // the header and the records the vector expects.
 func TestJournalGolden(t *testing.T) {
 	golden.Run(t, "testdata/golden", map[string]func(*testing.T, *golden.File){
-		"journal_": checkJournal,
+		"journal_":      checkJournal,
+		"partial_name_": checkPartialName,
 	})
 }
 
@@ -62,5 +63,13 @@ func checkJournal(t *testing.T, f *golden.File) {
 	}
 	if !maps.Equal(recs, want) {
 		t.Errorf("readJournal records = %x, want %x", recs, want)
+	}
+}
+
+// checkPartialName: the partial file's name must not change between
+// versions either, or an upgrade strands half-received files.
+func checkPartialName(t *testing.T, f *golden.File) {
+	if got, want := PartialPath([32]byte(f.Hex("sender")), f.String("path")), f.String("partial"); got != want {
+		t.Errorf("PartialPath = %q, want %q", got, want)
 	}
 }

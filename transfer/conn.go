@@ -61,7 +61,7 @@ func serverTLS(dev *identity.Device) *tls.Config {
 		Certificates: []tls.Certificate{dev.Cert},
 		ClientAuth:   tls.RequireAnyClientCert,
 		MinVersion:   tls.VersionTLS13,
-		NextProtos:   []string{ALPN, wire.ALPNv1}, // ferry/1 only to tell old senders to update
+		NextProtos:   []string{wire.ALPN, wire.ALPNv1}, // ferry/1 only to tell old senders to update
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			_, err := identity.PeerID(cs)
 			return err
@@ -76,7 +76,7 @@ func clientTLS(dev *identity.Device, expect identity.DeviceID) *tls.Config {
 	return &tls.Config{
 		Certificates:       []tls.Certificate{dev.Cert},
 		MinVersion:         tls.VersionTLS13,
-		NextProtos:         []string{ALPN, wire.ALPNv1}, // ferry/1 only to tell old receivers to update
+		NextProtos:         []string{wire.ALPN, wire.ALPNv1}, // ferry/1 only to tell old receivers to update
 		ServerName:         "ferry",
 		InsecureSkipVerify: true, // self-signed device certificates; checked below
 		VerifyConnection: func(cs tls.ConnectionState) error {

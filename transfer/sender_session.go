@@ -74,7 +74,7 @@ func (s *sender) dial(ctx context.Context) (*quic.Conn, error) {
 // identify checks that the receiver speaks this protocol version and
 // returns its device ID. The first connection of a run fills in s.info.
 func (s *sender) identify(conn *quic.Conn, connected *bool) (identity.DeviceID, error) {
-	if conn.ConnectionState().TLS.NegotiatedProtocol != ALPN {
+	if conn.ConnectionState().TLS.NegotiatedProtocol != wire.ALPN {
 		conn.CloseWithError(codeVersion, fmt.Sprintf("update ferry: this sender speaks transfer protocol %d", wire.Version))
 		return identity.DeviceID{}, fmt.Errorf("%w: the receiver runs an older version of ferry (transfer protocol 1, this sender speaks %d): update ferry on the receiving computer",
 			ErrVersion, wire.Version)

@@ -62,7 +62,7 @@ type sender struct {
 	stdinUse bool // standard input was read from
 
 	offerFrame []byte // the offer as sent, the same bytes on every attempt
-	digest     []byte // offerDigest of its body
+	digest     []byte // OfferDigest of its body
 	accepted   bool   // the receiver accepted the offer in this run
 
 	readingStdin atomic.Bool // waiting for standard input, not for the receiver
@@ -155,7 +155,7 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 		if !isDial && !s.accepted && !errors.Is(err, errBusy) {
 			// Not reconnected: an attempt whose verification code was
 			// shown, or could have been, is never repeated unseen (see
-			// verify.go). Only a receiver that says it is busy is tried
+			// wire/verify.go). Only a receiver that says it is busy is tried
 			// again, and each new attempt shows its code.
 			return Result{Info: s.info}, fmt.Errorf("%w: the connection to the receiver was lost before it accepted the offer (%v); run the same command again", ErrInterrupted, err)
 		}

@@ -171,7 +171,7 @@ func refusal(dec wire.Decision) error {
 }
 
 // verify runs the sender's side of the verification code exchange (see
-// verify.go): take the receiver's commitment, send our nonce, check the
+// wire/verify.go): take the receiver's commitment, send our nonce, check the
 // receiver's against its commitment, compute the code.
 func (s *sender) verify(conn *quic.Conn, ctrl *control, commitBody []byte, peer identity.DeviceID) (string, error) {
 	var commit wire.NonceFrame

@@ -150,7 +150,7 @@ func FuzzIndexesOf(f *testing.F) {
 			t.Fatalf("unclassified error: %v", err)
 		}
 
-		// Any set of indexes: rangesOf is minimal and indexesOf inverts it.
+		// Any set of indexes: RangesOf is minimal and IndexesOf inverts it.
 		if n == 0 {
 			return
 		}
@@ -181,7 +181,7 @@ func checkIndexes(t *testing.T, idx []int64, n int64) {
 	}
 }
 
-// decodeOffer, the receiver's streaming decoder, agrees with
+// DecodeOffer, the receiver's streaming decoder, agrees with
 // encoding/json on every offer it accepts, and its digest is of the bytes.
 func FuzzDecodeOffer(f *testing.F) {
 	f.Add([]byte(`{"v":2,"name":"a","entries":[{"path":"x","size":1,"chunk":65536}]}`))

@@ -6,9 +6,10 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// fileHash is a file's hash as ferry reports it: BLAKE3 over a label, the
-// size and the BLAKE3 hashes of its chunks in order. Both sides compute it,
-// the sender from its source and the receiver from the bytes it wrote.
+// FileHash is a file's hash as ferry reports it: BLAKE3 over "ferryF01",
+// the size and the chunk size as big-endian u64, and the BLAKE3 hashes of
+// its chunks in order. Both sides compute it, the sender from its source
+// and the receiver from the bytes it wrote.
 func FileHash(size, chunk int64, chunks [][HashLen]byte) [HashLen]byte {
 	h := blake3.New()
 	var b [24]byte
@@ -24,8 +25,9 @@ func FileHash(size, chunk int64, chunks [][HashLen]byte) [HashLen]byte {
 	return out
 }
 
-// haveDigest condenses the hashes of the chunks a receiver kept, in index
-// order, so the sender can check them in one comparison.
+// HaveDigest condenses the hashes of the chunks a receiver kept, so the
+// sender can check them in one comparison: BLAKE3 over, for each kept
+// chunk in index order, its index as big-endian u64 and its hash.
 func HaveDigest(idx []int64, hashes [][HashLen]byte) []byte {
 	h := blake3.New()
 	var b [8]byte
@@ -37,7 +39,7 @@ func HaveDigest(idx []int64, hashes [][HashLen]byte) []byte {
 	return h.Sum(nil)
 }
 
-// rangesOf turns sorted chunk indexes into half-open ranges.
+// RangesOf turns sorted chunk indexes into half-open ranges.
 func RangesOf(idx []int64) [][2]int64 {
 	var out [][2]int64
 	for _, i := range idx {
@@ -50,7 +52,7 @@ func RangesOf(idx []int64) [][2]int64 {
 	return out
 }
 
-// indexesOf expands ranges checked against a chunk count; it rejects
+// IndexesOf expands ranges checked against a chunk count; it rejects
 // overlapping, unsorted or out-of-range ranges.
 func IndexesOf(ranges [][2]int64, chunks int64) ([]int64, error) {
 	var out []int64

@@ -9,9 +9,9 @@ import (
 	"strings"
 )
 
-// decodeOffer decodes an offer frame's body of n bytes from r as it
+// DecodeOffer decodes an offer frame's body of n bytes from r as it
 // arrives, entry by entry, and returns it with the digest of its bytes
-// (offerDigest). Unlike reading the whole body first, it never holds the
+// (OfferDigest). Unlike reading the whole body first, it never holds the
 // body and its decoded form at once: a large offer costs about its
 // decoded entries. Keys match as encoding/json matches them (exactly, or
 // else case-insensitively); unknown keys are skipped; a key given twice,

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// peerText makes text that a peer sent (a close reason, an error message, a
+// PeerText makes text that a peer sent (a close reason, an error message, a
 // refusal) safe to print on a terminal: control, format and other
 // non-graphic characters and invalid bytes are escaped, and it is cut short.
 func PeerText(s string) string {

@@ -19,9 +19,9 @@ import (
 // After the offer, the receiver commits to a random nonce (Commit frame:
 // SHA-256 of a label and the nonce), the sender answers with its own random
 // nonce (Nonce frame), and the receiver reveals its nonce (Reveal frame).
-// The code is a function of both device IDs, the offer, the TLS exporter of
+// The code is a function of both device IDs, the offer, the TLS Exporter of
 // the connection and both nonces. Whoever sits in the middle must send its
-// nonce to the receiver before it learns the receiver's (the commitment
+// nonce to the receiver before it learns the receiver's (the Commitment
 // hides it), so the receiver's code is uniformly random to it; and the
 // receiver shows its code, with the question, as soon as it can compute it,
 // so an attempt against the receiver cannot be hidden. Towards the sender,
@@ -39,14 +39,14 @@ const (
 	offerDigestLen = sha256.Size
 )
 
-// newNonce returns a fresh random nonce.
+// NewNonce returns a fresh random nonce.
 func NewNonce() []byte {
 	n := make([]byte, NonceLen)
 	rand.Read(n) // never fails (crypto/rand since Go 1.24)
 	return n
 }
 
-// commitment is the receiver's commitment to its nonce.
+// Commitment is the receiver's Commitment to its nonce.
 func Commitment(nonce []byte) []byte {
 	h := sha256.New()
 	h.Write([]byte(commitLabel))
@@ -54,18 +54,18 @@ func Commitment(nonce []byte) []byte {
 	return h.Sum(nil)
 }
 
-// checkCommitment reports whether nonce opens commit.
+// CheckCommitment reports whether nonce opens commit.
 func CheckCommitment(commit, nonce []byte) bool {
 	return len(nonce) == NonceLen && subtle.ConstantTimeCompare(Commitment(nonce), commit) == 1
 }
 
-// offerDigest is SHA-256 of an offer frame's body as it went over the wire.
+// OfferDigest is SHA-256 of an offer frame's body as it went over the wire.
 func OfferDigest(body []byte) []byte {
 	sum := sha256.Sum256(body)
 	return sum[:]
 }
 
-// exporter is the connection's TLS exporter value for the code: the same on
+// Exporter is the connection's TLS Exporter value for the code: the same on
 // both ends of one connection, different on two connections.
 func Exporter(cs tls.ConnectionState) ([]byte, error) {
 	ekm, err := cs.ExportKeyingMaterial(exporterLabel, nil, exporterLen)
@@ -83,12 +83,12 @@ const codeLimit = ^uint64(0) - (^uint64(0)%codeSpace+1)%codeSpace
 type SASInput struct {
 	Sender, Receiver identity.DeviceID
 	Exporter         []byte // exporterLen bytes
-	Offer            []byte // offerDigest of the offer
+	Offer            []byte // OfferDigest of the offer
 	SenderNonce      []byte // nonceLen bytes
 	ReceiverNonce    []byte // nonceLen bytes
 }
 
-// verificationCode computes the code both screens show: "123-456". It is
+// VerificationCode computes the code both screens show: "123-456". It is
 // uniform over the 10^6 codes: 8-byte words are drawn from SHAKE256 of the
 // inputs until one falls below the largest multiple of 10^6 (a second word
 // is needed once in 2^44).

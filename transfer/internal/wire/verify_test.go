@@ -8,7 +8,7 @@ import (
 	"github.com/ferry-lan/ferry/identity"
 )
 
-// Golden vectors: a change of the code's or the commitment's format fails
+// Golden vectors: a change of the code's or the Commitment's format fails
 // here, not only in a round trip between two copies of the same code. The
 // expected values were computed independently, with Python's hashlib
 // (sha256, shake_256) from the description in verify.go.

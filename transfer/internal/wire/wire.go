@@ -27,9 +27,9 @@ const (
 	TypeFileDone byte = 5  // receiver → sender: a file is verified and under its final name
 	TypeError    byte = 6  // either side: a fatal error, then the connection closes
 	TypeDone     byte = 7  // receiver → sender: every file is delivered
-	TypeCommit   byte = 8  // receiver → sender: commitment to its verification nonce
+	TypeCommit   byte = 8  // receiver → sender: Commitment to its verification nonce
 	TypeNonce    byte = 9  // sender → receiver: the sender's verification nonce
-	TypeReveal   byte = 10 // receiver → sender: the receiver's nonce, opening the commitment
+	TypeReveal   byte = 10 // receiver → sender: the receiver's nonce, opening the Commitment
 )
 
 // Data stream frame types (on unidirectional sender → receiver streams).
@@ -158,7 +158,7 @@ type Plan struct {
 	Skip    []int `json:"skip,omitempty"` // files the receiver already has, complete
 }
 
-// NonceFrame carries a commitment (Commit) or a nonce (Nonce, Reveal) of
+// NonceFrame carries a Commitment (Commit) or a nonce (Nonce, Reveal) of
 // the verification code exchange (see verify.go).
 type NonceFrame struct {
 	Value []byte `json:"value"`
@@ -168,7 +168,7 @@ type NonceFrame struct {
 type FileEnd struct {
 	File int    `json:"file"`
 	Size int64  `json:"size"` // the final size (needed for streamed entries)
-	Hash []byte `json:"hash"` // the file hash (see fileHash)
+	Hash []byte `json:"hash"` // the file hash (see FileHash)
 }
 
 // FileDone reports a file verified and renamed to its final name.
@@ -189,7 +189,7 @@ type DoneFrame struct {
 	Bytes int64 `json:"bytes"`
 }
 
-// writeFrame writes one control frame: type, 4-byte big-endian length, JSON.
+// WriteFrame writes one control frame: type, 4-byte big-endian length, JSON.
 func WriteFrame(w io.Writer, t byte, v any) error {
 	buf, err := AppendFrame(nil, t, v)
 	if err != nil {
@@ -199,7 +199,7 @@ func WriteFrame(w io.Writer, t byte, v any) error {
 	return err
 }
 
-// appendFrame appends one encoded control frame to buf, so that several can
+// AppendFrame appends one encoded control frame to buf, so that several can
 // go out in one write.
 func AppendFrame(buf []byte, t byte, v any) ([]byte, error) {
 	body, err := json.Marshal(v)
@@ -214,7 +214,7 @@ func AppendFrame(buf []byte, t byte, v any) ([]byte, error) {
 	return append(buf, body...), nil
 }
 
-// readFrame reads one control frame and returns its type and body. The length
+// ReadFrame reads one control frame and returns its type and body. The length
 // is checked against the type's cap before any allocation, and the body is
 // read incrementally so a lying length costs the liar the bytes, not us.
 func ReadFrame(r io.Reader) (byte, []byte, error) {
@@ -254,7 +254,7 @@ func ReadLimited(r io.Reader, n int) ([]byte, error) {
 	return body, nil
 }
 
-// decodeFrame unmarshals a control frame body of the expected type.
+// DecodeFrame unmarshals a control frame body of the expected type.
 func DecodeFrame(t, want byte, body []byte, v any) error {
 	if t != want {
 		if t == TypeError {

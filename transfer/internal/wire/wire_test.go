@@ -68,7 +68,7 @@ func TestFrameRoundTrip(t *testing.T) {
 	if err != nil || out.File != in.File || out.Size != in.Size || !bytes.Equal(out.Hash, in.Hash) {
 		t.Fatalf("round trip: %+v %v", out, err)
 	}
-	// writeFrame refuses what readFrame would refuse.
+	// WriteFrame refuses what ReadFrame would refuse.
 	big := ErrorFrame{Message: strings.Repeat("x", MaxSmallFrame)}
 	if err := WriteFrame(io.Discard, TypeError, big); err == nil {
 		t.Error("writeFrame wrote a frame over its cap")

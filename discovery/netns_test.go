@@ -9,7 +9,6 @@ package discovery
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,12 +19,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/internal/syncbuf"
 )
 
 // needNetns skips the test unless it can build namespaces; with CI=true it
@@ -194,28 +193,11 @@ type proc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	msgs   chan helperMsg // closed when stdout ends
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	exited chan struct{}
 	err    error // the exit status, once exited is closed
 	seen   []helperMsg
 	peers  map[identity.DeviceID]Peer // a browser's view, from the events consumed
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // start runs a helper with role in host's namespace; env is KEY=VALUE pairs.
@@ -231,7 +213,7 @@ func (l *lan) start(host, role string, env ...string) *proc {
 	cmd.Env = append(os.Environ(), "FDSC_ROLE="+role, "GORACE=atexit_sleep_ms=50 "+os.Getenv("GORACE"))
 	cmd.Env = append(cmd.Env, env...)
 	p := &proc{t: l.t, name: host + "/" + role, cmd: cmd, msgs: make(chan helperMsg, 256),
-		stderr: &lockedBuffer{}, exited: make(chan struct{})}
+		stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		l.t.Fatal(err)

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferry-lan/ferry/internal/syncbuf"
 )
 
 // What TestMain sets up once for the whole package.
@@ -389,26 +391,9 @@ type proc struct {
 	code    int
 	took    time.Duration
 	cpu     time.Duration // user + system time, once ended
-	stderr  lockedBuffer
+	stderr  syncbuf.Buffer
 
 	done chan struct{} // closed after the process was waited for
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // start runs ferry on the host in the background as

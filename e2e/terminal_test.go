@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ferry-lan/ferry/internal/syncbuf"
 )
 
 // term is a real terminal: a tmux session on a private server, cols×rows,
@@ -146,7 +148,7 @@ func TestQuestionOnTerminal(t *testing.T) {
 	os.WriteFile(note, []byte("hello there 15\n"), 0o644)
 	send := tx.command(ferryBin, "--name", "desk-bob", "send", "--to", rx.addr(port), note)
 	send.Env = tx.env()
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	send.Stdout, send.Stderr = out, out
 	if err := send.Start(); err != nil {
 		t.Fatal(err)

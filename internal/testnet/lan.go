@@ -10,9 +10,9 @@ import (
 	"github.com/ferry-lan/ferry/internal/netlab"
 )
 
-// Skip skips t with a message, or fails it under CI=true, where every test
-// must run: a CI that passes by skipping proves nothing.
-func Skip(t testing.TB, format string, args ...any) {
+// CannotRun skips t with a message, or fails it under CI=true, where every
+// test must run: a CI that passes by skipping proves nothing.
+func CannotRun(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if os.Getenv("CI") == "true" {
@@ -26,7 +26,7 @@ func Skip(t testing.TB, format string, args ...any) {
 func NeedLAN(t testing.TB) {
 	t.Helper()
 	if err := netlab.Check(); err != nil {
-		Skip(t, "%v", err)
+		CannotRun(t, "%v", err)
 	}
 }
 

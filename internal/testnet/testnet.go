@@ -77,6 +77,6 @@ func Isolate() (code int, done bool) {
 func Require(t testing.TB) {
 	t.Helper()
 	if os.Getenv(envVar) == "" {
-		Skip(t, "needs a private network namespace (run as root), so that nothing it starts sends a packet off this machine")
+		CannotRun(t, "needs a private network namespace (run as root), so that nothing it starts sends a packet off this machine")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-lan/ferry/internal/netlab"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 )
@@ -218,7 +219,7 @@ func (b *bench) baselineRun(ctx context.Context, s *setup, src *source, conns in
 		}
 		return []string{"-cpuprofile", prof + "-" + side + ".pprof"}
 	}
-	recv, err := startProc("baseline receiver", command(ctx, s.recvNS, b.self,
+	recv, err := startProc("baseline receiver", command(ctx, s.recv, b.self,
 		append([]string{"quic-recv", "-listen", net.JoinHostPort(s.recvIP, "0"), "-out", dst, "-conns", strconv.Itoa(conns)}, profArgs("recv")...)...))
 	if err != nil {
 		return r, err
@@ -229,7 +230,7 @@ func (b *bench) baselineRun(ctx context.Context, s *setup, src *source, conns in
 		return r, err
 	}
 	addr := net.JoinHostPort(s.recvIP, strconv.Itoa(int(ev.num("port"))))
-	send, err := startProc("baseline sender", command(ctx, s.sendNS, b.self,
+	send, err := startProc("baseline sender", command(ctx, s.send, b.self,
 		append([]string{"quic-send", "-addr", addr, "-local", net.JoinHostPort(s.sendIP, "0"), "-file", src.path, "-conns", strconv.Itoa(conns)}, profArgs("send")...)...))
 	if err != nil {
 		return r, err
@@ -282,14 +283,14 @@ func (b *bench) ferryRun(ctx context.Context, s *setup, src *source, prof string
 	}
 	defer b.discard(dst, src.files)
 	others := startOthers()
-	ferry := func(ns, side string, args ...string) (*proc, error) {
+	ferry := func(h *netlab.Host, side string, args ...string) (*proc, error) {
 		if prof == "" {
-			return startProc("ferry "+args[0], command(ctx, ns, b.ferry, args...))
+			return startProc("ferry "+args[0], command(ctx, h, b.ferry, args...))
 		}
-		return startProc("ferry "+args[0]+" (profiled)", command(ctx, ns, b.self, append([]string{"ferry-prof"}, args...)...),
+		return startProc("ferry "+args[0]+" (profiled)", command(ctx, h, b.self, append([]string{"ferry-prof"}, args...)...),
 			"BENCH_CPUPROFILE="+prof+"-"+side+".pprof")
 	}
-	recv, err := ferry(s.recvNS, "recv", "receive", "--once", "--accept", "all", "--port", "0", "--json",
+	recv, err := ferry(s.recv, "recv", "receive", "--once", "--accept", "all", "--port", "0", "--json",
 		"--dir", dst, "--home", b.homeRecv, "--name", "bench-recv")
 	if err != nil {
 		return r, err
@@ -304,7 +305,7 @@ func (b *bench) ferryRun(ctx context.Context, s *setup, src *source, prof string
 	if discover {
 		to = nil // the only receiver on the link, found by mDNS
 	}
-	send, err := ferry(s.sendNS, "send", append(append([]string{"send"}, to...), src.path, "--json", "--home", b.homeSend, "--name", "bench-send")...)
+	send, err := ferry(s.send, "send", append(append([]string{"send"}, to...), src.path, "--json", "--home", b.homeSend, "--name", "bench-send")...)
 	if err != nil {
 		return r, err
 	}

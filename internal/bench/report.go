@@ -279,7 +279,7 @@ func (rep *report) addRows(b *bench, s *setup, got map[string]*series) {
 		d1, fd, d4 := got["d1"], got["d"], got["d4"]
 		r := row{Case: "d", Setup: s.name, What: fmt.Sprintf("%d %% UDP loss, %v delay, %s", b.cfg.lossPct, b.cfg.delay, human(b.cfg.lossSize))}
 		switch {
-		case s.recvNS == "":
+		case s.recv == nil:
 			r.Notes = "veth only (the loss is on the receiving host's namespace)"
 		default:
 			r = throughput(r, fd)

@@ -27,10 +27,11 @@ func peersCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		if *timeout <= 0 {
 			return usagef("--timeout must be positive")
 		}
-		trust, self, err := e.trustAndSelf()
+		dev, _, trust, err := e.deviceAndTrust()
 		if err != nil {
 			return err
 		}
+		self := dev.ID
 		opts := discovery.Options{Interfaces: *ifaces, Logger: e.log}
 		if *watch {
 			return watchPeers(ctx, e, opts, trust, self)
@@ -125,17 +126,4 @@ func discoveryErr(err error) error {
 		return fmt.Errorf("discovery: %w (use --iface NAME, or --to HOST:PORT to skip discovery)", err)
 	}
 	return fmt.Errorf("discovery: %w", err)
-}
-
-// trustAndSelf loads the trust store and this device's ID.
-func (e *env) trustAndSelf() (*identity.TrustStore, identity.DeviceID, error) {
-	dev, _, err := e.device()
-	if err != nil {
-		return nil, identity.DeviceID{}, err
-	}
-	trust, err := identity.OpenTrustStore(dev.Home)
-	if err != nil {
-		return nil, identity.DeviceID{}, err
-	}
-	return trust, dev.ID, nil
 }

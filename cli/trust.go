@@ -19,11 +19,7 @@ func trustCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		if len(args) == 0 {
 			return usagef("trust needs a subcommand: list, or remove ID")
 		}
-		dev, _, err := e.device()
-		if err != nil {
-			return err
-		}
-		trust, err := identity.OpenTrustStore(dev.Home)
+		_, _, trust, err := e.deviceAndTrust()
 		if err != nil {
 			return err
 		}

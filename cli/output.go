@@ -304,7 +304,7 @@ func progressJSON(p *transfer.Progress, m *meter, v progressView) map[string]any
 // barText is the live progress line.
 func barText(p *transfer.Progress, m *meter, v progressView, now time.Time) string {
 	done, total, rate := m.last().n, p.Total, m.rate()
-	speed := transfer.HumanBytes(int64(rate)) + "/s"
+	speed := humanBytes(int64(rate)) + "/s"
 	if still := m.still(); still >= stallAfter && v.stall != "" {
 		speed = fmt.Sprintf(v.stall, still.Round(time.Second))
 	}
@@ -316,12 +316,12 @@ func barText(p *transfer.Progress, m *meter, v progressView, now time.Time) stri
 		fill = min(max(fill, 0), width)
 		line = fmt.Sprintf("%s [%s%s] %5.1f%% %s / %s  %s", v.verb,
 			strings.Repeat("█", fill), strings.Repeat("░", width-fill), pct*100,
-			transfer.HumanBytes(done), transfer.HumanBytes(total), speed)
+			humanBytes(done), humanBytes(total), speed)
 		if m.still() < stallAfter {
 			line += "  ETA " + etaText(total-done, rate)
 		}
 	} else {
-		line = fmt.Sprintf("%s %s  %s", v.verb, transfer.HumanBytes(done), speed)
+		line = fmt.Sprintf("%s %s  %s", v.verb, humanBytes(done), speed)
 	}
 	if cur := p.Current(); cur != nil && cur.Size > 0 {
 		line += fmt.Sprintf("  | %s %.0f%%", safepath.Display(cur.Name, 30), 100*float64(cur.Done.Load())/float64(cur.Size))
@@ -430,7 +430,21 @@ func size(n int64) string {
 	if n < 0 {
 		return "unknown size"
 	}
-	return transfer.HumanBytes(n)
+	return humanBytes(n)
+}
+
+// humanBytes formats a byte count for people: "1.5 GiB".
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // plural counts things: "1 file", "3 files", "2 tries".

@@ -10,6 +10,32 @@ import (
 	"github.com/ferry-lan/ferry/transfer"
 )
 
+// TestHumanBytes: byte counts for people, in binary units with one decimal.
+func TestHumanBytes(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "0 B"},
+		{1, "1 B"},
+		{1023, "1023 B"},
+		{1024, "1.0 KiB"},
+		{1536, "1.5 KiB"},
+		{1<<20 - 1, "1024.0 KiB"},
+		{1 << 20, "1.0 MiB"},
+		{253 << 20, "253.0 MiB"},
+		{3<<30 + 1<<29, "3.5 GiB"},
+		{1 << 40, "1.0 TiB"},
+		{1 << 50, "1.0 PiB"},
+		{1 << 60, "1.0 EiB"},
+		{1<<63 - 1, "8.0 EiB"},
+	} {
+		if got := humanBytes(tc.n); got != tc.want {
+			t.Errorf("humanBytes(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
+
 // TestETA: the time left is bytes left over the rate, in seconds (it was
 // nanoseconds, so every ETA showed as 0s).
 func TestETA(t *testing.T) {

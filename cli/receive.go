@@ -220,10 +220,10 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 		o.event(m, fmt.Sprintf("refused an offer from %s (%s): %s%s", quoteName(ev.Info.PeerName), ev.Info.PeerID.Short(), ev.Reason, warn))
 	case transfer.EventFile:
 		m := map[string]any{"event": "file", "path": ev.Path, "size": ev.Size, "hash": ev.Hash}
-		text := fmt.Sprintf("saved %s (%s)", displayPath(ev.Path), transfer.HumanBytes(ev.Size))
+		text := fmt.Sprintf("saved %s (%s)", displayPath(ev.Path), humanBytes(ev.Size))
 		if ev.Existing {
 			m["existing"] = true
-			text = fmt.Sprintf("already here: %s (%s)", displayPath(ev.Path), transfer.HumanBytes(ev.Size))
+			text = fmt.Sprintf("already here: %s (%s)", displayPath(ev.Path), humanBytes(ev.Size))
 		}
 		o.event(m, text)
 	case transfer.EventSessionEnd:
@@ -245,12 +245,12 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 			o.event(map[string]any{"event": "session_error", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "message": msg}, text)
 			return
 		}
-		text := fmt.Sprintf("received %s, %s from %s", plural(ev.Files, "file"), transfer.HumanBytes(ev.Bytes), from)
+		text := fmt.Sprintf("received %s, %s from %s", plural(ev.Files, "file"), humanBytes(ev.Bytes), from)
 		switch {
 		case resumed >= ev.Bytes && ev.Bytes > 0:
-			text = fmt.Sprintf("nothing new from %s: %s, %s, all already here", from, plural(ev.Files, "file"), transfer.HumanBytes(ev.Bytes))
+			text = fmt.Sprintf("nothing new from %s: %s, %s, all already here", from, plural(ev.Files, "file"), humanBytes(ev.Bytes))
 		case resumed > 0:
-			text += fmt.Sprintf(" (%s of it was already here)", transfer.HumanBytes(resumed))
+			text += fmt.Sprintf(" (%s of it was already here)", humanBytes(resumed))
 		}
 		o.event(map[string]any{"event": "session_done", "from": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "files": ev.Files, "bytes": ev.Bytes}, text)
 		if v.once {

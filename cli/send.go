@@ -283,9 +283,9 @@ func (v *sendView) summary(r transfer.Result) string {
 	if !v.start.IsZero() {
 		secs = time.Since(v.start).Seconds()
 	}
-	s := fmt.Sprintf("sent %s to %s in %.1fs (%s/s)", what, to, secs, transfer.HumanBytes(int64(float64(r.BytesSent)/max(secs, 0.001))))
+	s := fmt.Sprintf("sent %s to %s in %.1fs (%s/s)", what, to, secs, humanBytes(int64(float64(r.BytesSent)/max(secs, 0.001))))
 	if skipped := r.Bytes - r.BytesSent; skipped > 0 && r.BytesSent < r.Bytes {
-		s += fmt.Sprintf("; %s of it was already there", transfer.HumanBytes(skipped))
+		s += fmt.Sprintf("; %s of it was already there", humanBytes(skipped))
 	}
 	if n := v.renamed - maxRenamedLines; n > 0 {
 		s += fmt.Sprintf("; %d more saved under new names", n)
@@ -307,7 +307,7 @@ func (v *sendView) failure(err error) error {
 	delivered := func() string {
 		s := fmt.Sprintf("%d of %s delivered", v.files, plural(v.info.Files, "file"))
 		if v.prog != nil && v.prog.Total > 0 {
-			s += fmt.Sprintf(" (%s of %s sent)", transfer.HumanBytes(v.prog.Done.Load()), transfer.HumanBytes(v.prog.Total))
+			s += fmt.Sprintf(" (%s of %s sent)", humanBytes(v.prog.Done.Load()), humanBytes(v.prog.Total))
 		}
 		return s
 	}
@@ -348,5 +348,5 @@ func resumedText(n, total int64, where string) string {
 	case n >= total && total >= 0:
 		return "; all of it is already " + where
 	}
-	return fmt.Sprintf("; resuming: %s of %s already %s", transfer.HumanBytes(n), size(total), where)
+	return fmt.Sprintf("; resuming: %s of %s already %s", humanBytes(n), size(total), where)
 }

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -47,16 +46,12 @@ func peersCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 			}
 			return nil
 		}
-		if len(peers) == 0 {
-			fmt.Fprintln(e.stdout, "no ferry receivers found (is `ferry receive` running on the other computer, on this network?)")
-			return nil
+		rows := make([]string, len(peers))
+		for i, p := range peers {
+			rows[i] = fmt.Sprintf("%s\t%s\t%s\t%d\t%s", printable(p.Name), p.ID.Short(), addrList(p.Addrs), p.Port, pairedWord(trust, p.ID))
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tID\tADDRESSES\tPORT\tPAIRED")
-		for _, p := range peers {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", printable(p.Name), p.ID.Short(), addrList(p.Addrs), p.Port, pairedWord(trust, p.ID))
-		}
-		return tw.Flush()
+		return e.table("NAME\tID\tADDRESSES\tPORT\tPAIRED", rows,
+			"no ferry receivers found (is `ferry receive` running on the other computer, on this network?)")
 	}
 }
 

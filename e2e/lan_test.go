@@ -114,7 +114,7 @@ type host struct {
 var lanCount atomic.Int32
 
 // newLAN builds a LAN of n hosts, numbered 1..n, and removes it when the
-// test ends. Its namespaces are named fe2e-<pid>-<n>-…, after this test
+// test ends. Its namespaces are named fe2e-<pid>-<n in hex>-…, after this test
 // process, so that leftovers of a dead run can be told and removed.
 func newLAN(t testing.TB, n int) *lan {
 	t.Helper()

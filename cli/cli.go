@@ -187,6 +187,20 @@ func (e *env) device() (*identity.Device, string, error) {
 	return dev, name, nil
 }
 
+// deviceAndTrust loads the device as device does, and opens the trust
+// store in the same home.
+func (e *env) deviceAndTrust() (*identity.Device, string, *identity.TrustStore, error) {
+	dev, name, err := e.device()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	trust, err := identity.OpenTrustStore(dev.Home)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return dev, name, trust, nil
+}
+
 func checkName(name string) error {
 	if err := identity.CheckName(name); err != nil {
 		return usagef("--name: %v", err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"golang.org/x/term"
@@ -425,6 +426,21 @@ func amount(info transfer.OfferInfo) string {
 		s += ", " + plural(info.Dirs, "folder")
 	}
 	return s
+}
+
+// table writes a header and rows of tab-separated columns to standard
+// output, aligned; without rows, the line empty instead.
+func (e *env) table(header string, rows []string, empty string) error {
+	if len(rows) == 0 {
+		fmt.Fprintln(e.stdout, empty)
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, r)
+	}
+	return tw.Flush()
 }
 
 func size(n int64) string {

@@ -52,11 +52,7 @@ func pairCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 
 // showPairing opens a pairing window and shows its PIN and QR code.
 func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG string, ifaces []string) error {
-	dev, name, err := e.device()
-	if err != nil {
-		return err
-	}
-	trust, err := identity.OpenTrustStore(dev.Home)
+	dev, name, trust, err := e.deviceAndTrust()
 	if err != nil {
 		return err
 	}
@@ -117,11 +113,7 @@ func joinPairing(ctx context.Context, e *env, arg, to string, timeout time.Durat
 	if err != nil {
 		return usagef("%v", err)
 	}
-	dev, name, err := e.device()
-	if err != nil {
-		return err
-	}
-	trust, err := identity.OpenTrustStore(dev.Home)
+	dev, name, trust, err := e.deviceAndTrust()
 	if err != nil {
 		return err
 	}

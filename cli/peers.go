@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -27,10 +26,11 @@ func peersCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		if *timeout <= 0 {
 			return usagef("--timeout must be positive")
 		}
-		trust, self, err := e.trustAndSelf()
+		dev, _, trust, err := e.deviceAndTrust()
 		if err != nil {
 			return err
 		}
+		self := dev.ID
 		opts := discovery.Options{Interfaces: *ifaces, Logger: e.log}
 		if *watch {
 			return watchPeers(ctx, e, opts, trust, self)
@@ -46,16 +46,12 @@ func peersCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 			}
 			return nil
 		}
-		if len(peers) == 0 {
-			fmt.Fprintln(e.stdout, "no ferry receivers found (is `ferry receive` running on the other computer, on this network?)")
-			return nil
+		rows := make([]string, len(peers))
+		for i, p := range peers {
+			rows[i] = fmt.Sprintf("%s\t%s\t%s\t%d\t%s", printable(p.Name), p.ID.Short(), addrList(p.Addrs), p.Port, pairedWord(trust, p.ID))
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tID\tADDRESSES\tPORT\tPAIRED")
-		for _, p := range peers {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", printable(p.Name), p.ID.Short(), addrList(p.Addrs), p.Port, pairedWord(trust, p.ID))
-		}
-		return tw.Flush()
+		return e.table("NAME\tID\tADDRESSES\tPORT\tPAIRED", rows,
+			"no ferry receivers found (is `ferry receive` running on the other computer, on this network?)")
 	}
 }
 
@@ -125,17 +121,4 @@ func discoveryErr(err error) error {
 		return fmt.Errorf("discovery: %w (use --iface NAME, or --to HOST:PORT to skip discovery)", err)
 	}
 	return fmt.Errorf("discovery: %w", err)
-}
-
-// trustAndSelf loads the trust store and this device's ID.
-func (e *env) trustAndSelf() (*identity.TrustStore, identity.DeviceID, error) {
-	dev, _, err := e.device()
-	if err != nil {
-		return nil, identity.DeviceID{}, err
-	}
-	trust, err := identity.OpenTrustStore(dev.Home)
-	if err != nil {
-		return nil, identity.DeviceID{}, err
-	}
-	return trust, dev.ID, nil
 }

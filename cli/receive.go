@@ -67,11 +67,7 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		if err := checkFolder(*dir); err != nil {
 			return err
 		}
-		dev, name, err := e.device()
-		if err != nil {
-			return err
-		}
-		trust, err := identity.OpenTrustStore(dev.Home)
+		dev, name, trust, err := e.deviceAndTrust()
 		if err != nil {
 			return err
 		}

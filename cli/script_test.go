@@ -3,11 +3,12 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"github.com/ferry-lan/ferry/internal/testnet"
 	"os"
 	"os/exec"
 	"strconv"
 	"testing"
+
+	"github.com/ferry-lan/ferry/internal/testnet"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )

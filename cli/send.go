@@ -47,11 +47,7 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		if *wait <= 0 {
 			return usagef("--timeout must be positive")
 		}
-		dev, name, err := e.device()
-		if err != nil {
-			return err
-		}
-		trust, err := identity.OpenTrustStore(dev.Home)
+		dev, name, trust, err := e.deviceAndTrust()
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -19,11 +18,7 @@ func trustCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		if len(args) == 0 {
 			return usagef("trust needs a subcommand: list, or remove ID")
 		}
-		dev, _, err := e.device()
-		if err != nil {
-			return err
-		}
-		trust, err := identity.OpenTrustStore(dev.Home)
+		_, _, trust, err := e.deviceAndTrust()
 		if err != nil {
 			return err
 		}
@@ -39,16 +34,11 @@ func trustCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 				}
 				return nil
 			}
-			if len(peers) == 0 {
-				fmt.Fprintln(e.stdout, "no paired devices (pair one with `ferry pair`)")
-				return nil
+			rows := make([]string, len(peers))
+			for i, p := range peers {
+				rows[i] = fmt.Sprintf("%s\t%s\t%s\t%s", printable(p.Name), p.ID, p.PairedAt.Local().Format("2006-01-02 15:04"), p.Via)
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tID\tPAIRED\tVIA")
-			for _, p := range peers {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(p.Name), p.ID, p.PairedAt.Local().Format("2006-01-02 15:04"), p.Via)
-			}
-			return tw.Flush()
+			return e.table("NAME\tID\tPAIRED\tVIA", rows, "no paired devices (pair one with `ferry pair`)")
 		case "remove":
 			if len(args) != 2 {
 				return usagef("trust remove takes one device name or ID")

@@ -105,10 +105,10 @@ func Browse(ctx context.Context, opts Options) (*Browser, error) {
 	b.g, ctx = errgroup.WithContext(ctx)
 	pkts := make(chan packet, 64)
 	if socks.v4 != nil {
-		b.g.Go(func() error { return socks.read4(ctx, pkts) })
+		b.g.Go(func() error { return readPackets(ctx, pkts, "IPv4", socks.from4) })
 	}
 	if socks.v6 != nil {
-		b.g.Go(func() error { return socks.read6(ctx, pkts) })
+		b.g.Go(func() error { return readPackets(ctx, pkts, "IPv6", socks.from6) })
 	}
 	b.g.Go(func() error {
 		defer socks.close() // ends the readers

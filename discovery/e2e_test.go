@@ -499,9 +499,8 @@ type pyProc struct {
 
 func startPython(t *testing.T, l *lan, host, script string, args ...string) *pyProc {
 	t.Helper()
-	cmdArgs := append([]string{"netns", "exec", l.ns(host), "/usr/bin/python3", "-c", script}, args...)
 	p := &pyProc{lines: make(chan string, 16)}
-	cmd := exec.Command("ip", cmdArgs...)
+	cmd := l.host(host).Command("/usr/bin/python3", append([]string{"-c", script}, args...)...)
 	var err error
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)

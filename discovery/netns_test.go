@@ -4,172 +4,119 @@ package discovery
 // processes that run this package inside them: the test binary re-executes
 // itself in a namespace (ip netns exec NS /proc/self/exe -test.run=^TestHelperProcess$)
 // with FDSC_ROLE saying what to do, and reports on stdout, one JSON object a
-// line. Namespaces are named fdsc-<pid>-<tag>-<host>; addresses are from
-// 10.231.0.0/16 and fd31::/64 only.
+// line. The LAN is a netlab.LAN (via internal/testnet): namespaces are
+// named fdsc-<pid>-<tag>-<host>; addresses are from 10.231.0.0/16 and
+// fd31::/64 only.
 
 import (
 	"bufio"
-	"bytes"
+	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"os/exec"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/internal/netlab"
+	"github.com/ferry-lan/ferry/internal/syncbuf"
+	"github.com/ferry-lan/ferry/internal/testnet"
 )
 
-// needNetns skips the test unless it can build namespaces; with CI=true it
-// fails instead, so that CI never passes by skipping.
-func needNetns(t *testing.T) {
-	t.Helper()
-	var why string
-	if os.Geteuid() != 0 {
-		why = "needs root for network namespaces"
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		why = "needs iproute2 (ip)"
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and the end-to-end test cannot run: %s", why)
-	}
-	t.Skip(why)
-}
-
 type lan struct {
-	t      *testing.T
-	prefix string // namespace name prefix
-	ports  int    // switch ports made so far
+	t        *testing.T
+	nl       *netlab.LAN
+	hosts    map[string]*netlab.Host
+	switches map[string]*netlab.Switch
 }
 
-var staleNS = regexp.MustCompile(`^fdsc-(\d+)-`)
-
-// newLAN returns an empty LAN; its namespaces and processes go away when the
-// test ends. Namespaces left by earlier runs that died are removed first.
+// newLAN returns an empty LAN whose namespaces are named
+// fdsc-<pid>-<tag>-<host>; they and their processes go away when the test
+// ends. Namespaces left by earlier runs that died are removed first.
 func newLAN(t *testing.T, tag string) *lan {
 	t.Helper()
-	needNetns(t)
-	for _, ns := range listNS() {
-		if m := staleNS.FindStringSubmatch(ns); m != nil {
-			pid, _ := strconv.Atoi(m[1])
-			if pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH {
-				deleteNS(ns)
-			}
-		}
-	}
-	l := &lan{t: t, prefix: fmt.Sprintf("fdsc-%d-%s-", os.Getpid(), tag)}
-	t.Cleanup(func() {
-		for _, ns := range listNS() {
-			if strings.HasPrefix(ns, l.prefix) {
-				deleteNS(ns)
-			}
-		}
-	})
-	return l
+	return &lan{t: t, nl: testnet.NewLAN(t, "fdsc", tag),
+		hosts: make(map[string]*netlab.Host), switches: make(map[string]*netlab.Switch)}
 }
 
-func listNS() []string {
-	out, _ := exec.Command("ip", "netns", "list").Output()
-	var names []string
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 {
-			names = append(names, f[0])
-		}
-	}
-	return names
-}
-
-func deleteNS(ns string) {
-	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
-	for _, f := range strings.Fields(string(out)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	_ = exec.Command("ip", "netns", "del", ns).Run()
-}
-
-func (l *lan) ns(host string) string { return l.prefix + host }
+func (l *lan) ns(host string) string { return l.nl.Prefix() + host }
 
 // ip runs ip(8) with args, failing the test on error.
-func (l *lan) ip(args ...string) string {
+func (l *lan) ip(args ...string) {
 	l.t.Helper()
-	out, err := exec.Command("ip", args...).CombinedOutput()
-	if err != nil {
-		l.t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	if err := netlab.IP(l.t.Context(), args...); err != nil {
+		l.t.Fatal(err)
 	}
-	return string(out)
 }
 
 // sh runs a command inside host's namespace.
 func (l *lan) sh(host string, args ...string) string {
 	l.t.Helper()
-	return l.ip(append([]string{"netns", "exec", l.ns(host)}, args...)...)
+	out, err := l.host(host).Run(l.t.Context(), args[0], args[1:]...)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return string(out)
+}
+
+func (l *lan) host(name string) *netlab.Host {
+	l.t.Helper()
+	if sw, ok := l.switches[name]; ok {
+		return &sw.Host
+	}
+	h, ok := l.hosts[name]
+	if !ok {
+		l.t.Fatalf("no host %s on the LAN", name)
+	}
+	return h
 }
 
 // addSwitch makes a namespace with a bridge that floods multicast.
 func (l *lan) addSwitch(name string) {
-	l.ip("netns", "add", l.ns(name))
-	l.ip("-n", l.ns(name), "link", "add", "br0", "type", "bridge")
-	l.ip("-n", l.ns(name), "link", "set", "br0", "type", "bridge", "mcast_snooping", "0")
-	l.ip("-n", l.ns(name), "link", "set", "br0", "up")
+	l.t.Helper()
+	sw, err := l.nl.AddSwitch(l.t.Context(), name)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.switches[name] = sw
 }
 
 // addHost makes a host namespace with lo up and IPv6 duplicate address
 // detection off, so that addresses are usable at once.
 func (l *lan) addHost(name string) {
-	l.ip("netns", "add", l.ns(name))
-	l.ip("-n", l.ns(name), "link", "set", "lo", "up")
+	l.t.Helper()
+	h, err := l.nl.AddHost(l.t.Context(), name)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.hosts[name] = h
 	l.sh(name, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
 }
 
 // connect plugs host into sw through an interface named ifname with addrs
 // ("10.231.1.1/24", "fd31::1/64").
 func (l *lan) connect(host, sw, ifname string, addrs ...string) {
-	l.ports++
-	port := fmt.Sprintf("p%d", l.ports)
-	l.ip("link", "add", ifname, "netns", l.ns(host), "type", "veth", "peer", "name", port, "netns", l.ns(sw))
-	l.ip("-n", l.ns(sw), "link", "set", port, "master", "br0", "up")
-	for _, a := range addrs {
-		args := []string{"-n", l.ns(host), "addr", "add", a, "dev", ifname}
-		if strings.Contains(a, ":") {
-			args = append(args, "nodad")
-		}
-		l.ip(args...)
+	l.t.Helper()
+	if _, err := l.switches[sw].Plug(l.t.Context(), l.host(host), ifname, addrs...); err != nil {
+		l.t.Fatal(err)
 	}
-	l.ip("-n", l.ns(host), "link", "set", ifname, "multicast", "on", "up")
 }
 
 // linkLocal returns the IPv6 link-local address of host's ifname.
 func (l *lan) linkLocal(host, ifname string) netip.Addr {
 	l.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out, _ := exec.Command("ip", "-n", l.ns(host), "-j", "-6", "addr", "show", "dev", ifname, "scope", "link").Output()
-		var ifs []struct {
-			AddrInfo []struct {
-				Local string `json:"local"`
-			} `json:"addr_info"`
-		}
-		if json.Unmarshal(out, &ifs) == nil && len(ifs) > 0 && len(ifs[0].AddrInfo) > 0 {
-			return netip.MustParseAddr(ifs[0].AddrInfo[0].Local)
-		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("%s %s has no link-local address: %s", host, ifname, out)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the kernel, not waiting for a peer
+	ctx, cancel := context.WithTimeout(l.t.Context(), 5*time.Second)
+	defer cancel()
+	a, err := l.host(host).LinkLocal(ctx, ifname)
+	if err != nil {
+		l.t.Fatal(err)
 	}
+	return a
 }
 
 // helperMsg is one line of a helper's report.
@@ -194,28 +141,11 @@ type proc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	msgs   chan helperMsg // closed when stdout ends
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	exited chan struct{}
 	err    error // the exit status, once exited is closed
 	seen   []helperMsg
 	peers  map[identity.DeviceID]Peer // a browser's view, from the events consumed
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // start runs a helper with role in host's namespace; env is KEY=VALUE pairs.
@@ -225,13 +155,13 @@ func (l *lan) start(host, role string, env ...string) *proc {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", l.ns(host), exe, "-test.run=^TestHelperProcess$", "-test.timeout=3m")
+	cmd := l.host(host).Command(exe, "-test.run=^TestHelperProcess$", "-test.timeout=3m")
 	// The race detector waits a second at exit for late reports; the helpers
 	// report before they exit.
 	cmd.Env = append(os.Environ(), "FDSC_ROLE="+role, "GORACE=atexit_sleep_ms=50 "+os.Getenv("GORACE"))
 	cmd.Env = append(cmd.Env, env...)
 	p := &proc{t: l.t, name: host + "/" + role, cmd: cmd, msgs: make(chan helperMsg, 256),
-		stderr: &lockedBuffer{}, exited: make(chan struct{})}
+		stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		l.t.Fatal(err)

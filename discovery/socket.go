@@ -82,19 +82,17 @@ type packet struct {
 	resp    response
 }
 
-func (s *sockets) read4(ctx context.Context, out chan<- packet) error {
+// readPackets hands the responses that arrive through from to out until
+// ctx is done; family names the socket in errors.
+func readPackets(ctx context.Context, out chan<- packet, family string, from readFrom) error {
 	buf := make([]byte, 65536)
 	for {
-		n, cm, src, err := s.v4.ReadFrom(buf)
+		n, ifIndex, src, err := from(buf)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("read mDNS over IPv4: %w", err)
-		}
-		var ifIndex int
-		if cm != nil {
-			ifIndex = cm.IfIndex
+			return fmt.Errorf("read mDNS over %s: %w", family, err)
 		}
 		if !deliver(ctx, out, buf[:n], ifIndex, src) {
 			return nil
@@ -102,24 +100,24 @@ func (s *sockets) read4(ctx context.Context, out chan<- packet) error {
 	}
 }
 
-func (s *sockets) read6(ctx context.Context, out chan<- packet) error {
-	buf := make([]byte, 65536)
-	for {
-		n, cm, src, err := s.v6.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("read mDNS over IPv6: %w", err)
-		}
-		var ifIndex int
-		if cm != nil {
-			ifIndex = cm.IfIndex
-		}
-		if !deliver(ctx, out, buf[:n], ifIndex, src) {
-			return nil
-		}
+// readFrom reads one packet into b, with the index of the interface it
+// came in on (0 if the platform does not say).
+type readFrom func(b []byte) (n, ifIndex int, src net.Addr, err error)
+
+func (s *sockets) from4(b []byte) (int, int, net.Addr, error) {
+	n, cm, src, err := s.v4.ReadFrom(b)
+	if cm == nil {
+		return n, 0, src, err
 	}
+	return n, cm.IfIndex, src, err
+}
+
+func (s *sockets) from6(b []byte) (int, int, net.Addr, error) {
+	n, cm, src, err := s.v6.ReadFrom(b)
+	if cm == nil {
+		return n, 0, src, err
+	}
+	return n, cm.IfIndex, src, err
 }
 
 // deliver decodes a packet and passes it on if it says anything of interest.

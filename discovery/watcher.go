@@ -202,34 +202,42 @@ func (w *watcher) setLinks(links []link, strict bool) error {
 }
 
 func (w *watcher) join4(st *linkState, want bool) error {
-	if w.socks.v4 == nil || want == st.v4 {
+	if w.socks.v4 == nil {
 		return nil
 	}
-	g := &net.UDPAddr{IP: mdnsGroup4.AsSlice()}
-	if !want {
-		st.v4 = false
-		return w.socks.v4.LeaveGroup(&st.iface, g)
-	}
-	if err := w.socks.v4.JoinGroup(&st.iface, g); err != nil {
-		return fmt.Errorf("IPv4: %w", err)
-	}
-	st.v4 = true
-	return nil
+	return setGroup(w.socks.v4, &st.iface, mdnsGroup4, &st.v4, want, "IPv4")
 }
 
 func (w *watcher) join6(st *linkState, want bool) error {
-	if w.socks.v6 == nil || want == st.v6 {
+	if w.socks.v6 == nil {
 		return nil
 	}
-	g := &net.UDPAddr{IP: mdnsGroup6.AsSlice()}
+	return setGroup(w.socks.v6, &st.iface, mdnsGroup6, &st.v6, want, "IPv6")
+}
+
+// groupMember is what ipv4.PacketConn and ipv6.PacketConn have in common
+// for multicast groups.
+type groupMember interface {
+	JoinGroup(ifi *net.Interface, group net.Addr) error
+	LeaveGroup(ifi *net.Interface, group net.Addr) error
+}
+
+// setGroup joins (want) or leaves group on ifi through c, unless *joined
+// says it is done already, and keeps *joined up to date; family names the
+// socket in errors.
+func setGroup(c groupMember, ifi *net.Interface, group netip.Addr, joined *bool, want bool, family string) error {
+	if want == *joined {
+		return nil
+	}
+	g := &net.UDPAddr{IP: group.AsSlice()}
 	if !want {
-		st.v6 = false
-		return w.socks.v6.LeaveGroup(&st.iface, g)
+		*joined = false
+		return c.LeaveGroup(ifi, g)
 	}
-	if err := w.socks.v6.JoinGroup(&st.iface, g); err != nil {
-		return fmt.Errorf("IPv6: %w", err)
+	if err := c.JoinGroup(ifi, g); err != nil {
+		return fmt.Errorf("%s: %w", family, err)
 	}
-	st.v6 = true
+	*joined = true
 	return nil
 }
 

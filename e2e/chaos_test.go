@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferry-lan/ferry/internal/testnet"
 )
 
 // Chaos: the sender or the receiver killed with SIGKILL at random moments,
@@ -503,7 +505,7 @@ func testReadOnlyTarget(t *testing.T) {
 			opt = "remount,ro"
 		}
 		if out, err := exec.Command("mount", "-o", opt, ro).CombinedOutput(); err != nil {
-			cannotRun(t, "mount -o %s the tmpfs: %v: %s", opt, err, out)
+			testnet.CannotRun(t, "mount -o %s the tmpfs: %v: %s", opt, err, out)
 		}
 	}
 	readOnly(true)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferry-lan/ferry/internal/testnet"
 )
 
 // named is a receiver started by startNamed.
@@ -587,7 +589,7 @@ threading.Event().wait()
 func needPythonZeroconf(t *testing.T) {
 	t.Helper()
 	if err := exec.Command("/usr/bin/python3", "-c", "import zeroconf").Run(); err != nil {
-		cannotRun(t, "/usr/bin/python3 cannot import zeroconf (Debian package python3-zeroconf): %v", err)
+		testnet.CannotRun(t, "/usr/bin/python3 cannot import zeroconf (Debian package python3-zeroconf): %v", err)
 	}
 }
 

@@ -4,8 +4,10 @@
 //
 // Each test builds its own LAN: a "switch" namespace with a bridge and N
 // host namespaces, each with a veth named eth0 at 10.240.<lan>.<i>/24 and
-// fd40:<lan>::<i>/64. Namespace names start with "fe2e-" and a random
-// suffix, so tests run in parallel and never touch anyone else's namespaces.
+// fd40:<lan>::<i>/64, built with internal/netlab. Namespace names start
+// with "fe2e-", the test process's ID and the LAN's number, so tests run in
+// parallel and never touch anyone else's namespaces, and leftovers of a
+// test process that died are removed.
 // Every host has its own FERRY_HOME, so each is a separate device. The
 // tests only ever address hosts inside these namespaces.
 //

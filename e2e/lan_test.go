@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +21,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferry-lan/ferry/internal/netlab"
+	"github.com/ferry-lan/ferry/internal/syncbuf"
+	"github.com/ferry-lan/ferry/internal/testnet"
 )
 
 // What TestMain sets up once for the whole package.
@@ -55,7 +59,6 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: go %s: %v\n%s", strings.Join(args, " "), err, out)
 		return 1
 	}
-	sweepStale()
 	return m.Run()
 }
 
@@ -72,42 +75,17 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// inCI: in CI a test that cannot run fails instead of skipping.
-func inCI() bool { return os.Getenv("CI") == "true" }
-
-// cannotRun skips the test, or fails it in CI.
-func cannotRun(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if inCI() {
-		t.Fatalf("CI=true but the end-to-end test cannot run: "+format, args...)
-	}
-	t.Skipf("skipping: "+format, args...)
-}
-
-// needLAN checks what building a namespace LAN takes: root and iproute2.
-func needLAN(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping the namespace LAN in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		cannotRun(t, "network namespaces need root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		cannotRun(t, "iproute2's ip is missing: %v", err)
-	}
-}
-
-// lan is a private LAN: a switch namespace with a bridge and hosts on it.
+// lan is a private LAN: a switch namespace with a bridge and hosts on it,
+// a netlab.LAN.
 type lan struct {
 	t      testing.TB
-	tag    string // "<pid>-<n>": what its namespace names share
+	tag    string // "<pid>-<n>" in hex: what its hosts' device names share
 	num    int    // the <lan> in 10.240.<lan>.<i> and fd40:<lan>::<i>
-	sw     string // switch namespace
+	nl     *netlab.LAN
+	sw     *netlab.Switch
 	opts   lanOpts
 	hosts  []*host
-	made   []string // namespaces created so far
-	guests int      // interfaces of other LANs' hosts attached to this one
+	guests int // interfaces of other LANs' hosts attached to this one
 }
 
 // lanOpts varies how a LAN is built.
@@ -120,7 +98,9 @@ type lanOpts struct {
 type host struct {
 	lan  *lan
 	i    int
+	nh   *netlab.Host
 	ns   string
+	port string // its port on the LAN's switch
 	name string // ferry --name
 	home string // FERRY_HOME: every host is its own device
 	user string // HOME: the default receiving folder is under it
@@ -134,8 +114,8 @@ type host struct {
 var lanCount atomic.Int32
 
 // newLAN builds a LAN of n hosts, numbered 1..n, and removes it when the
-// test ends. Its namespaces are named fe2e-<pid>-<n>-…, after this test
-// process, so sweepStale can tell leftovers of a dead run.
+// test ends. Its namespaces are named fe2e-<pid>-<n in hex>-…, after this test
+// process, so that leftovers of a dead run can be told and removed.
 func newLAN(t testing.TB, n int) *lan {
 	t.Helper()
 	return newLANOpts(t, n, lanOpts{})
@@ -144,107 +124,61 @@ func newLAN(t testing.TB, n int) *lan {
 // newLANOpts is newLAN with options.
 func newLANOpts(t testing.TB, n int, opts lanOpts) *lan {
 	t.Helper()
-	needLAN(t)
+	if testing.Short() {
+		t.Skip("skipping the namespace LAN in -short mode")
+	}
 	k := int(lanCount.Add(1))
 	l := &lan{t: t, num: (k-1)%250 + 1, tag: fmt.Sprintf("%x-%x", os.Getpid(), k), opts: opts}
-	l.sw = "fe2e-" + l.tag + "-sw"
-	t.Cleanup(l.down)
-	if err := l.up(n); err != nil {
-		cannotRun(t, "building the namespace LAN: %v", err)
+	l.nl = testnet.NewLAN(t, "fe2e", strconv.FormatInt(int64(k), 16))
+	t.Cleanup(l.stopCounters) // before the LAN goes
+	if err := l.up(t.Context(), n); err != nil {
+		testnet.CannotRun(t, "building the namespace LAN: %v", err)
 	}
 	return l
 }
 
-// sweepStale deletes fe2e- namespaces left by test processes that died
-// before their cleanup ran (a timeout panic, say). Namespaces of live
-// processes are left alone.
-func sweepStale() {
-	if os.Geteuid() != 0 {
-		return
-	}
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || !strings.HasPrefix(f[0], "fe2e-") {
-			continue
-		}
-		ns := f[0]
-		parts := strings.SplitN(strings.TrimPrefix(ns, "fe2e-"), "-", 2)
-		pid, err := strconv.ParseInt(parts[0], 16, 32)
-		if err != nil || pid <= 0 || syscall.Kill(int(pid), 0) != syscall.ESRCH {
-			continue
-		}
-		pids, _ := exec.Command("ip", "netns", "pids", ns).Output()
-		for _, p := range strings.Fields(string(pids)) {
-			if n, err := strconv.Atoi(p); err == nil {
-				syscall.Kill(n, syscall.SIGKILL)
-			}
-		}
-		if ipCmd("netns", "del", ns) == nil {
-			fmt.Fprintf(os.Stderr, "e2e: removed %s, left by a test process that is gone\n", ns)
-		}
-	}
-}
-
-func (l *lan) up(n int) error {
-	if err := l.addNS(l.sw); err != nil {
+func (l *lan) up(ctx context.Context, n int) error {
+	var err error
+	if l.sw, err = l.nl.AddSwitch(ctx, "sw"); err != nil {
 		return err
-	}
-	for _, args := range [][]string{
-		{"-n", l.sw, "link", "add", "br0", "type", "bridge"},
-		{"-n", l.sw, "link", "set", "br0", "type", "bridge", "mcast_snooping", "0"},
-		{"-n", l.sw, "link", "set", "br0", "up"},
-	} {
-		if err := ipCmd(args...); err != nil {
-			return err
-		}
 	}
 	for i := 1; i <= n; i++ {
 		user := l.t.TempDir()
 		h := &host{
 			lan:  l,
 			i:    i,
-			ns:   fmt.Sprintf("fe2e-%s-h%d", l.tag, i),
 			name: fmt.Sprintf("h%d-%s", i, l.tag),
 			home: filepath.Join(user, ".config", "ferry"),
 			user: user,
-			v4:   fmt.Sprintf("10.240.%d.%d", l.num, i),
-			v6:   fmt.Sprintf("fd40:%x::%x", l.num, i),
 		}
-		if l.opts.v6Only {
-			h.v4 = ""
-		}
-		if err := l.addNS(h.ns); err != nil {
+		if h.nh, err = l.nl.AddHost(ctx, fmt.Sprintf("h%d", i)); err != nil {
 			return err
 		}
+		h.ns = h.nh.NS()
 		l.hosts = append(l.hosts, h)
-		tmp := fmt.Sprintf("fe%sv%d", strings.ReplaceAll(l.tag, "-", "x"), i) // renamed inside the namespace
-		port := fmt.Sprintf("p%d", i)
-		cmds := [][]string{
-			{"link", "add", tmp, "netns", h.ns, "type", "veth", "peer", "name", port, "netns", l.sw},
-			{"-n", l.sw, "link", "set", port, "master", "br0", "up"},
-			{"-n", h.ns, "link", "set", "lo", "up"},
-			{"-n", h.ns, "link", "set", tmp, "name", "eth0"},
-		}
 		if l.opts.v6Only && l.opts.noLoop4 {
-			cmds = append(cmds, []string{"-n", h.ns, "addr", "del", "127.0.0.1/8", "dev", "lo"})
-		}
-		if !l.opts.v6Only {
-			cmds = append(cmds, []string{"-n", h.ns, "addr", "add", h.v4 + "/24", "dev", "eth0"})
-		}
-		cmds = append(cmds,
-			[]string{"-n", h.ns, "addr", "add", h.v6 + "/64", "dev", "eth0", "nodad"},
-			[]string{"-n", h.ns, "link", "set", "eth0", "multicast", "on", "up"})
-		for _, args := range cmds {
-			if err := ipCmd(args...); err != nil {
+			if err := h.nh.IP(ctx, "addr", "del", "127.0.0.1/8", "dev", "lo"); err != nil {
 				return err
 			}
 		}
+		if h.port, h.v4, h.v6, err = l.plug(ctx, h.nh, "eth0", i); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// plug connects h to the LAN's switch through ifname at 10.240.<lan>.<k>/24
+// (not on an IPv6-only LAN: v4 is "" there) and fd40:<lan>::<k>/64.
+func (l *lan) plug(ctx context.Context, h *netlab.Host, ifname string, k int) (port, v4, v6 string, err error) {
+	v6 = fmt.Sprintf("fd40:%x::%x", l.num, k)
+	addrs := []string{v6 + "/64"}
+	if !l.opts.v6Only {
+		v4 = fmt.Sprintf("10.240.%d.%d", l.num, k)
+		addrs = []string{v4 + "/24", v6 + "/64"}
+	}
+	port, err = l.sw.Plug(ctx, h, ifname, addrs...)
+	return port, v4, v6, err
 }
 
 // attach gives host h (of another LAN) a second interface, ifname, on this
@@ -254,28 +188,9 @@ func (l *lan) attach(h *host, ifname string) (v4, v6 string) {
 	t := l.t
 	t.Helper()
 	l.guests++
-	k := 200 + l.guests
-	v4 = fmt.Sprintf("10.240.%d.%d", l.num, k)
-	v6 = fmt.Sprintf("fd40:%x::%x", l.num, k)
-	tmp := fmt.Sprintf("fe%sg%d", strings.ReplaceAll(l.tag, "-", "x"), l.guests)
-	port := fmt.Sprintf("g%d", l.guests)
-	cmds := [][]string{
-		{"link", "add", tmp, "netns", h.ns, "type", "veth", "peer", "name", port, "netns", l.sw},
-		{"-n", l.sw, "link", "set", port, "master", "br0", "up"},
-		{"-n", h.ns, "link", "set", tmp, "name", ifname},
-	}
-	if l.opts.v6Only {
-		v4 = ""
-	} else {
-		cmds = append(cmds, []string{"-n", h.ns, "addr", "add", v4 + "/24", "dev", ifname})
-	}
-	cmds = append(cmds,
-		[]string{"-n", h.ns, "addr", "add", v6 + "/64", "dev", ifname, "nodad"},
-		[]string{"-n", h.ns, "link", "set", ifname, "multicast", "on", "up"})
-	for _, args := range cmds {
-		if err := ipCmd(args...); err != nil {
-			cannotRun(t, "attach host %s to LAN %d: %v", h.ns, l.num, err)
-		}
+	_, v4, v6, err := l.plug(t.Context(), h.nh, ifname, 200+l.guests)
+	if err != nil {
+		testnet.CannotRun(t, "attach host %s to LAN %d: %v", h.ns, l.num, err)
 	}
 	return v4, v6
 }
@@ -284,23 +199,13 @@ func (l *lan) attach(h *host, ifname string) (v4, v6 string) {
 func (h *host) multicastOff() {
 	t := h.lan.t
 	t.Helper()
-	if err := ipCmd("-n", h.ns, "link", "set", "eth0", "multicast", "off"); err != nil {
-		cannotRun(t, "%v", err)
+	if err := h.nh.IP(t.Context(), "link", "set", "eth0", "multicast", "off"); err != nil {
+		testnet.CannotRun(t, "%v", err)
 	}
 }
 
-func (l *lan) addNS(ns string) error {
-	if err := ipCmd("netns", "add", ns); err != nil {
-		return err
-	}
-	l.made = append(l.made, ns)
-	return nil
-}
-
-// down stops the helpers, kills whatever still runs in the namespaces (the
-// tests' own ferry processes were killed and waited for by then) and
-// deletes the namespaces.
-func (l *lan) down() {
+// stopCounters stops the hosts' rx_bytes readers.
+func (l *lan) stopCounters() {
 	for _, h := range l.hosts {
 		h.rxMu.Lock()
 		if h.rx != nil {
@@ -309,28 +214,6 @@ func (l *lan) down() {
 		}
 		h.rxMu.Unlock()
 	}
-	for _, ns := range l.made {
-		out, _ := exec.Command("ip", "netns", "pids", ns).Output()
-		for _, f := range strings.Fields(string(out)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				l.t.Logf("killing stray process %d in %s", pid, ns)
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	}
-	for _, ns := range l.made {
-		if err := ipCmd("netns", "del", ns); err != nil {
-			l.t.Errorf("remove namespace: %v", err)
-		}
-	}
-}
-
-func ipCmd(args ...string) error {
-	out, err := exec.Command("ip", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-	}
-	return nil
 }
 
 // h returns host i (1-based).
@@ -338,7 +221,7 @@ func (l *lan) h(i int) *host { return l.hosts[i-1] }
 
 // command runs name with args inside the host's namespace.
 func (h *host) command(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", h.ns, name}, args...)...)
+	return h.nh.Command(name, args...)
 }
 
 // addr is HOST:PORT of this host's IPv4 address.
@@ -389,26 +272,9 @@ type proc struct {
 	code    int
 	took    time.Duration
 	cpu     time.Duration // user + system time, once ended
-	stderr  lockedBuffer
+	stderr  syncbuf.Buffer
 
 	done chan struct{} // closed after the process was waited for
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // start runs ferry on the host in the background as
@@ -960,45 +826,29 @@ func needNft(t testing.TB) {
 		}
 	})
 	if _, err := exec.LookPath("nft"); err != nil {
-		cannotRun(t, "nft is missing and could not be installed")
+		testnet.CannotRun(t, "nft is missing and could not be installed")
 	}
 }
 
 // lossy makes the host drop percent of the UDP packets it receives (this
 // kernel has no netem), like lossy in the acceptance lib.sh, and returns a
-// function that counts the UDP packets the rule saw and dropped. The rule
-// sees packets as the stack has them: a sender's GSO batch crosses the veth
-// as one packet, so call noGSO on the sending host to drop wire packets one
-// by one.
+// function that counts the UDP packets the rule saw and dropped (-1, -1 if
+// it cannot). The rule sees packets as the stack has them: a sender's GSO
+// batch crosses the veth as one packet, so call noGSO on the sending host
+// to drop wire packets one by one.
 func (h *host) lossy(percent int) (counts func() (seen, dropped int64)) {
 	t := h.lan.t
 	t.Helper()
 	needNft(t)
-	rules := fmt.Sprintf(`table inet lossy {
-	chain in {
-		type filter hook input priority 0; policy accept;
-		meta l4proto udp counter
-		meta l4proto udp numgen random mod 100 < %d counter drop
+	d, err := h.nh.DropUDP(t.Context(), "", percent)
+	if err != nil {
+		testnet.CannotRun(t, "nft on host %d: %v", h.i, err)
 	}
-}
-`, percent)
-	cmd := h.command("nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		cannotRun(t, "nft on host %d: %v: %s", h.i, err, out)
-	}
-	re := regexp.MustCompile(`counter packets (\d+)`)
 	return func() (int64, int64) {
-		out, err := h.command("nft", "list", "table", "inet", "lossy").Output()
+		seen, dropped, err := d.Counts(t.Context())
 		if err != nil {
 			return -1, -1
 		}
-		m := re.FindAllSubmatch(out, -1)
-		if len(m) != 2 {
-			return -1, -1
-		}
-		seen, _ := strconv.ParseInt(string(m[0][1]), 10, 64)
-		dropped, _ := strconv.ParseInt(string(m[1][1]), 10, 64)
 		return seen, dropped
 	}
 }
@@ -1008,8 +858,8 @@ func (h *host) lossy(percent int) (counts func() (seen, dropped int64)) {
 func (h *host) noGSO() {
 	t := h.lan.t
 	t.Helper()
-	if err := ipCmd("-n", h.ns, "link", "set", "dev", "eth0", "gso_max_segs", "1"); err != nil {
-		cannotRun(t, "%v", err)
+	if err := h.nh.IP(t.Context(), "link", "set", "dev", "eth0", "gso_max_segs", "1"); err != nil {
+		testnet.CannotRun(t, "%v", err)
 	}
 }
 
@@ -1018,15 +868,10 @@ func (h *host) noGSO() {
 func (h *host) shape(rate string) (lift func()) {
 	t := h.lan.t
 	t.Helper()
-	port := fmt.Sprintf("p%d", h.i)
-	out, err := exec.Command("ip", "netns", "exec", h.lan.sw, "tc", "qdisc", "add", "dev", port, "root",
-		"tbf", "rate", rate, "burst", "64kb", "latency", "100ms").CombinedOutput()
-	if err != nil {
-		cannotRun(t, "tc tbf: %v: %s", err, out)
+	if err := h.lan.sw.Shape(t.Context(), h.port, rate); err != nil {
+		testnet.CannotRun(t, "%v", err)
 	}
-	return func() {
-		exec.Command("ip", "netns", "exec", h.lan.sw, "tc", "qdisc", "del", "dev", port, "root").Run()
-	}
+	return func() { h.lan.sw.Unshape(context.Background(), h.port) }
 }
 
 // tmpfs mounts a small tmpfs on a fresh folder, unmounted when the test
@@ -1036,7 +881,7 @@ func tmpfs(t testing.TB, size string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		cannotRun(t, "mount a tmpfs: %v: %s", err, out)
+		testnet.CannotRun(t, "mount a tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
 		if exec.Command("umount", dir).Run() != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-lan/ferry/internal/testnet"
 )
 
 var pinRe = regexp.MustCompile(`^[0-9]{6}$`)
@@ -145,7 +147,7 @@ func TestPairByCode(t *testing.T) {
 	checkTrusts(t, b, a, "qr")
 
 	if _, err := exec.LookPath("zbarimg"); err != nil {
-		cannotRun(t, "zbarimg is missing (Debian package zbar-tools): %v", err)
+		testnet.CannotRun(t, "zbarimg is missing (Debian package zbar-tools): %v", err)
 	}
 	out, err := exec.Command("zbarimg", "--raw", "-q", png).Output()
 	if err != nil {

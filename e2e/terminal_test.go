@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ferry-lan/ferry/internal/syncbuf"
+	"github.com/ferry-lan/ferry/internal/testnet"
 )
 
 // term is a real terminal: a tmux session on a private server, cols×rows,
@@ -30,14 +33,14 @@ var termCount atomic.Int32
 func newTerm(t testing.TB, cols, rows int) *term {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
-		cannotRun(t, "tmux is missing (apt-get install tmux): %v", err)
+		testnet.CannotRun(t, "tmux is missing (apt-get install tmux): %v", err)
 	}
 	tm := &term{t: t, socket: fmt.Sprintf("ferry-e2e-%d-%d", os.Getpid(), termCount.Add(1))}
 	// A plain shell with a fixed prompt: the screen holds only what ferry
 	// writes and the commands.
 	if out, err := tm.tmux("-f", "/dev/null", "new-session", "-d", "-x", strconv.Itoa(cols), "-y", strconv.Itoa(rows),
 		"env", "-i", "PATH="+os.Getenv("PATH"), "TERM=xterm-256color", "PS1=$ ", "sh"); err != nil {
-		cannotRun(t, "start tmux: %v: %s", err, out)
+		testnet.CannotRun(t, "start tmux: %v: %s", err, out)
 	}
 	t.Cleanup(func() { tm.tmux("kill-server") })
 	return tm
@@ -146,7 +149,7 @@ func TestQuestionOnTerminal(t *testing.T) {
 	os.WriteFile(note, []byte("hello there 15\n"), 0o644)
 	send := tx.command(ferryBin, "--name", "desk-bob", "send", "--to", rx.addr(port), note)
 	send.Env = tx.env()
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	send.Stdout, send.Stderr = out, out
 	if err := send.Start(); err != nil {
 		t.Fatal(err)

@@ -25,17 +25,7 @@ func IDFromSPKI(spki []byte) DeviceID { return sha256.Sum256(spki) }
 func IDFromCert(c *x509.Certificate) DeviceID { return IDFromSPKI(c.RawSubjectPublicKeyInfo) }
 
 // String returns the full ID: 52 base32 characters in groups of four.
-func (id DeviceID) String() string {
-	s := b32.EncodeToString(id[:])
-	var b strings.Builder
-	for i := 0; i < len(s); i += 4 {
-		if i > 0 {
-			b.WriteByte('-')
-		}
-		b.WriteString(s[i:min(i+4, len(s))])
-	}
-	return b.String()
-}
+func (id DeviceID) String() string { return formatGroups(b32.EncodeToString(id[:])) }
 
 // Short returns the first two groups, for people: "ABCD-EFGH".
 func (id DeviceID) Short() string { return id.String()[:9] }
@@ -82,6 +72,7 @@ func ParseDeviceID(s string) (DeviceID, error) {
 	return id, nil
 }
 
+// formatGroups writes n in groups of four characters joined by dashes.
 func formatGroups(n string) string {
 	var b strings.Builder
 	for i := 0; i < len(n); i += 4 {

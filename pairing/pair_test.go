@@ -1,7 +1,6 @@
 package pairing
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/internal/syncbuf"
 	"github.com/ferry-lan/ferry/pairing/cpace"
 )
 
@@ -547,7 +546,7 @@ func addrPort(a net.Addr) netip.AddrPort { return a.(*net.UDPAddr).AddrPort() }
 // Diagnostics never carry the PIN or the QR secret.
 func TestLogsKeepSecrets(t *testing.T) {
 	alice, bob := newDevice(t, "alice"), newDevice(t, "bob")
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w, _ := openWindow(t, bob, Options{Logger: log})
 	log.Info("showing", "pin", w.PIN(), "code", w.Code())
@@ -575,21 +574,4 @@ func TestLogsKeepSecrets(t *testing.T) {
 			t.Errorf("log contains a secret:\n%s", out)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

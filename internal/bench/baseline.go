@@ -121,21 +121,33 @@ func roleMain(role string, args []string) int {
 	return 0
 }
 
+// endpoint opens a QUIC transport on a UDP socket bound to local ("": any
+// address and port), with the TLS config of the server or the client side.
+func endpoint(local string, server bool) (*quic.Transport, *tls.Config, error) {
+	var la *net.UDPAddr
+	if local != "" {
+		var err error
+		if la, err = net.ResolveUDPAddr("udp", local); err != nil {
+			return nil, nil, err
+		}
+	}
+	tlsConf, err := baseTLS(server)
+	if err != nil {
+		return nil, nil, err
+	}
+	udp, err := net.ListenUDP("udp", la)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &quic.Transport{Conn: udp}, tlsConf, nil
+}
+
 func quicRecv(ctx context.Context, listen, out string, conns int) error {
-	ua, err := net.ResolveUDPAddr("udp", listen)
+	tr, tlsConf, err := endpoint(listen, true)
 	if err != nil {
 		return err
 	}
-	udp, err := net.ListenUDP("udp", ua)
-	if err != nil {
-		return err
-	}
-	tr := &quic.Transport{Conn: udp}
 	defer tr.Close()
-	tlsConf, err := baseTLS(true)
-	if err != nil {
-		return err
-	}
 	ln, err := tr.Listen(tlsConf, nil)
 	if err != nil {
 		return err
@@ -146,7 +158,7 @@ func quicRecv(ctx context.Context, listen, out string, conns int) error {
 		return err
 	}
 	defer f.Close()
-	emit(map[string]any{"event": "listening", "port": udp.LocalAddr().(*net.UDPAddr).Port})
+	emit(map[string]any{"event": "listening", "port": tr.Conn.LocalAddr().(*net.UDPAddr).Port})
 
 	var first, last atomic.Int64 // unix ns of the first byte read, of the last byte written
 	var total atomic.Int64
@@ -208,22 +220,11 @@ func quicSend(ctx context.Context, addr, local, file string, conns int) error {
 	if err != nil {
 		return err
 	}
-	var la *net.UDPAddr
-	if local != "" {
-		if la, err = net.ResolveUDPAddr("udp", local); err != nil {
-			return err
-		}
-	}
-	udp, err := net.ListenUDP("udp", la)
+	tr, tlsConf, err := endpoint(local, false)
 	if err != nil {
 		return err
 	}
-	tr := &quic.Transport{Conn: udp}
 	defer tr.Close()
-	tlsConf, err := baseTLS(false)
-	if err != nil {
-		return err
-	}
 	f, err := os.Open(file)
 	if err != nil {
 		return err

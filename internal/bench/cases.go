@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-lan/ferry/internal/netlab"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 )
@@ -196,19 +197,23 @@ func syncDir(dir string) {
 	}
 }
 
+// recvAddr waits for a receiver of this setup to say it listens, and
+// returns the HOST:PORT where it does.
+func (s *setup) recvAddr(ctx context.Context, recv *proc) (string, error) {
+	ev, err := recv.waitEvent(ctx, "listening", readyTimeout)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(s.recvIP, strconv.Itoa(int(ev.num("port")))), nil
+}
+
 // baselineRun copies src with the bare quic-go program over conns
 // connections. Time runs from the sender's start to the receiver's last
 // byte written.
 func (b *bench) baselineRun(ctx context.Context, s *setup, src *source, conns int, prof string) (result, error) {
 	r := result{Kind: "baseline-" + strconv.Itoa(conns), Bytes: src.bytes, Files: 1}
-	ctx, cancel := context.WithTimeout(ctx, runLimit(src.bytes))
-	var procs []*proc
-	defer func() {
-		cancel()
-		for _, p := range procs {
-			<-p.done
-		}
-	}()
+	ctx, g := newProcGroup(ctx, runLimit(src.bytes))
+	defer g.end()
 	dst := filepath.Join(b.tmp, "baseline.out")
 	defer b.discard(dst, 1)
 	others := startOthers()
@@ -218,23 +223,20 @@ func (b *bench) baselineRun(ctx context.Context, s *setup, src *source, conns in
 		}
 		return []string{"-cpuprofile", prof + "-" + side + ".pprof"}
 	}
-	recv, err := startProc("baseline receiver", command(ctx, s.recvNS, b.self,
+	recv, err := g.start("baseline receiver", command(ctx, s.recv, b.self,
 		append([]string{"quic-recv", "-listen", net.JoinHostPort(s.recvIP, "0"), "-out", dst, "-conns", strconv.Itoa(conns)}, profArgs("recv")...)...))
 	if err != nil {
 		return r, err
 	}
-	procs = append(procs, recv)
-	ev, err := recv.waitEvent(ctx, "listening", readyTimeout)
+	addr, err := s.recvAddr(ctx, recv)
 	if err != nil {
 		return r, err
 	}
-	addr := net.JoinHostPort(s.recvIP, strconv.Itoa(int(ev.num("port"))))
-	send, err := startProc("baseline sender", command(ctx, s.sendNS, b.self,
+	send, err := g.start("baseline sender", command(ctx, s.send, b.self,
 		append([]string{"quic-send", "-addr", addr, "-local", net.JoinHostPort(s.sendIP, "0"), "-file", src.path, "-conns", strconv.Itoa(conns)}, profArgs("send")...)...))
 	if err != nil {
 		return r, err
 	}
-	procs = append(procs, send)
 	if err := waitPair(ctx, send, recv); err != nil {
 		return r, err
 	}
@@ -264,14 +266,8 @@ func (b *bench) baselineRun(ctx context.Context, s *setup, src *source, conns in
 // ("ferry-prof") instead and writes CPU profiles prof-{send,recv}.pprof.
 func (b *bench) ferryRun(ctx context.Context, s *setup, src *source, prof string, discover bool) (result, error) {
 	r := result{Kind: "ferry", Bytes: src.bytes, Files: src.files}
-	ctx, cancel := context.WithTimeout(ctx, runLimit(src.bytes))
-	var procs []*proc
-	defer func() {
-		cancel()
-		for _, p := range procs {
-			<-p.done
-		}
-	}()
+	ctx, g := newProcGroup(ctx, runLimit(src.bytes))
+	defer g.end()
 	parent := b.tmp
 	if src == b.small {
 		parent = b.smallDst
@@ -282,33 +278,30 @@ func (b *bench) ferryRun(ctx context.Context, s *setup, src *source, prof string
 	}
 	defer b.discard(dst, src.files)
 	others := startOthers()
-	ferry := func(ns, side string, args ...string) (*proc, error) {
+	ferry := func(h *netlab.Host, side string, args ...string) (*proc, error) {
 		if prof == "" {
-			return startProc("ferry "+args[0], command(ctx, ns, b.ferry, args...))
+			return g.start("ferry "+args[0], command(ctx, h, b.ferry, args...))
 		}
-		return startProc("ferry "+args[0]+" (profiled)", command(ctx, ns, b.self, append([]string{"ferry-prof"}, args...)...),
+		return g.start("ferry "+args[0]+" (profiled)", command(ctx, h, b.self, append([]string{"ferry-prof"}, args...)...),
 			"BENCH_CPUPROFILE="+prof+"-"+side+".pprof")
 	}
-	recv, err := ferry(s.recvNS, "recv", "receive", "--once", "--accept", "all", "--port", "0", "--json",
+	recv, err := ferry(s.recv, "recv", "receive", "--once", "--accept", "all", "--port", "0", "--json",
 		"--dir", dst, "--home", b.homeRecv, "--name", "bench-recv")
 	if err != nil {
 		return r, err
 	}
-	procs = append(procs, recv)
-	ev, err := recv.waitEvent(ctx, "listening", readyTimeout)
+	addr, err := s.recvAddr(ctx, recv)
 	if err != nil {
 		return r, err
 	}
-	addr := net.JoinHostPort(s.recvIP, strconv.Itoa(int(ev.num("port"))))
 	to := []string{"--to", addr}
 	if discover {
 		to = nil // the only receiver on the link, found by mDNS
 	}
-	send, err := ferry(s.sendNS, "send", append(append([]string{"send"}, to...), src.path, "--json", "--home", b.homeSend, "--name", "bench-send")...)
+	send, err := ferry(s.send, "send", append(append([]string{"send"}, to...), src.path, "--json", "--home", b.homeSend, "--name", "bench-send")...)
 	if err != nil {
 		return r, err
 	}
-	procs = append(procs, send)
 	first := watchFirstData(recv.cmd.Process.Pid, s.recvIf, send)
 
 	err = waitPair(ctx, send, recv)

@@ -272,7 +272,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 				return rep, err
 			}
 			defer down()
-			fmt.Fprintf(os.Stderr, "veth: %s %s/24 (%s) <-> %s %s/24 (%s)\n", nsSend, ipSend, ifSend, nsRecv, ipRecv, ifRecv)
+			fmt.Fprintf(os.Stderr, "veth: %s %s/24 (%s) <-> %s %s/24 (%s)\n", s.send.NS(), ipSend, ifSend, s.recv.NS(), ipRecv, ifRecv)
 			rep.measure(ctx, b, s)
 			down()
 			continue
@@ -406,7 +406,7 @@ func (rep *report) measure(ctx context.Context, b *bench, s *setup) {
 			}
 		}
 	}
-	if c["f"] && s.recvNS != "" && b.cold != nil && ctx.Err() == nil {
+	if c["f"] && s.recv != nil && b.cold != nil && ctx.Err() == nil {
 		fmt.Fprintf(os.Stderr, "[%s] cold start: `ferry send FILE` (4 MiB), the receiver found by discovery, %d run(s)\n", s.name, runs)
 		for i := 0; i < runs && ctx.Err() == nil; i++ {
 			add("f")(b.ferryRun(ctx, s, b.cold, "", true))
@@ -418,7 +418,7 @@ func (rep *report) measure(ctx context.Context, b *bench, s *setup) {
 			add("c")(b.ferryRun(ctx, s, b.small, "", false))
 		}
 	}
-	if c["d"] && s.recvNS != "" && b.lossy != nil && ctx.Err() == nil {
+	if c["d"] && s.recv != nil && b.lossy != nil && ctx.Err() == nil {
 		fmt.Fprintf(os.Stderr, "[%s] %s file with %d %% UDP loss and %v delay on the receiving host, %d run(s)\n", s.name, human(b.cfg.lossSize), b.cfg.lossPct, b.cfg.delay, runs)
 		off, err := lossOn(ctx, s, b.cfg.lossPct)
 		if err != nil {

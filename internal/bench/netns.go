@@ -14,35 +14,36 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferry-lan/ferry/internal/netlab"
 )
 
 // The veth setup's names and addresses: these and nothing else.
 const (
-	nsSend = "fbench-a"
-	nsRecv = "fbench-b"
-	ifSend = "fbench-va"
-	ifRecv = "fbench-vb"
-	ipSend = "10.250.0.1"
-	ipRecv = "10.250.0.2"
+	nsPrefix = "fbench-" // namespaces fbench-a (sender) and fbench-b (receiver)
+	ifSend   = "fbench-va"
+	ifRecv   = "fbench-vb"
+	ipSend   = "10.250.0.1"
+	ipRecv   = "10.250.0.2"
 )
 
 // setup is one place to measure in.
 type setup struct {
 	name           string
-	sendNS, recvNS string // "" = the bench's own namespace
+	send, recv     *netlab.Host // nil = the bench's own namespace
 	sendIP, recvIP string
 	recvIf         string // the receiving host's interface, for rx_bytes
 }
 
 var loopbackSetup = &setup{name: "loopback", sendIP: "127.0.0.1", recvIP: "127.0.0.1", recvIf: "lo"}
 
-// command runs path inside namespace ns ("" for none). `ip netns exec` execs
-// the program in place, so the process (its PID and rusage) is the program.
-func command(ctx context.Context, ns, path string, args ...string) *exec.Cmd {
-	if ns == "" {
+// command runs path inside host h (nil: here). `ip netns exec` execs the
+// program in place, so the process (its PID and rusage) is the program.
+func command(ctx context.Context, h *netlab.Host, path string, args ...string) *exec.Cmd {
+	if h == nil {
 		return exec.CommandContext(ctx, path, args...)
 	}
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, path}, args...)...)
+	return h.CommandContext(ctx, path, args...)
 }
 
 // run runs a short administrative command and reports its output on failure.
@@ -60,80 +61,65 @@ func run(ctx context.Context, name string, args ...string) error {
 // deletes them (with them go the veth pair and any nftables table inside);
 // it is safe to call more than once.
 func vethUp(ctx context.Context) (s *setup, down func(), err error) {
-	out, err := exec.CommandContext(ctx, "ip", "netns", "list").Output()
+	names, err := netlab.Namespaces(ctx, nsPrefix)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ip netns list: %w", err)
+		return nil, nil, err
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && (f[0] == nsSend || f[0] == nsRecv) {
-			return nil, nil, fmt.Errorf("namespace %s already exists: another bench is running, or one was killed "+
-				"(if so: ip netns del %s; ip netns del %s)", f[0], nsSend, nsRecv)
-		}
+	if len(names) > 0 {
+		return nil, nil, fmt.Errorf("namespace %s already exists: another bench is running, or one was killed "+
+			"(if so: ip netns del %s)", names[0], strings.Join(names, "; ip netns del "))
 	}
-	created := []string{}
+	lan := netlab.New(nsPrefix, nil)
 	down = func() {
-		for _, ns := range created {
-			// A fresh context: this also runs after Ctrl-C cancelled ctx.
-			if err := run(context.Background(), "ip", "netns", "del", ns); err != nil {
-				fmt.Fprintf(os.Stderr, "bench: cleanup: %v\n", err)
-			}
-		}
-		created = nil
-	}
-	for _, ns := range []string{nsSend, nsRecv} {
-		if err := run(ctx, "ip", "netns", "add", ns); err != nil {
-			down()
-			return nil, nil, err
-		}
-		created = append(created, ns)
-	}
-	steps := [][]string{
-		{"link", "add", ifSend, "netns", nsSend, "type", "veth", "peer", "name", ifRecv, "netns", nsRecv},
-		{"-n", nsSend, "addr", "add", ipSend + "/24", "dev", ifSend},
-		{"-n", nsRecv, "addr", "add", ipRecv + "/24", "dev", ifRecv},
-		{"-n", nsSend, "link", "set", "lo", "up"},
-		{"-n", nsRecv, "link", "set", "lo", "up"},
-		{"-n", nsSend, "link", "set", ifSend, "up"},
-		{"-n", nsRecv, "link", "set", ifRecv, "up"},
-	}
-	for _, st := range steps {
-		if err := run(ctx, "ip", st...); err != nil {
-			down()
-			return nil, nil, err
-		}
-	}
-	return &setup{name: "veth", sendNS: nsSend, recvNS: nsRecv, sendIP: ipSend, recvIP: ipRecv, recvIf: ifRecv}, down, nil
-}
-
-// lossOn makes the receiving host drop pct % of the UDP packets it receives.
-// off removes the table again.
-func lossOn(ctx context.Context, s *setup, pct int) (off func(), err error) {
-	if s.recvNS == "" {
-		return nil, fmt.Errorf("loss needs the veth setup")
-	}
-	nft := func(args ...string) error {
-		return run(ctx, "ip", append([]string{"netns", "exec", s.recvNS, "nft"}, args...)...)
-	}
-	off = func() {
-		if err := run(context.Background(), "ip", "netns", "exec", s.recvNS, "nft", "delete", "table", "inet", "lossy"); err != nil {
+		if err := lan.Close(); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: cleanup: %v\n", err)
 		}
 	}
-	if err := nft("add", "table", "inet", "lossy"); err != nil {
+	if s, err = vethHosts(ctx, lan); err != nil {
+		down()
+		return nil, nil, err
+	}
+	return s, down, nil
+}
+
+func vethHosts(ctx context.Context, lan *netlab.LAN) (*setup, error) {
+	send, err := lan.AddHost(ctx, "a")
+	if err != nil {
 		return nil, err
 	}
-	if err := nft("add", "chain", "inet", "lossy", "in", "{ type filter hook input priority 0; }"); err != nil {
-		off()
+	recv, err := lan.AddHost(ctx, "b")
+	if err != nil {
 		return nil, err
 	}
-	// Only what arrives on the receiving interface, as on a lossy link;
-	// packets inside the namespace (lo) are not touched.
-	if err := nft("add", "rule", "inet", "lossy", "in", "iifname", s.recvIf, "meta", "l4proto", "udp",
-		"numgen", "random", "mod", "100", "<", strconv.Itoa(pct), "drop"); err != nil {
-		off()
+	if err := netlab.Pair(ctx, send, ifSend, recv, ifRecv); err != nil {
 		return nil, err
 	}
-	return off, nil
+	if err := send.Up(ctx, ifSend, ipSend+"/24"); err != nil {
+		return nil, err
+	}
+	if err := recv.Up(ctx, ifRecv, ipRecv+"/24"); err != nil {
+		return nil, err
+	}
+	return &setup{name: "veth", send: send, recv: recv, sendIP: ipSend, recvIP: ipRecv, recvIf: ifRecv}, nil
+}
+
+// lossOn makes the receiving host drop pct % of the UDP packets it receives
+// on its veth interface, as on a lossy link; packets inside the namespace
+// (lo) are not touched. off removes the rule again.
+func lossOn(ctx context.Context, s *setup, pct int) (off func(), err error) {
+	if s.recv == nil {
+		return nil, fmt.Errorf("loss needs the veth setup")
+	}
+	d, err := s.recv.DropUDP(ctx, s.recvIf, pct)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		// A fresh context: this also runs after Ctrl-C cancelled ctx.
+		if err := d.Remove(context.Background()); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: cleanup: %v\n", err)
+		}
+	}, nil
 }
 
 // rxBytes reads the bytes received so far on iface, as seen from the network

@@ -266,13 +266,14 @@ func nlAck(fd int, seq uint32) error {
 // delaying program used.
 func (b *bench) delayOn(ctx context.Context, s *setup, delay time.Duration) (off func() float64, err error) {
 	ipt := func(op string) error {
-		return run(ctx, "ip", "netns", "exec", s.recvNS, "iptables-legacy", "-t", "mangle", op, "PREROUTING",
+		_, err := s.recv.Run(ctx, "iptables-legacy", "-t", "mangle", op, "PREROUTING",
 			"-i", s.recvIf, "-p", "udp", "-j", "NFQUEUE", "--queue-num", strconv.Itoa(nfqQueueNum))
+		return err
 	}
 	if _, err := exec.LookPath("iptables-legacy"); err != nil {
 		return nil, fmt.Errorf("the delay needs iptables-legacy (Debian: apt-get install iptables): %w", err)
 	}
-	p, err := startProc("delay (nfq-delay)", command(ctx, s.recvNS, b.self, "nfq-delay", "-delay", delay.String()))
+	p, err := startProc("delay (nfq-delay)", command(ctx, s.recv, b.self, "nfq-delay", "-delay", delay.String()))
 	if err != nil {
 		return nil, err
 	}

@@ -73,6 +73,37 @@ func startProc(name string, cmd *exec.Cmd, env ...string) (*proc, error) {
 	return p, nil
 }
 
+// procGroup owns the processes of one run: end cancels the run's context,
+// which stops them (see startProc), and waits until every one has exited.
+type procGroup struct {
+	cancel context.CancelFunc
+	procs  []*proc
+}
+
+// newProcGroup returns a group and the context, limited to limit, for the
+// commands of its processes.
+func newProcGroup(ctx context.Context, limit time.Duration) (context.Context, *procGroup) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	return ctx, &procGroup{cancel: cancel}
+}
+
+// start is startProc for a process that the group owns.
+func (g *procGroup) start(name string, cmd *exec.Cmd, env ...string) (*proc, error) {
+	p, err := startProc(name, cmd, env...)
+	if err == nil {
+		g.procs = append(g.procs, p)
+	}
+	return p, err
+}
+
+// end stops the group's processes and waits for them.
+func (g *procGroup) end() {
+	g.cancel()
+	for _, p := range g.procs {
+		<-p.done
+	}
+}
+
 // pollHWM samples the child's peak RSS until it exits; see usage.
 func (p *proc) pollHWM() {
 	pid := strconv.Itoa(p.cmd.Process.Pid)

@@ -228,6 +228,20 @@ func throughput(r row, s *series) row {
 	return r
 }
 
+// versus fills in how ferry's series compares with the baseline's: their
+// medians and ranges, the pair ratio and, if both have runs, the ratio of
+// the medians; it reports whether both have.
+func (r *row) versus(ferry, base *series) bool {
+	r.BaseMBps, r.FerryMBps = base.med(mbps), ferry.med(mbps)
+	r.BaseRange, r.FerryRng = span(base), span(ferry)
+	r.PairRatio = pairRatio(ferry, base)
+	if !ferry.ok() || !base.ok() {
+		return false
+	}
+	r.Ratio = r.FerryMBps / r.BaseMBps
+	return true
+}
+
 func (rep *report) addRows(b *bench, s *setup, got map[string]*series) {
 	c := b.cfg.cases
 	failed := func(ss ...*series) string {
@@ -254,12 +268,8 @@ func (rep *report) addRows(b *bench, s *setup, got map[string]*series) {
 	}
 	if c["b"] {
 		r := throughput(row{Case: "b", Setup: s.name, What: "ferry, 1 file of " + human(b.cfg.size), Series: map[string]*series{"ferry": fb}}, fb)
-		r.BaseMBps, r.FerryMBps = a1.med(mbps), fb.med(mbps)
-		r.BaseRange, r.FerryRng = span(a1), span(fb)
-		r.PairRatio = pairRatio(fb, a1)
 		r.Target = ">=0.9x / >=1.0x"
-		if fb.ok() && a1.ok() {
-			r.Ratio = r.FerryMBps / r.BaseMBps
+		if r.versus(fb, a1) {
 			r.Meets = "#2 " + yesNo(r.Ratio >= 0.9) + ", #5 " + yesNo(r.Ratio >= 1.0)
 		}
 		r.Notes = failed(fb)
@@ -279,17 +289,13 @@ func (rep *report) addRows(b *bench, s *setup, got map[string]*series) {
 		d1, fd, d4 := got["d1"], got["d"], got["d4"]
 		r := row{Case: "d", Setup: s.name, What: fmt.Sprintf("%d %% UDP loss, %v delay, %s", b.cfg.lossPct, b.cfg.delay, human(b.cfg.lossSize))}
 		switch {
-		case s.recvNS == "":
+		case s.recv == nil:
 			r.Notes = "veth only (the loss is on the receiving host's namespace)"
 		default:
 			r = throughput(r, fd)
 			r.Series = map[string]*series{"baseline-1": d1, "ferry": fd, "baseline-4": d4}
-			r.BaseMBps, r.FerryMBps = d1.med(mbps), fd.med(mbps)
-			r.BaseRange, r.FerryRng = span(d1), span(fd)
-			r.PairRatio = pairRatio(fd, d1)
 			r.Target = "#5: >=3.0x"
-			if fd.ok() && d1.ok() {
-				r.Ratio = r.FerryMBps / r.BaseMBps
+			if r.versus(fd, d1) {
 				r.Meets = "#5 " + yesNo(r.Ratio >= 3)
 			}
 			var ref string

@@ -18,14 +18,21 @@
 // exit code; inside, and for anyone else, it returns done false. Tests
 // that start anything on the network call Require, which skips them
 // outside a namespace (and fails them under CI=true, where they must run).
+//
+// Tests that need a LAN of several hosts build one with NewLAN, a
+// netlab.LAN that the test's cleanup removes.
 package testnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
+
+	"github.com/ferry-lan/ferry/internal/netlab"
 )
 
 // envVar names the namespace a test binary runs in.
@@ -35,31 +42,25 @@ const envVar = "FERRY_TESTNET"
 // can (see the package doc). done reports that it did, and code is the
 // exit code to leave with.
 func Isolate() (code int, done bool) {
-	if os.Getenv(envVar) != "" || os.Geteuid() != 0 {
+	if os.Getenv(envVar) != "" || netlab.Check() != nil {
 		return 0, false
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		return 0, false
-	}
-	name := fmt.Sprintf("ftn-%d", os.Getpid())
-	if err := ip("netns", "add", name); err != nil {
+	ctx := context.Background()
+	lan := netlab.New("ftn-", nil)
+	defer lan.Close()
+	h, err := lan.AddHost(ctx, strconv.Itoa(os.Getpid()))
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "testnet: %v; running in this namespace\n", err)
 		return 0, false
 	}
-	defer ip("netns", "del", name)
-	for _, args := range [][]string{
-		{"-n", name, "link", "set", "lo", "up"},
-		{"-n", name, "link", "set", "lo", "multicast", "on"},
-	} {
-		if err := ip(args...); err != nil {
-			fmt.Fprintf(os.Stderr, "testnet: %v\n", err)
-			return 1, true
-		}
+	if err := h.IP(ctx, "link", "set", "lo", "multicast", "on"); err != nil {
+		fmt.Fprintf(os.Stderr, "testnet: %v\n", err)
+		return 1, true
 	}
-	cmd := exec.Command("ip", append([]string{"netns", "exec", name, os.Args[0]}, os.Args[1:]...)...)
-	cmd.Env = append(os.Environ(), envVar+"="+name)
+	cmd := h.Command(os.Args[0], os.Args[1:]...)
+	cmd.Env = append(os.Environ(), envVar+"="+h.NS())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err := cmd.Run()
+	err = cmd.Run()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -75,19 +76,7 @@ func Isolate() (code int, done bool) {
 // Isolate); under CI=true it fails instead, since CI runs as root.
 func Require(t testing.TB) {
 	t.Helper()
-	if os.Getenv(envVar) != "" {
-		return
+	if os.Getenv(envVar) == "" {
+		CannotRun(t, "needs a private network namespace (run as root), so that nothing it starts sends a packet off this machine")
 	}
-	const why = "needs a private network namespace (run as root), so that nothing it starts sends a packet off this machine"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
-
-func ip(args ...string) error {
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("ip %v: %v: %s", args, err, out)
-	}
-	return nil
 }

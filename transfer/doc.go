@@ -180,8 +180,8 @@
 // the final name (.ferry-<key>.part, key = the first 15 bytes of
 // BLAKE3-256("ferry partial v1\x00" ‖ sender ID ‖ path), lower-case base32
 // without padding) with a journal (.ferry-<key>.journal, format in
-// internal/store/journal.go) of verified chunks. Both are created by ferry, exclusively (O_CREAT|O_EXCL|O_NOFOLLOW),
-// mode 0600; a leftover one is trusted only if it is a regular file with one
+// internal/store/journal.go) of verified chunks. Both are created by
+// ferry, exclusively (O_CREAT|O_EXCL|O_NOFOLLOW), mode 0600; a leftover one is trusted only if it is a regular file with one
 // link, owned by the receiving user and writable by nobody else, and is
 // removed otherwise. A file of one chunk has no journal (it is sent again
 // whole) and, where the file system allows, no name either: it is an

@@ -40,16 +40,17 @@ func Check(entries []wire.Entry) (Checked, error) {
 			if streams++; streams > 1 {
 				return Checked{}, wire.Errorf("more than one streamed entry")
 			}
-			chunks += wire.MaxChunksPerFile
-			continue
+			chunks += wire.MaxChunksPerFile // its table may grow that far
+		} else {
+			if e.Size < 0 || e.Size > e.Chunk*wire.MaxChunksPerFile {
+				return Checked{}, wire.Errorf("%q: size %d", e.Path, e.Size)
+			}
+			if total += e.Size; total < 0 {
+				return Checked{}, wire.Errorf("total size overflows")
+			}
+			chunks += e.Chunks()
 		}
-		if e.Size < 0 || e.Size > e.Chunk*wire.MaxChunksPerFile {
-			return Checked{}, wire.Errorf("%q: size %d", e.Path, e.Size)
-		}
-		if total += e.Size; total < 0 {
-			return Checked{}, wire.Errorf("total size overflows")
-		}
-		if chunks += e.Chunks(); chunks > wire.MaxChunksPerOffer {
+		if chunks > wire.MaxChunksPerOffer {
 			return Checked{}, wire.Errorf("more than %d chunks in one offer", wire.MaxChunksPerOffer)
 		}
 	}

@@ -46,8 +46,11 @@ func (f *File) claim(idx, length int64) error {
 	case f.done || f.finalizing:
 		return wire.Errorf("chunk %d of %q after its end", idx, f.e.Path)
 	}
+	if idx < 0 {
+		return wire.Errorf("chunk %d of %q", idx, f.e.Path)
+	}
 	if f.e.Stream && f.end == nil {
-		if idx >= wire.MaxChunksPerFile || length > f.e.Chunk || length == 0 {
+		if idx >= wire.MaxChunksPerFile || length > f.e.Chunk || length <= 0 {
 			return wire.Errorf("chunk %d of %d bytes for streamed %q", idx, length, f.e.Path)
 		}
 		f.grow(idx + 1)

@@ -13,13 +13,6 @@ import (
 	"github.com/ferry-lan/ferry/transfer/safepath"
 )
 
-// knownBugs are offers of testdata/hostile that Check still gets wrong.
-var knownBugs = map[string]string{
-	"fail_protocol_too_many_chunks_stream_last": "BUG: check.go:43-44: a streamed entry adds its " +
-		"MaxChunksPerFile chunks and continues before the MaxChunksPerOffer check, so a stream " +
-		"after 16 full files passes (before them it is refused)",
-}
-
 // TestCheckHostile walks testdata/hostile: each file is the entries of
 // one offer, as JSON. Check accepts those of good_*.json, and refuses
 // those of fail_unsafe_*, fail_collision_* and fail_protocol_*.json with
@@ -56,9 +49,6 @@ func TestCheckHostile(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = Check(entries)
-			if bug, ok := knownBugs[base]; ok && !errors.Is(err, want) {
-				t.Skip(bug)
-			}
 			switch {
 			case want == nil && err != nil:
 				t.Fatalf("Check: %v", err)

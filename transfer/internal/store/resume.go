@@ -78,6 +78,8 @@ func (in *Incoming) Resume(f *File) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.kept = fi
+	clear(f.state) // what an earlier call found counts once
+	f.nHave, f.haveLen = 0, 0
 	for _, c := range good {
 		f.state[c.idx] = verified
 		f.hashes[c.idx] = c.hash

@@ -314,3 +314,27 @@ func TestResumeExistingListed(t *testing.T) {
 		t.Error("the folder's names were not read once")
 	}
 }
+
+// Resume called twice finds the same: what it kept counts once, and the
+// file still becomes ready when the rest comes.
+func TestResumeTwice(t *testing.T) {
+	dir := t.TempDir()
+	opt := Options{Sender: sender(1)}
+	s := newSent("twice.bin", 3*chunk+5, 12)
+	interrupted(t, dir, opt, s, []int64{0, 1}, 2)
+	in := openSet(t, dir, opt, s.e)
+	f := in.Files()[0]
+	first := resume(t, in, f)
+	second := resume(t, in, f)
+	if first.Bytes != 2*chunk || second.Bytes != first.Bytes || !slices.Equal(second.Chunks, first.Chunks) {
+		t.Fatalf("first %v (%d bytes), then %v (%d bytes)", first.Chunks, first.Bytes, second.Chunks, second.Bytes)
+	}
+	for i := range s.e.Chunks() {
+		if !slices.Contains(first.Chunks, i) {
+			put(t, f, s, i)
+		}
+	}
+	if !end(t, f, s) {
+		t.Fatal("not ready with every chunk in")
+	}
+}

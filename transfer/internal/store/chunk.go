@@ -33,7 +33,7 @@ func (f *File) Begin(idx, length int64) (Chunk, error) {
 		f.abort(idx)
 		return Chunk{}, f.in.storageErr(err)
 	}
-	return Chunk{f: f, w: f.f, idx: idx, n: length, off: idx * f.e.Chunk, left: length, hasher: blake3.New()}, nil
+	return Chunk{f: f, w: f.f, idx: idx, n: length, off: idx * f.e.Chunk, left: length, hasher: f.in.hasher()}, nil
 }
 
 // claim marks chunk idx as being written.
@@ -78,6 +78,9 @@ func (f *File) abort(idx int64) {
 
 // Write writes the chunk's next bytes.
 func (c *Chunk) Write(p []byte) error {
+	if c.hasher == nil {
+		return fmt.Errorf("chunk %d of %q: write after commit or abort", c.idx, c.f.e.Path)
+	}
 	if int64(len(p)) > c.left {
 		return wire.Errorf("chunk %d of %q is longer than announced", c.idx, c.f.e.Path)
 	}
@@ -91,18 +94,33 @@ func (c *Chunk) Write(p []byte) error {
 }
 
 // Abort gives the chunk back: it may be begun again.
-func (c *Chunk) Abort() { c.f.abort(c.idx) }
+func (c *Chunk) Abort() {
+	c.f.abort(c.idx)
+	c.done()
+}
+
+// done gives the chunk's hasher back for the next chunk.
+func (c *Chunk) done() {
+	if c.hasher != nil {
+		c.f.in.hashers.Put(c.hasher)
+		c.hasher = nil
+	}
+}
 
 // Commit checks the chunk's bytes against the hash they must have and
 // journals the chunk. ready reports that the file is now complete (every
 // chunk verified and its end in): the caller then finishes it.
 func (c *Chunk) Commit(want [wire.HashLen]byte) (ready bool, err error) {
 	f := c.f
+	if c.hasher == nil {
+		return false, fmt.Errorf("chunk %d of %q: committed or aborted already", c.idx, f.e.Path)
+	}
 	if c.left != 0 {
 		return false, wire.Errorf("chunk %d of %q is %d bytes short", c.idx, f.e.Path, c.left)
 	}
 	var sum [wire.HashLen]byte
 	c.hasher.Sum(sum[:0])
+	c.done()
 	if sum != want {
 		return false, fmt.Errorf("%w: chunk %d of %q does not match its hash", ErrIntegrity, c.idx, f.e.Path)
 	}

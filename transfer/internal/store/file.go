@@ -128,6 +128,9 @@ func (f *File) Kept() Kept {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := Kept{Bytes: f.haveLen, Existing: f.existing}
+	if f.nHave == 0 {
+		return k
+	}
 	for i, s := range f.state {
 		if s == verified {
 			k.Chunks = append(k.Chunks, int64(i))

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zeebo/blake3"
+
 	"github.com/ferry-lan/ferry/identity"
 	"github.com/ferry-lan/ferry/transfer/internal/wire"
 	"github.com/ferry-lan/ferry/transfer/safepath"
@@ -38,6 +40,10 @@ type Incoming struct {
 	noLink     bool                       // no hard links here: named partials are renamed (see place)
 	perDir     map[string]int             // files of the set, by folder
 	listed     map[string]map[string]bool // names in a folder at the start, for existing
+
+	// hashers are the chunk hashers not in use: a BLAKE3 hasher is large
+	// (several KiB), and a set of small files would take one per file.
+	hashers sync.Pool
 
 	root    *os.Root
 	top     *os.File // the folder itself, for Flush
@@ -174,3 +180,12 @@ func (in *Incoming) Flush(files []*File) error {
 // OpenFileLimit is the process's limit on open files (0 if unknown): each
 // complete file holds a descriptor until it is named.
 func OpenFileLimit() int { return fdLimit() }
+
+// hasher returns a chunk hasher, reset.
+func (in *Incoming) hasher() *blake3.Hasher {
+	if h, ok := in.hashers.Get().(*blake3.Hasher); ok {
+		h.Reset()
+		return h
+	}
+	return blake3.New()
+}

@@ -68,12 +68,17 @@ type partialState struct {
 func (f *File) snapshot() partialState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p := partialState{header: f.in.header(f), keptFI: f.kept}
-	for i, s := range f.state {
-		if s == verified {
-			p.kept = append(p.kept, int64(i))
-			p.hashes = append(p.hashes, f.hashes[i])
+	p := partialState{keptFI: f.kept}
+	if f.nHave > 0 {
+		for i, s := range f.state {
+			if s == verified {
+				p.kept = append(p.kept, int64(i))
+				p.hashes = append(p.hashes, f.hashes[i])
+			}
 		}
+	}
+	if f.j.path != "" {
+		p.header = f.in.header(f)
 	}
 	return p
 }

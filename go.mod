@@ -31,3 +31,5 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/tools v0.52.0 // indirect
 )
+
+replace github.com/grandcat/zeroconf => ./third_party/zeroconf

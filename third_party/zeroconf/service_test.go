@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pkg/errors"
+	"fmt"
 )
 
 var (
@@ -21,7 +21,7 @@ func startMDNS(ctx context.Context, port int, name, service, domain string) {
 	// 5353 is default mdns port
 	server, err := Register(name, service, domain, port, []string{"txtv=0", "lo=1", "la=2"}, nil)
 	if err != nil {
-		panic(errors.Wrap(err, "while registering mdns service"))
+		panic(fmt.Errorf("while registering mdns service: %w", err))
 	}
 	defer server.Shutdown()
 	log.Printf("Published service: %s, type: %s, domain: %s", name, service, domain)

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"math/rand"
+	mathrand "math/rand"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -20,6 +23,10 @@ import (
 const (
 	// Number of Multicast responses sent for a query message (default: 1 < x < 9)
 	multicastRepetitions = 2
+
+	// A response larger than this (an Ethernet MTU less the IPv6 and UDP
+	// headers) loses its additional records, then is split (RFC 6762 §17).
+	maxPacket = 1500 - 40 - 8
 )
 
 // Register a service by given arguments. This call will take the system's hostname
@@ -68,21 +75,18 @@ func Register(instance, service, domain string, port int, text []string, ifaces 
 		return nil, fmt.Errorf("could not determine host IP addresses")
 	}
 
-	s, err := newServer(ifaces)
-	if err != nil {
-		return nil, err
-	}
-
-	s.service = entry
-	go s.mainloop()
-	go s.probe()
-
-	return s, nil
+	return start(entry, ifaces, ServerOptions{})
 }
 
 // RegisterProxy registers a service proxy. This call will skip the hostname/IP lookup and
 // will use the provided values.
 func RegisterProxy(instance, service, domain string, port int, host string, ips []string, text []string, ifaces []net.Interface) (*Server, error) {
+	return RegisterProxyWithOptions(instance, service, domain, port, host, ips, text, ifaces, ServerOptions{})
+}
+
+// RegisterProxyWithOptions is RegisterProxy with the records' TTLs set by
+// opt. With no ips, each interface answers with its own addresses.
+func RegisterProxyWithOptions(instance, service, domain string, port int, host string, ips []string, text []string, ifaces []net.Interface, opt ServerOptions) (*Server, error) {
 	entry := NewServiceEntry(instance, service, domain)
 	entry.Port = port
 	entry.Text = text
@@ -125,15 +129,66 @@ func RegisterProxy(instance, service, domain string, port int, host string, ips 
 		ifaces = listMulticastInterfaces()
 	}
 
-	s, err := newServer(ifaces)
+	return start(entry, ifaces, opt)
+}
+
+// start opens the sockets of a server for entry and starts its goroutines.
+func start(entry *ServiceEntry, ifaces []net.Interface, opt ServerOptions) (*Server, error) {
+	s, err := prepare(entry, ifaces, opt)
 	if err != nil {
 		return nil, err
 	}
-
-	s.service = entry
-	go s.mainloop()
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	s.workers.Add(2)
+	go s.answerLoop()
 	go s.probe()
+	if s.ipv4conn != nil {
+		s.shutdownEnd.Add(1)
+		go s.recv4(s.ipv4conn)
+	}
+	if s.ipv6conn != nil {
+		s.shutdownEnd.Add(1)
+		go s.recv6(s.ipv6conn)
+	}
+	return s, nil
+}
 
+// prepare makes a server without sockets: what start opens them for, and
+// what tests drive without a network.
+func prepare(entry *ServiceEntry, ifaces []net.Interface, opt ServerOptions) (*Server, error) {
+	if port := entry.Port; port < 0 || port > 65535 {
+		return nil, fmt.Errorf("port %d out of range", port)
+	}
+	n, err := newNames(entry)
+	if err != nil {
+		return nil, err
+	}
+	text, err := canonicalText(entry.Text)
+	if err != nil {
+		return nil, err
+	}
+	d := &serviceData{text: text, sharedTTL: defaultTTL, infoTTL: defaultTTL, addrTTL: defaultAddrTTL}
+	if d.sharedTTL, err = ttlSeconds(opt.SharedTTL, defaultTTL); err != nil {
+		return nil, err
+	}
+	if opt.UniqueTTL != 0 {
+		if d.infoTTL, err = ttlSeconds(opt.UniqueTTL, defaultTTL); err != nil {
+			return nil, err
+		}
+		d.addrTTL = d.infoTTL
+	}
+	s := &Server{
+		service:        entry,
+		names:          n,
+		ifaces:         ifaces,
+		resp:           newResponder(uint64(os.Getpid())),
+		wake:           make(chan struct{}, 1),
+		shouldShutdown: make(chan struct{}),
+	}
+	s.out = s.write
+	s.data.Store(d)
 	return s, nil
 }
 
@@ -144,51 +199,40 @@ const (
 // Server structure encapsulates both IPv4/IPv6 UDP connections
 type Server struct {
 	service  *ServiceEntry
+	names    names
+	data     atomic.Pointer[serviceData] // replaced whole by SetText and TTL
 	ipv4conn *ipv4.PacketConn
 	ipv6conn *ipv6.PacketConn
 	ifaces   []net.Interface
+	out      func(d dest, pkt []byte) // sends a packet: write, or a test's
+
+	mu   sync.Mutex // guards resp; no I/O under it
+	resp responder
+	wake chan struct{} // the answer loop has something new to do
 
 	shouldShutdown chan struct{}
 	shutdownLock   sync.Mutex
-	shutdownEnd    sync.WaitGroup
+	workers        sync.WaitGroup // the prober and the answer loop
+	shutdownEnd    sync.WaitGroup // the receivers
 	isShutdown     bool
-	ttl            uint32
 }
 
-// Constructs server structure
-func newServer(ifaces []net.Interface) (*Server, error) {
-	ipv4conn, err4 := joinUdp4Multicast(ifaces)
+// open joins the multicast groups on the server's interfaces.
+func (s *Server) open() error {
+	var err4, err6 error
+	s.ipv4conn, err4 = joinUdp4Multicast(s.ifaces)
 	if err4 != nil {
 		log.Printf("[zeroconf] no suitable IPv4 interface: %s", err4.Error())
 	}
-	ipv6conn, err6 := joinUdp6Multicast(ifaces)
+	s.ipv6conn, err6 = joinUdp6Multicast(s.ifaces)
 	if err6 != nil {
 		log.Printf("[zeroconf] no suitable IPv6 interface: %s", err6.Error())
 	}
 	if err4 != nil && err6 != nil {
 		// No supported interface left.
-		return nil, fmt.Errorf("no supported interface")
+		return fmt.Errorf("no supported interface")
 	}
-
-	s := &Server{
-		ipv4conn:       ipv4conn,
-		ipv6conn:       ipv6conn,
-		ifaces:         ifaces,
-		ttl:            3200,
-		shouldShutdown: make(chan struct{}),
-	}
-
-	return s, nil
-}
-
-// Start listeners and waits for the shutdown signal from exit channel
-func (s *Server) mainloop() {
-	if s.ipv4conn != nil {
-		go s.recv4(s.ipv4conn)
-	}
-	if s.ipv6conn != nil {
-		go s.recv6(s.ipv6conn)
-	}
+	return nil
 }
 
 // Shutdown closes all udp connections and unregisters the service
@@ -196,15 +240,26 @@ func (s *Server) Shutdown() {
 	s.shutdown()
 }
 
-// SetText updates and announces the TXT records
+// SetText updates and announces the TXT records. It is safe to call while
+// the server runs; the announcement obeys the one-per-second limit.
 func (s *Server) SetText(text []string) {
-	s.service.Text = text
-	s.announceText()
+	text, err := canonicalText(text)
+	if err != nil {
+		log.Printf("[zeroconf] SetText: %v", err)
+		return
+	}
+	d := *s.data.Load()
+	d.text = text
+	s.data.Store(&d)
+	s.schedule(func(r *recordSet) []dns.RR { return []dns.RR{r.txt()} })
 }
 
-// TTL sets the TTL for DNS replies
+// TTL sets the TTL of the PTR, SRV and TXT records in replies from now on
+// (A and AAAA keep theirs). It is safe to call while the server runs.
 func (s *Server) TTL(ttl uint32) {
-	s.ttl = ttl
+	d := *s.data.Load()
+	d.sharedTTL, d.infoTTL = ttl, ttl
+	s.data.Store(&d)
 }
 
 // Shutdown server will close currently open connections & channel
@@ -215,9 +270,10 @@ func (s *Server) shutdown() error {
 		return errors.New("server is already shutdown")
 	}
 
-	err := s.unregister()
-
 	close(s.shouldShutdown)
+	s.workers.Wait() // no announcement or answer after the goodbye
+
+	err := s.unregister()
 
 	if s.ipv4conn != nil {
 		s.ipv4conn.Close()
@@ -233,334 +289,232 @@ func (s *Server) shutdown() error {
 	return err
 }
 
-// recv is a long running routine to receive packets from an interface
+// recv4 is a long running routine to receive packets from an interface
 func (s *Server) recv4(c *ipv4.PacketConn) {
-	if c == nil {
-		return
-	}
-	buf := make([]byte, 65536)
-	s.shutdownEnd.Add(1)
 	defer s.shutdownEnd.Done()
+	buf := make([]byte, 65536)
 	for {
-		select {
-		case <-s.shouldShutdown:
-			return
-		default:
-			var ifIndex int
-			n, cm, from, err := c.ReadFrom(buf)
-			if err != nil {
-				continue
+		n, cm, from, err := c.ReadFrom(buf)
+		if err != nil {
+			if s.closing(err) {
+				return
 			}
-			if cm != nil {
-				ifIndex = cm.IfIndex
-			}
-			_ = s.parsePacket(buf[:n], ifIndex, from)
+			continue
 		}
+		var ifIndex int
+		if cm != nil {
+			ifIndex = cm.IfIndex
+		}
+		s.handlePacket(buf[:n], link{ifIndex, ipv4Family}, addrPort(from))
 	}
 }
 
-// recv is a long running routine to receive packets from an interface
+// recv6 is a long running routine to receive packets from an interface
 func (s *Server) recv6(c *ipv6.PacketConn) {
-	if c == nil {
+	defer s.shutdownEnd.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, cm, from, err := c.ReadFrom(buf)
+		if err != nil {
+			if s.closing(err) {
+				return
+			}
+			continue
+		}
+		var ifIndex int
+		if cm != nil {
+			ifIndex = cm.IfIndex
+		}
+		s.handlePacket(buf[:n], link{ifIndex, ipv6Family}, addrPort(from))
+	}
+}
+
+func (s *Server) closing(err error) bool {
+	select {
+	case <-s.shouldShutdown:
+		return true
+	default:
+		return errors.Is(err, net.ErrClosed)
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	u, ok := a.(*net.UDPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := u.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// handlePacket handles a packet that arrived on l from from: a query is
+// answered (or scheduled to be), a response may make an answer needless
+// (RFC 6762 §7.4). A packet from an interface the server was not registered
+// on is ignored: on Linux a socket receives the group's packets from every
+// interface on which any socket of the host joined the group.
+func (s *Server) handlePacket(pkt []byte, l link, from netip.AddrPort) {
+	if !s.registeredOn(l.ifIndex) || !from.IsValid() {
 		return
 	}
-	buf := make([]byte, 65536)
-	s.shutdownEnd.Add(1)
-	defer s.shutdownEnd.Done()
+	var msg dns.Msg
+	if err := msg.Unpack(pkt); err != nil {
+		return
+	}
+	if msg.Opcode != dns.OpcodeQuery || msg.Rcode != dns.RcodeSuccess { // §18.3, §18.11
+		return
+	}
+	var recs *recordSet
+	if !msg.Response {
+		recs = s.records(l.ifIndex) // outside the lock: it asks the kernel for addresses
+	}
+	now := time.Now()
+	var out []outgoing
+	s.mu.Lock()
+	if msg.Response {
+		s.resp.suppressDuplicates(append(msg.Answer, msg.Extra...), l)
+	} else {
+		out = s.resp.query(&msg, recs, l, from, now)
+	}
+	s.mu.Unlock()
+	s.send(out)
+	s.kick()
+}
+
+func (s *Server) registeredOn(ifIndex int) bool {
+	if ifIndex == 0 { // the platform does not say (Windows)
+		return true
+	}
+	return slices.ContainsFunc(s.ifaces, func(i net.Interface) bool { return i.Index == ifIndex })
+}
+
+// records is what the server says on interface ifIndex now: its fixed
+// addresses, or else that interface's.
+func (s *Server) records(ifIndex int) *recordSet {
+	r := &recordSet{names: s.names, port: uint16(s.service.Port), data: s.data.Load(),
+		v4: s.service.AddrIPv4, v6: s.service.AddrIPv6}
+	if len(r.v4) == 0 && len(r.v6) == 0 && ifIndex != 0 {
+		if iface, err := net.InterfaceByIndex(ifIndex); err == nil {
+			r.v4, r.v6 = addrsForInterface(iface)
+		}
+	}
+	return r
+}
+
+// links are where the server multicasts: each interface, over each IP
+// family it has a socket for.
+func (s *Server) links() []link {
+	var out []link
+	for _, iface := range s.ifaces {
+		if s.ipv4conn != nil {
+			out = append(out, link{iface.Index, ipv4Family})
+		}
+		if s.ipv6conn != nil {
+			out = append(out, link{iface.Index, ipv6Family})
+		}
+	}
+	return out
+}
+
+func (s *Server) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// schedule multicasts the records that pick chooses on every link, as
+// answers due now (within the rate limit).
+func (s *Server) schedule(pick func(*recordSet) []dns.RR) {
+	links := s.links()
+	recs := make([]*recordSet, len(links))
+	for i, l := range links {
+		recs[i] = s.records(l.ifIndex)
+	}
+	now := time.Now()
+	s.mu.Lock()
+	for i, l := range links {
+		s.resp.enqueue(dest{link: l}, pick(recs[i]), nil, now)
+	}
+	s.mu.Unlock()
+	s.kick()
+}
+
+// answerLoop sends the answers when they are due, until shutdown.
+func (s *Server) answerLoop() {
+	defer s.workers.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		s.step(time.Now())
+		s.mu.Lock()
+		next := s.resp.nextDue()
+		s.mu.Unlock()
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), 0)
+		}
+		timer.Reset(wait)
 		select {
 		case <-s.shouldShutdown:
 			return
-		default:
-			var ifIndex int
-			n, cm, from, err := c.ReadFrom(buf)
-			if err != nil {
-				continue
-			}
-			if cm != nil {
-				ifIndex = cm.IfIndex
-			}
-			_ = s.parsePacket(buf[:n], ifIndex, from)
+		case <-s.wake:
+		case <-timer.C:
 		}
 	}
 }
 
-// parsePacket is used to parse an incoming packet
-func (s *Server) parsePacket(packet []byte, ifIndex int, from net.Addr) error {
-	var msg dns.Msg
-	if err := msg.Unpack(packet); err != nil {
-		// log.Printf("[ERR] zeroconf: Failed to unpack packet: %v", err)
-		return err
+// step answers the truncated queries whose wait is over, then sends what
+// is due at now.
+func (s *Server) step(now time.Time) {
+	s.mu.Lock()
+	tcs := s.resp.dueTC(now)
+	s.mu.Unlock()
+	recs := make([]*recordSet, len(tcs))
+	for i, t := range tcs {
+		recs[i] = s.records(t.ifIndex)
 	}
-	return s.handleQuery(&msg, ifIndex, from)
+	s.mu.Lock()
+	for i, t := range tcs {
+		s.resp.answer(t.questions, t.known, recs[i], t.link, t.from, now, true)
+	}
+	out := s.resp.fire(now)
+	s.mu.Unlock()
+	s.send(out)
 }
 
-// handleQuery is used to handle an incoming query
-func (s *Server) handleQuery(query *dns.Msg, ifIndex int, from net.Addr) error {
-	// Ignore questions with authoritative section for now
-	if len(query.Ns) > 0 {
-		return nil
-	}
-
-	// Handle each question
-	var err error
-	for _, q := range query.Question {
-		resp := dns.Msg{}
-		resp.SetReply(query)
-		resp.Compress = true
-		resp.RecursionDesired = false
-		resp.Authoritative = true
-		resp.Question = nil // RFC6762 section 6 "responses MUST NOT contain any questions"
-		resp.Answer = []dns.RR{}
-		resp.Extra = []dns.RR{}
-		if err = s.handleQuestion(q, &resp, query, ifIndex); err != nil {
-			// log.Printf("[ERR] zeroconf: failed to handle question %v: %v", q, err)
-			continue
-		}
-		// Check if there is an answer
-		if len(resp.Answer) == 0 {
-			continue
-		}
-
-		if isUnicastQuestion(q) {
-			// Send unicast
-			if e := s.unicastResponse(&resp, ifIndex, from); e != nil {
-				err = e
-			}
-		} else {
-			// Send mulicast
-			if e := s.multicastResponse(&resp, ifIndex); e != nil {
-				err = e
-			}
-		}
-	}
-
-	return err
-}
-
-// RFC6762 7.1. Known-Answer Suppression
-func isKnownAnswer(resp *dns.Msg, query *dns.Msg) bool {
-	if len(resp.Answer) == 0 || len(query.Answer) == 0 {
+// sleep waits for d, or reports false at shutdown.
+func (s *Server) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.shouldShutdown:
 		return false
 	}
-
-	if resp.Answer[0].Header().Rrtype != dns.TypePTR {
-		return false
-	}
-	answer := resp.Answer[0].(*dns.PTR)
-
-	for _, known := range query.Answer {
-		hdr := known.Header()
-		if hdr.Rrtype != answer.Hdr.Rrtype {
-			continue
-		}
-		ptr := known.(*dns.PTR)
-		if ptr.Ptr == answer.Ptr && hdr.Ttl >= answer.Hdr.Ttl/2 {
-			// log.Printf("skipping known answer: %v", ptr)
-			return true
-		}
-	}
-
-	return false
-}
-
-// handleQuestion is used to handle an incoming question
-func (s *Server) handleQuestion(q dns.Question, resp *dns.Msg, query *dns.Msg, ifIndex int) error {
-	if s.service == nil {
-		return nil
-	}
-
-	switch q.Name {
-	case s.service.ServiceTypeName():
-		s.serviceTypeName(resp, s.ttl)
-		if isKnownAnswer(resp, query) {
-			resp.Answer = nil
-		}
-
-	case s.service.ServiceName():
-		s.composeBrowsingAnswers(resp, ifIndex)
-		if isKnownAnswer(resp, query) {
-			resp.Answer = nil
-		}
-
-	case s.service.ServiceInstanceName():
-		s.composeLookupAnswers(resp, s.ttl, ifIndex, false)
-	default:
-		// handle matching subtype query
-		for _, subtype := range s.service.Subtypes {
-			subtype = fmt.Sprintf("%s._sub.%s", subtype, s.service.ServiceName())
-			if q.Name == subtype {
-				s.composeBrowsingAnswers(resp, ifIndex)
-				if isKnownAnswer(resp, query) {
-					resp.Answer = nil
-				}
-				break
-			}
-		}
-	}
-
-	return nil
-}
-
-func (s *Server) composeBrowsingAnswers(resp *dns.Msg, ifIndex int) {
-	ptr := &dns.PTR{
-		Hdr: dns.RR_Header{
-			Name:   s.service.ServiceName(),
-			Rrtype: dns.TypePTR,
-			Class:  dns.ClassINET,
-			Ttl:    s.ttl,
-		},
-		Ptr: s.service.ServiceInstanceName(),
-	}
-	resp.Answer = append(resp.Answer, ptr)
-
-	txt := &dns.TXT{
-		Hdr: dns.RR_Header{
-			Name:   s.service.ServiceInstanceName(),
-			Rrtype: dns.TypeTXT,
-			Class:  dns.ClassINET,
-			Ttl:    s.ttl,
-		},
-		Txt: s.service.Text,
-	}
-	srv := &dns.SRV{
-		Hdr: dns.RR_Header{
-			Name:   s.service.ServiceInstanceName(),
-			Rrtype: dns.TypeSRV,
-			Class:  dns.ClassINET,
-			Ttl:    s.ttl,
-		},
-		Priority: 0,
-		Weight:   0,
-		Port:     uint16(s.service.Port),
-		Target:   s.service.HostName,
-	}
-	resp.Extra = append(resp.Extra, srv, txt)
-
-	resp.Extra = s.appendAddrs(resp.Extra, s.ttl, ifIndex, false)
-}
-
-func (s *Server) composeLookupAnswers(resp *dns.Msg, ttl uint32, ifIndex int, flushCache bool) {
-	// From RFC6762
-	//    The most significant bit of the rrclass for a record in the Answer
-	//    Section of a response message is the Multicast DNS cache-flush bit
-	//    and is discussed in more detail below in Section 10.2, "Announcements
-	//    to Flush Outdated Cache Entries".
-	ptr := &dns.PTR{
-		Hdr: dns.RR_Header{
-			Name:   s.service.ServiceName(),
-			Rrtype: dns.TypePTR,
-			Class:  dns.ClassINET,
-			Ttl:    ttl,
-		},
-		Ptr: s.service.ServiceInstanceName(),
-	}
-	srv := &dns.SRV{
-		Hdr: dns.RR_Header{
-			Name:   s.service.ServiceInstanceName(),
-			Rrtype: dns.TypeSRV,
-			Class:  dns.ClassINET | qClassCacheFlush,
-			Ttl:    ttl,
-		},
-		Priority: 0,
-		Weight:   0,
-		Port:     uint16(s.service.Port),
-		Target:   s.service.HostName,
-	}
-	txt := &dns.TXT{
-		Hdr: dns.RR_Header{
-			Name:   s.service.ServiceInstanceName(),
-			Rrtype: dns.TypeTXT,
-			Class:  dns.ClassINET | qClassCacheFlush,
-			Ttl:    ttl,
-		},
-		Txt: s.service.Text,
-	}
-	dnssd := &dns.PTR{
-		Hdr: dns.RR_Header{
-			Name:   s.service.ServiceTypeName(),
-			Rrtype: dns.TypePTR,
-			Class:  dns.ClassINET,
-			Ttl:    ttl,
-		},
-		Ptr: s.service.ServiceName(),
-	}
-	resp.Answer = append(resp.Answer, srv, txt, ptr, dnssd)
-
-	for _, subtype := range s.service.Subtypes {
-		resp.Answer = append(resp.Answer,
-			&dns.PTR{
-				Hdr: dns.RR_Header{
-					Name:   subtype,
-					Rrtype: dns.TypePTR,
-					Class:  dns.ClassINET,
-					Ttl:    ttl,
-				},
-				Ptr: s.service.ServiceInstanceName(),
-			})
-	}
-
-	resp.Answer = s.appendAddrs(resp.Answer, ttl, ifIndex, flushCache)
-}
-
-func (s *Server) serviceTypeName(resp *dns.Msg, ttl uint32) {
-	// From RFC6762
-	// 9.  Service Type Enumeration
-	//
-	//    For this purpose, a special meta-query is defined.  A DNS query for
-	//    PTR records with the name "_services._dns-sd._udp.<Domain>" yields a
-	//    set of PTR records, where the rdata of each PTR record is the two-
-	//    label <Service> name, plus the same domain, e.g.,
-	//    "_http._tcp.<Domain>".
-	dnssd := &dns.PTR{
-		Hdr: dns.RR_Header{
-			Name:   s.service.ServiceTypeName(),
-			Rrtype: dns.TypePTR,
-			Class:  dns.ClassINET,
-			Ttl:    ttl,
-		},
-		Ptr: s.service.ServiceName(),
-	}
-	resp.Answer = append(resp.Answer, dnssd)
 }
 
 // Perform probing & announcement
-//TODO: implement a proper probing & conflict resolution
+// TODO: implement a proper probing & conflict resolution
 func (s *Server) probe() {
+	defer s.workers.Done()
 	q := new(dns.Msg)
-	q.SetQuestion(s.service.ServiceInstanceName(), dns.TypePTR)
+	q.SetQuestion(s.names.instance, dns.TypePTR)
 	q.RecursionDesired = false
-
-	srv := &dns.SRV{
-		Hdr: dns.RR_Header{
-			Name:   s.service.ServiceInstanceName(),
-			Rrtype: dns.TypeSRV,
-			Class:  dns.ClassINET,
-			Ttl:    s.ttl,
-		},
-		Priority: 0,
-		Weight:   0,
-		Port:     uint16(s.service.Port),
-		Target:   s.service.HostName,
-	}
-	txt := &dns.TXT{
-		Hdr: dns.RR_Header{
-			Name:   s.service.ServiceInstanceName(),
-			Rrtype: dns.TypeTXT,
-			Class:  dns.ClassINET,
-			Ttl:    s.ttl,
-		},
-		Txt: s.service.Text,
-	}
+	recs := s.records(0)
+	srv, txt := recs.srv(), recs.txt()
+	srv.Header().Class, txt.Header().Class = dns.ClassINET, dns.ClassINET
 	q.Ns = []dns.RR{srv, txt}
 
-	randomizer := rand.New(rand.NewSource(time.Now().UnixNano()))
+	randomizer := mathrand.New(mathrand.NewSource(time.Now().UnixNano()))
 
 	for i := 0; i < multicastRepetitions; i++ {
-		if err := s.multicastResponse(q, 0); err != nil {
-			log.Println("[ERR] zeroconf: failed to send probe:", err.Error())
+		for _, l := range s.links() {
+			s.send([]outgoing{{dest: dest{link: l}, msg: q}})
 		}
-		time.Sleep(time.Duration(randomizer.Intn(250)) * time.Millisecond)
+		if !s.sleep(time.Duration(randomizer.Intn(250)) * time.Millisecond) {
+			return
+		}
 	}
 
 	// From RFC6762
@@ -569,99 +523,129 @@ func (s *Server) probe() {
 	//    packet loss, a responder MAY send up to eight unsolicited responses,
 	//    provided that the interval between unsolicited responses increases by
 	//    at least a factor of two with every response sent.
-	timeout := 1 * time.Second
 	for i := 0; i < multicastRepetitions; i++ {
-		for _, intf := range s.ifaces {
-			resp := new(dns.Msg)
-			resp.MsgHdr.Response = true
-			// TODO: make response authoritative if we are the publisher
-			resp.Compress = true
-			resp.Answer = []dns.RR{}
-			resp.Extra = []dns.RR{}
-			s.composeLookupAnswers(resp, s.ttl, intf.Index, true)
-			if err := s.multicastResponse(resp, intf.Index); err != nil {
-				log.Println("[ERR] zeroconf: failed to send announcement:", err.Error())
-			}
+		if i > 0 && !s.sleep(time.Second) {
+			return
 		}
-		time.Sleep(timeout)
-		timeout *= 2
+		s.schedule((*recordSet).all)
 	}
 }
 
-// announceText sends a Text announcement with cache flush enabled
-func (s *Server) announceText() {
-	resp := new(dns.Msg)
-	resp.MsgHdr.Response = true
-
-	txt := &dns.TXT{
-		Hdr: dns.RR_Header{
-			Name:   s.service.ServiceInstanceName(),
-			Rrtype: dns.TypeTXT,
-			Class:  dns.ClassINET | qClassCacheFlush,
-			Ttl:    s.ttl,
-		},
-		Txt: s.service.Text,
-	}
-
-	resp.Answer = []dns.RR{txt}
-	s.multicastResponse(resp, 0)
-}
-
+// unregister sends the goodbye: every record with TTL 0, on every link.
 func (s *Server) unregister() error {
-	resp := new(dns.Msg)
-	resp.MsgHdr.Response = true
-	resp.Answer = []dns.RR{}
-	resp.Extra = []dns.RR{}
-	s.composeLookupAnswers(resp, 0, 0, true)
-	return s.multicastResponse(resp, 0)
+	var out []outgoing
+	for _, l := range s.links() {
+		rrs := s.records(l.ifIndex).all()
+		for _, rr := range rrs {
+			rr.Header().Ttl = 0
+		}
+		out = append(out, outgoing{dest: dest{link: l}, msg: response(rrs, nil)})
+	}
+	return s.send(out)
 }
 
-func (s *Server) appendAddrs(list []dns.RR, ttl uint32, ifIndex int, flushCache bool) []dns.RR {
-	v4 := s.service.AddrIPv4
-	v6 := s.service.AddrIPv6
-	if len(v4) == 0 && len(v6) == 0 {
-		iface, _ := net.InterfaceByIndex(ifIndex)
-		if iface != nil {
-			a4, a6 := addrsForInterface(iface)
-			v4 = append(v4, a4...)
-			v6 = append(v6, a6...)
+// send packs and sends messages, splitting those too large.
+func (s *Server) send(out []outgoing) error {
+	var errs []error
+	for _, o := range out {
+		pkts, err := pack(o.msg)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, p := range pkts {
+			s.out(o.dest, p)
 		}
 	}
-	if ttl > 0 {
-		// RFC6762 Section 10 says A/AAAA records SHOULD
-		// use TTL of 120s, to account for network interface
-		// and IP address changes.
-		ttl = 120
+	return errors.Join(errs...)
+}
+
+// pack packs m in one packet of at most maxPacket bytes if it can: without
+// its additional records if need be, or else its answers split in halves.
+func pack(m *dns.Msg) ([][]byte, error) {
+	buf, err := m.Pack()
+	if err != nil || len(buf) <= maxPacket {
+		return [][]byte{buf}, err
 	}
-	var cacheFlushBit uint16
-	if flushCache {
-		cacheFlushBit = qClassCacheFlush
+	if len(m.Extra) > 0 {
+		c := m.Copy()
+		c.Extra = nil
+		return pack(c)
 	}
-	for _, ipv4 := range v4 {
-		a := &dns.A{
-			Hdr: dns.RR_Header{
-				Name:   s.service.HostName,
-				Rrtype: dns.TypeA,
-				Class:  dns.ClassINET | cacheFlushBit,
-				Ttl:    ttl,
-			},
-			A: ipv4,
+	if len(m.Answer) < 2 {
+		return [][]byte{buf}, nil // sent as it is, in IP fragments
+	}
+	half := len(m.Answer) / 2
+	a, b := m.Copy(), m.Copy()
+	a.Answer, b.Answer = m.Answer[:half], m.Answer[half:]
+	pa, err := pack(a)
+	if err != nil {
+		return nil, err
+	}
+	pb, err := pack(b)
+	return append(pa, pb...), err
+}
+
+// write sends pkt to d.
+func (s *Server) write(d dest, pkt []byte) {
+	switch d.fam {
+	case ipv4Family:
+		if s.ipv4conn == nil {
+			return
 		}
-		list = append(list, a)
-	}
-	for _, ipv6 := range v6 {
-		aaaa := &dns.AAAA{
-			Hdr: dns.RR_Header{
-				Name:   s.service.HostName,
-				Rrtype: dns.TypeAAAA,
-				Class:  dns.ClassINET | cacheFlushBit,
-				Ttl:    ttl,
-			},
-			AAAA: ipv6,
+		var wcm ipv4.ControlMessage
+		if !d.multicast() {
+			wcm.IfIndex = d.ifIndex
+			_, _ = s.ipv4conn.WriteTo(pkt, &wcm, net.UDPAddrFromAddrPort(d.to))
+			return
 		}
-		list = append(list, aaaa)
+		for _, iface := range s.targets(d.ifIndex) {
+			switch runtime.GOOS {
+			case "darwin", "ios", "linux":
+				wcm.IfIndex = iface.Index
+			default:
+				if err := s.ipv4conn.SetMulticastInterface(&iface); err != nil {
+					log.Printf("[WARN] mdns: Failed to set multicast interface: %v", err)
+				}
+			}
+			_, _ = s.ipv4conn.WriteTo(pkt, &wcm, ipv4Addr)
+		}
+	case ipv6Family:
+		if s.ipv6conn == nil {
+			return
+		}
+		var wcm ipv6.ControlMessage
+		if !d.multicast() {
+			wcm.IfIndex = d.ifIndex
+			_, _ = s.ipv6conn.WriteTo(pkt, &wcm, net.UDPAddrFromAddrPort(d.to))
+			return
+		}
+		for _, iface := range s.targets(d.ifIndex) {
+			switch runtime.GOOS {
+			case "darwin", "ios", "linux":
+				wcm.IfIndex = iface.Index
+			default:
+				if err := s.ipv6conn.SetMulticastInterface(&iface); err != nil {
+					log.Printf("[WARN] mdns: Failed to set multicast interface: %v", err)
+				}
+			}
+			_, _ = s.ipv6conn.WriteTo(pkt, &wcm, ipv6Addr)
+		}
 	}
-	return list
+}
+
+// targets are the interfaces a multicast to ifIndex goes out on: that one,
+// or every registered one for 0.
+func (s *Server) targets(ifIndex int) []net.Interface {
+	if ifIndex == 0 {
+		return s.ifaces
+	}
+	for _, iface := range s.ifaces {
+		if iface.Index == ifIndex {
+			return []net.Interface{iface}
+		}
+	}
+	return nil
 }
 
 func addrsForInterface(iface *net.Interface) ([]net.IP, []net.IP) {
@@ -685,112 +669,4 @@ func addrsForInterface(iface *net.Interface) ([]net.IP, []net.IP) {
 		v6 = v6local
 	}
 	return v4, v6
-}
-
-// unicastResponse is used to send a unicast response packet
-func (s *Server) unicastResponse(resp *dns.Msg, ifIndex int, from net.Addr) error {
-	buf, err := resp.Pack()
-	if err != nil {
-		return err
-	}
-	addr := from.(*net.UDPAddr)
-	if addr.IP.To4() != nil {
-		if ifIndex != 0 {
-			var wcm ipv4.ControlMessage
-			wcm.IfIndex = ifIndex
-			_, err = s.ipv4conn.WriteTo(buf, &wcm, addr)
-		} else {
-			_, err = s.ipv4conn.WriteTo(buf, nil, addr)
-		}
-		return err
-	} else {
-		if ifIndex != 0 {
-			var wcm ipv6.ControlMessage
-			wcm.IfIndex = ifIndex
-			_, err = s.ipv6conn.WriteTo(buf, &wcm, addr)
-		} else {
-			_, err = s.ipv6conn.WriteTo(buf, nil, addr)
-		}
-		return err
-	}
-}
-
-// multicastResponse us used to send a multicast response packet
-func (s *Server) multicastResponse(msg *dns.Msg, ifIndex int) error {
-	buf, err := msg.Pack()
-	if err != nil {
-		return err
-	}
-	if s.ipv4conn != nil {
-		// See https://pkg.go.dev/golang.org/x/net/ipv4#pkg-note-BUG
-		// As of Golang 1.18.4
-		// On Windows, the ControlMessage for ReadFrom and WriteTo methods of PacketConn is not implemented.
-		var wcm ipv4.ControlMessage
-		if ifIndex != 0 {
-			switch runtime.GOOS {
-			case "darwin", "ios", "linux":
-				wcm.IfIndex = ifIndex
-			default:
-				iface, _ := net.InterfaceByIndex(ifIndex)
-				if err := s.ipv4conn.SetMulticastInterface(iface); err != nil {
-					log.Printf("[WARN] mdns: Failed to set multicast interface: %v", err)
-				}
-			}
-			s.ipv4conn.WriteTo(buf, &wcm, ipv4Addr)
-		} else {
-			for _, intf := range s.ifaces {
-				switch runtime.GOOS {
-				case "darwin", "ios", "linux":
-					wcm.IfIndex = intf.Index
-				default:
-					if err := s.ipv4conn.SetMulticastInterface(&intf); err != nil {
-						log.Printf("[WARN] mdns: Failed to set multicast interface: %v", err)
-					}
-				}
-				s.ipv4conn.WriteTo(buf, &wcm, ipv4Addr)
-			}
-		}
-	}
-
-	if s.ipv6conn != nil {
-		// See https://pkg.go.dev/golang.org/x/net/ipv6#pkg-note-BUG
-		// As of Golang 1.18.4
-		// On Windows, the ControlMessage for ReadFrom and WriteTo methods of PacketConn is not implemented.
-		var wcm ipv6.ControlMessage
-		if ifIndex != 0 {
-			switch runtime.GOOS {
-			case "darwin", "ios", "linux":
-				wcm.IfIndex = ifIndex
-			default:
-				iface, _ := net.InterfaceByIndex(ifIndex)
-				if err := s.ipv6conn.SetMulticastInterface(iface); err != nil {
-					log.Printf("[WARN] mdns: Failed to set multicast interface: %v", err)
-				}
-			}
-			s.ipv6conn.WriteTo(buf, &wcm, ipv6Addr)
-		} else {
-			for _, intf := range s.ifaces {
-				switch runtime.GOOS {
-				case "darwin", "ios", "linux":
-					wcm.IfIndex = intf.Index
-				default:
-					if err := s.ipv6conn.SetMulticastInterface(&intf); err != nil {
-						log.Printf("[WARN] mdns: Failed to set multicast interface: %v", err)
-					}
-				}
-				s.ipv6conn.WriteTo(buf, &wcm, ipv6Addr)
-			}
-		}
-	}
-	return nil
-}
-
-func isUnicastQuestion(q dns.Question) bool {
-	// From RFC6762
-	// 18.12.  Repurposing of Top Bit of qclass in Question Section
-	//
-	//    In the Question Section of a Multicast DNS query, the top bit of the
-	//    qclass field is used to indicate that unicast responses are preferred
-	//    for this particular question.  (See Section 5.4.)
-	return q.Qclass&qClassCacheFlush != 0
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -179,8 +180,8 @@ func (ad *advertiser) run(ctx context.Context, flags <-chan flagsRequest) error 
 }
 
 // reregister withdraws the advertisement (sending the goodbye) and registers
-// it on links. The library cannot change a registration in place: Server.TTL
-// and Server.SetText race with its announcer.
+// it on links. The flags decide the subtypes (pairSubtype), which the
+// library cannot change in place, so a change of flags registers again too.
 func (ad *advertiser) reregister(links []link) error {
 	ad.stop()
 	ad.links = links
@@ -203,7 +204,10 @@ func (ad *advertiser) stop() {
 	}
 }
 
-// register starts a zeroconf server for svc on links.
+// register starts a zeroconf server (the fork in third_party/zeroconf) for
+// svc on links. It answers as RFC 6762 asks of a responder that many
+// browsers query (see doc.go), with the TTLs of records.go, and lists the
+// instance under the subtypes of subtypes.
 //
 // The server is given no addresses: it then answers each query with the
 // addresses of the interface the query came in on, which the kernel tells it,
@@ -226,12 +230,27 @@ func register(svc Service, links []link) (*zeroconf.Server, error) {
 	for i := range txt {
 		txt[i] = escapeTXT(txt[i])
 	}
-	srv, err := zeroconf.RegisterProxy(escapeLabel(svc.Instance()), serviceType, domain, svc.Port,
-		svc.hostLabel(), ips, txt, ifaces)
+	service := strings.Join(append([]string{serviceType}, svc.subtypes()...), ",")
+	srv, err := zeroconf.RegisterProxyWithOptions(escapeLabel(svc.Instance()), service, domain, svc.Port,
+		svc.hostLabel(), ips, txt, ifaces, zeroconf.ServerOptions{SharedTTL: ptrTTL, UniqueTTL: recordTTL})
 	if err != nil {
 		return nil, fmt.Errorf("register mDNS service on %v: %w", names(links), err)
 	}
 	return srv, nil
+}
+
+// pairFlag is the flag of a receiver whose pairing window is open ("pair=1",
+// set by the CLI); such a receiver is also listed under pairSubtype.
+const pairFlag = "pair"
+
+// subtypes are the subtype labels s is listed under (records.go): its
+// name's and its device ID's, and pairSubtype while it accepts pairing.
+func (s Service) subtypes() []string {
+	st := []string{nameSubtype(s.Name), idSubtype(s.ID)}
+	if s.Flags[pairFlag] == "1" {
+		st = append(st, pairSubtype)
+	}
+	return st
 }
 
 func errText(err error) string {

@@ -27,9 +27,12 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // adminTimeout bounds each ip, tc or nft command the package runs itself.
@@ -187,6 +190,40 @@ func (h *Host) admin(ctx context.Context, name string, args ...string) ([]byte, 
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
 	return h.Run(ctx, name, args...)
+}
+
+// Do runs fn on an OS thread that has entered the host's namespace, so
+// that the sockets fn opens (and the interfaces it looks up) are the host's;
+// the sockets stay there after Do returns. The thread returns to its own
+// namespace afterwards, or, if it cannot, ends with the goroutine that ran
+// fn.
+func (h *Host) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() { // ends with fn
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer home.Close()
+		ns, err := os.Open("/run/netns/" + h.ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer ns.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("enter namespace %s: %w", h.ns, err)
+			return
+		}
+		err = fn()
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
 }
 
 // LinkLocal waits until the host's ifname has a usable (no longer

@@ -3,6 +3,7 @@ package netlab_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"slices"
 	"strings"
@@ -40,6 +41,29 @@ func TestSwitchedLAN(t *testing.T) {
 	if names, err := netlab.Namespaces(ctx, l.Prefix()); err != nil || len(names) != 3 {
 		t.Errorf("Namespaces(%q) = %v, %v; want the switch and two hosts", l.Prefix(), names, err)
 	}
+	// Do: a socket opened inside a host is the host's, and stays there.
+	var c net.PacketConn
+	if err := hosts[0].Do(func() (err error) {
+		c, err = net.ListenPacket("udp4", "10.239.0.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c2, err := net.ListenPacket("udp4", "10.239.0.1:0"); err == nil {
+		c2.Close()
+		t.Error("after Do, this thread's namespace has the host's address")
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	if out, err := hosts[1].Run(ctx, "bash", "-c", fmt.Sprintf("echo hi >/dev/udp/10.239.0.1/%d", port)); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 16)
+	if n, _, err := c.ReadFrom(buf); err != nil || string(buf[:n]) != "hi\n" {
+		t.Errorf("the socket made by Do read %q, %v", buf[:n], err)
+	}
+
 	llCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if ll, err := hosts[1].LinkLocal(llCtx, "eth0"); err != nil || !ll.IsLinkLocalUnicast() {

@@ -200,9 +200,14 @@ func (r *responder) dueTC(now time.Time) []*tcQuery {
 // answer schedules the answers to questions asked on l by from, leaving
 // out what known covers. Unique records are due at once, shared ones after
 // a random delay, unless waited says the query already waited for its
-// known answers. A QU question (§5.4) is answered by unicast when each
-// answer was multicast on l within a quarter of its TTL, else by
-// multicast.
+// known answers.
+//
+// An answer goes by multicast, except: a QU question (§5.4) is answered
+// by unicast to the querier when each answer was multicast on l within a
+// quarter of its TTL; and a question whose answers were all multicast on l
+// within the last second, which the rate limit would hold back, is answered
+// by unicast to the querier instead (a querier that just started missed
+// that multicast; the others have it).
 func (r *responder) answer(questions []dns.Question, known []dns.RR, recs *recordSet, l link, from netip.AddrPort, now time.Time, waited bool) {
 	seen := newSeenRecords(known)
 	for _, q := range distinct(questions) {
@@ -213,7 +218,8 @@ func (r *responder) answer(questions []dns.Question, known []dns.RR, recs *recor
 		}
 		extra = seen.drop(extra)
 		d := dest{link: l}
-		if q.Qclass&qClassCacheFlush != 0 && r.multicastRecently(l, answers, now) {
+		qu := q.Qclass&qClassCacheFlush != 0
+		if qu && r.multicastWithin(l, answers, now, quarterTTL) || !qu && r.multicastWithin(l, answers, now, oneSecond) {
 			d.to = netip.AddrPortFrom(from.Addr(), mdnsServicePort)
 		}
 		due := now
@@ -224,17 +230,21 @@ func (r *responder) answer(questions []dns.Question, known []dns.RR, recs *recor
 	}
 }
 
-// multicastRecently reports whether every record of rrs was multicast on l
-// within a quarter of its TTL.
-func (r *responder) multicastRecently(l link, rrs []dns.RR, now time.Time) bool {
+// multicastWithin reports whether every record of rrs was multicast on l
+// within span(rr) before now.
+func (r *responder) multicastWithin(l link, rrs []dns.RR, now time.Time, span func(dns.RR) time.Duration) bool {
 	for _, rr := range rrs {
 		t, ok := r.lastMcast[sentKey{l, rrKey(rr)}]
-		if !ok || now.Sub(t) >= time.Duration(rr.Header().Ttl)*time.Second/4 {
+		if !ok || now.Sub(t) >= span(rr) {
 			return false
 		}
 	}
 	return true
 }
+
+func quarterTTL(rr dns.RR) time.Duration { return time.Duration(rr.Header().Ttl) * time.Second / 4 }
+
+func oneSecond(dns.RR) time.Duration { return rateLimit }
 
 // window is when a delayed answer to d goes out: with the answers already
 // waiting for d, if some are due within the next sharedDelayMax, so that

@@ -88,8 +88,9 @@ func TestParseResponse(t *testing.T) {
 		t.Fatalf("instances = %+v", r.instances)
 	}
 	ir := r.instances[0]
-	if ir.label != a.svc.Instance() || !ir.alive || ir.goodbye || !ir.srv || ir.port != 4001 ||
-		ir.target != "ferry-"+strings.ToLower(a.svc.ID.Short())+".local." || !ir.hasTXT || len(ir.txt) != 3 {
+	if ir.label != a.svc.Instance() || !ir.alive() || ir.goodbye() || !ir.hasSRV || ir.srvTTL != 3200 || ir.port != 4001 ||
+		ir.target != "ferry-"+strings.ToLower(a.svc.ID.Short())+".local." || !ir.hasTXT || len(ir.txt) != 3 ||
+		!ir.hasPTR || ir.ptrTTL != 3200 || ir.fqdn != escapeLabel(a.svc.Instance())+"."+serviceName && ir.fqdn != `alpha\ `+a.svc.ID.Short()+"."+serviceName {
 		t.Errorf("instance = %+v", ir)
 	}
 	if len(r.addrs) != 3 || r.addrs[0].addr != netip.MustParseAddr("10.231.0.1") || r.addrs[0].host != ir.target {
@@ -99,7 +100,7 @@ func TestParseResponse(t *testing.T) {
 	bye := a
 	bye.ttl = 0
 	r, _ = parseResponse(pkt(t, true, bye))
-	if len(r.instances) != 1 || r.instances[0].alive || !r.instances[0].goodbye {
+	if len(r.instances) != 1 || r.instances[0].alive() || !r.instances[0].goodbye() {
 		t.Errorf("goodbye parsed as %+v", r.instances)
 	}
 
@@ -154,7 +155,7 @@ func TestParseResponseSkipsBadRecord(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parseResponse: %v", err)
 	}
-	if len(r.instances) != 1 || !r.instances[0].srv || r.instances[0].port != 4001 || !r.instances[0].hasTXT {
+	if len(r.instances) != 1 || !r.instances[0].hasSRV || r.instances[0].port != 4001 || !r.instances[0].hasTXT {
 		t.Errorf("instances = %+v", r.instances)
 	}
 	if len(r.addrs) != 2 || r.addrs[1].addr != netip.MustParseAddr("10.231.0.9") {

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"cmp"
 	"net"
 	"net/netip"
 	"os"
@@ -15,10 +16,11 @@ import (
 // rec describes one advertiser's records, to build packets like the
 // advertiser's library sends them.
 type rec struct {
-	svc   Service
-	ttl   uint32
-	addrs []string
-	flush bool // cache-flush bit on the address records, as in announcements
+	svc    Service
+	ttl    uint32
+	ptrTTL uint32 // of the PTR record, if not ttl
+	addrs  []string
+	flush  bool // cache-flush bit on the address records, as in announcements
 }
 
 func (r rec) rrs() (ptr dns.RR, others []dns.RR) {
@@ -31,7 +33,7 @@ func (r rec) rrs() (ptr dns.RR, others []dns.RR) {
 		}
 		return h
 	}
-	ptr = &dns.PTR{Hdr: hdr(serviceName, dns.TypePTR, r.ttl, false), Ptr: inst}
+	ptr = &dns.PTR{Hdr: hdr(serviceName, dns.TypePTR, cmp.Or(r.ptrTTL, r.ttl), false), Ptr: inst}
 	txt := &dns.TXT{Hdr: hdr(inst, dns.TypeTXT, r.ttl, false)}
 	for _, s := range r.svc.txt() {
 		txt.Txt = append(txt.Txt, escapeTXT(s))

@@ -34,8 +34,9 @@ var (
 // sockets are a browser's two mDNS sockets, bound to port 5353 beside any
 // other responder (SO_REUSEADDR), joined to the group on each link.
 type sockets struct {
-	v4 *ipv4.PacketConn
-	v6 *ipv6.PacketConn
+	v4     *ipv4.PacketConn
+	v6     *ipv6.PacketConn
+	rcvbuf int // the smaller receive buffer the kernel reports; -1 if unknown
 }
 
 // openSockets opens the sockets with receive buffers of rcvbuf bytes if
@@ -86,6 +87,7 @@ func openSockets(log *slog.Logger, rcvbuf int) (*sockets, error) {
 	if len(errs) > 0 {
 		log.Debug("mDNS over one IP version only", "err", errors.Join(errs...))
 	}
+	s.rcvbuf = granted
 	if granted >= 0 && granted < minRcvbuf {
 		log.Warn(fmt.Sprintf("the OS granted the mDNS socket a receive buffer of only %d KiB; on a LAN with many receivers some answers may be lost. To raise the limit: sudo sysctl -w net.core.rmem_max=%d",
 			granted>>10, wantRcvbuf), "asked", rcvbuf, "granted", granted)

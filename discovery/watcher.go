@@ -355,14 +355,18 @@ func prefixes(ifi *net.Interface) []netip.Prefix {
 			continue
 		}
 		ip, ok := netip.AddrFromSlice(ipn.IP)
-		ones, _ := ipn.Mask.Size()
-		if ok {
-			if ip.Is4In6() {
-				ip, ones = ip.Unmap(), ones-96
+		ones, bits := ipn.Mask.Size()
+		if !ok || bits == 0 {
+			continue
+		}
+		if ip.Is4In6() { // the net package writes IPv4 addresses in 16 bytes, their masks in 4 or 16
+			ip = ip.Unmap()
+			if bits == 128 {
+				ones -= 96
 			}
-			if p, err := ip.Prefix(ones); err == nil {
-				out = append(out, p)
-			}
+		}
+		if p, err := ip.Prefix(ones); err == nil {
+			out = append(out, p)
 		}
 	}
 	return out

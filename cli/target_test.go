@@ -92,3 +92,40 @@ func TestToNotFound(t *testing.T) {
 		t.Errorf("notFound with nothing seen = %v", err)
 	}
 }
+
+// TestToLookup: whom discovery asks for, for each form of --to.
+func TestToLookup(t *testing.T) {
+	self := identity.DeviceID{0xff}
+	empty, err := identity.OpenTrustStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	paired, err := identity.OpenTrustStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	desk := identity.DeviceID{0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99}
+	if err := paired.Add(identity.Peer{Name: "desk", ID: desk, Via: "pin"}); err != nil {
+		t.Fatal(err)
+	}
+	full := desk.String()
+	for _, tc := range []struct {
+		to    string
+		trust *identity.TrustStore
+		want  discovery.Lookup
+	}{
+		{"", empty, discovery.Lookup{}},
+		{"laptop-1890", empty, discovery.ByName("laptop-1890")},
+		{"Desk", empty, discovery.ByName("Desk")},
+		{full[:16], empty, discovery.ByName(full[:16]).Or(discovery.ByID(full[:16]))},
+		{full[:4], empty, discovery.ByName(full[:4])}, // too short for the network: by name, then everyone
+		{full[:4], paired, discovery.ByName(full[:4]).Or(discovery.ByID(full))},
+		{"desk", paired, discovery.ByName("desk").Or(discovery.ByID(full))},
+		{"desk " + desk.Short(), empty, discovery.ByName("desk " + desk.Short()).Or(discovery.ByID(desk.Short()))},
+	} {
+		q := newTargetQuery(tc.to, tc.trust, self)
+		if got := q.lookup(); got.String() != tc.want.String() {
+			t.Errorf("--to %q: lookup %v, want %v", tc.to, got, tc.want)
+		}
+	}
+}

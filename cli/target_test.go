@@ -21,17 +21,7 @@ func TestToShortIDPrefix(t *testing.T) {
 		t.Fatalf("forged ID %s should share %s but not %s", forged.ID, short, full[:8])
 	}
 	self := identity.DeviceID{0xff}
-	empty, err := identity.OpenTrustStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	paired, err := identity.OpenTrustStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := paired.Add(identity.Peer{Name: "desk", ID: real.ID, Via: "pin"}); err != nil {
-		t.Fatal(err)
-	}
+	empty, paired := trustStores(t, real.ID)
 
 	for _, tc := range []struct {
 		what               string
@@ -61,6 +51,24 @@ func TestToShortIDPrefix(t *testing.T) {
 			t.Errorf("%s: tooShort() = %v (exit %d)", tc.what, err, exitCode(err))
 		}
 	}
+}
+
+// trustStores returns an empty trust store, and one where "desk" is paired
+// with id.
+func trustStores(t *testing.T, id identity.DeviceID) (empty, paired *identity.TrustStore) {
+	t.Helper()
+	empty, err := identity.OpenTrustStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	paired, err = identity.OpenTrustStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := paired.Add(identity.Peer{Name: "desk", ID: id, Via: "pin"}); err != nil {
+		t.Fatal(err)
+	}
+	return empty, paired
 }
 
 // TestToNotFound: an --to that names no receiver says which names answered,
@@ -96,18 +104,8 @@ func TestToNotFound(t *testing.T) {
 // TestToLookup: whom discovery asks for, for each form of --to.
 func TestToLookup(t *testing.T) {
 	self := identity.DeviceID{0xff}
-	empty, err := identity.OpenTrustStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	paired, err := identity.OpenTrustStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	desk := identity.DeviceID{0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99}
-	if err := paired.Add(identity.Peer{Name: "desk", ID: desk, Via: "pin"}); err != nil {
-		t.Fatal(err)
-	}
+	empty, paired := trustStores(t, desk)
 	full := desk.String()
 	for _, tc := range []struct {
 		to    string

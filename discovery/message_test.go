@@ -255,14 +255,7 @@ func TestParseQuery(t *testing.T) {
 	sub.Hdr.Name = "_pair._sub." + serviceName
 	m.Answer = []dns.RR{ptr, sub, srv}
 	m.Truncated = true
-	b, err := m.Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := parseQuery(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	q, _ := mustParseQuery(t, m)
 	label := strings.ToLower(a.svc.Instance())
 	if len(q.questions) != 3 || !q.questions[0].qu || q.questions[1].qu || q.questions[2].qtype != dns.TypeSRV || !q.tc ||
 		len(q.knownPTR) != 2 || q.knownPTR[0] != (knownPTR{"", label, 3200}) || q.knownPTR[1] != (knownPTR{"_pair", label, 3200}) ||
@@ -272,6 +265,20 @@ func TestParseQuery(t *testing.T) {
 	if _, err := parseQuery(pkt(t, false, a)); err == nil {
 		t.Error("a response accepted as a query")
 	}
+}
+
+// mustParseQuery packs m and parses it as a query.
+func mustParseQuery(t *testing.T, m *dns.Msg) (query, []byte) {
+	t.Helper()
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := parseQuery(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, b
 }
 
 // TestPackQuery: questions without known answers spread over packets that

@@ -14,14 +14,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-)
 
-// browseAnswer is a responder's answer to a PTR question: the PTR record,
-// then SRV, TXT and addresses as additional records.
-func browseAnswer(r rec) *dns.Msg {
-	ptr, others := r.rrs()
-	return answer([]dns.RR{ptr}, others...)
-}
+	"github.com/ferry-lan/ferry/internal/syncbuf"
+)
 
 // within reports whether d lies in [lo, hi].
 func within(d, lo, hi time.Duration) bool { return lo <= d && d <= hi }
@@ -83,15 +78,15 @@ func TestWireQuerySchedule(t *testing.T) {
 func TestWireIPv6Only(t *testing.T) {
 	w := newWireLAN(t, "q6", 42, false)
 	b := w.browse(Options{}, browseConfig{})
-	m := w.peer.next(3*time.Second, "a PTR query", isQuery(dns.TypePTR))
-	if !m.v6 || !qu(m) {
-		t.Fatalf("first query %v, want QU over IPv6", m)
+	m, ok := w.peer.poll(3*time.Second, isQuery(dns.TypePTR))
+	if !ok || !m.v6 {
+		t.Fatalf("first query %v, want one over IPv6", m)
 	}
+	w.peer.msgs <- m // for announceTo
 	a := rec{svc: Service{Name: "six", ID: testID("six"), Port: 4000}, ttl: 120, addrs: []string{"fd31::42:2"}}
-	w.peer.unicast(browseAnswer(a), m.src)
-	ev := waitEvent(t, b, 2*time.Second, PeerUp, "six")
-	if !slices.Equal(ev.Peer.Addrs, addrs("fd31::42:2")) {
-		t.Errorf("peer %+v", ev.Peer)
+	w.announceTo(b, a)
+	if p := b.Peers(); len(p) != 1 || !slices.Equal(p[0].Addrs, addrs("fd31::42:2")) {
+		t.Errorf("peers %+v", p)
 	}
 }
 
@@ -177,14 +172,10 @@ func TestWireKnownAnswers(t *testing.T) {
 func TestWireRefreshAndExpiry(t *testing.T) {
 	w := newWireLAN(t, "rf", 44, true)
 	b := w.browse(Options{}, browseConfig{})
-	first := w.peer.next(3*time.Second, "the first PTR query", isQuery(dns.TypePTR))
 	const ttl = 5 * time.Second
 	short := rec{svc: Service{Name: "short", ID: testID("short"), Port: 4000}, ttl: 5, ptrTTL: 4500, addrs: []string{"10.231.44.2"}}
 	kept := rec{svc: Service{Name: "kept", ID: testID("kept"), Port: 4001}, ttl: 5, ptrTTL: 4500, addrs: []string{"10.231.44.2"}}
-	t0 := time.Now()
-	w.peer.unicast(browseAnswer(short), first.src)
-	w.peer.unicast(browseAnswer(kept), first.src)
-	waitEvent(t, b, time.Second, PeerUp, "short")
+	t0 := w.announceTo(b, short, kept)
 
 	var shortAt, keptAt, fallbackAt []time.Duration
 	var down time.Duration
@@ -260,11 +251,8 @@ func TestWireRefreshAndExpiry(t *testing.T) {
 func TestWirePassiveRefresh(t *testing.T) {
 	w := newWireLAN(t, "pr", 45, true)
 	b := w.browse(Options{}, browseConfig{})
-	first := w.peer.next(3*time.Second, "the first PTR query", isQuery(dns.TypePTR))
 	a := rec{svc: Service{Name: "pas", ID: testID("pas"), Port: 4000}, ttl: 5, addrs: []string{"10.231.44.2"}}
-	t0 := time.Now()
-	w.peer.unicast(browseAnswer(a), first.src)
-	waitEvent(t, b, time.Second, PeerUp, "pas")
+	t0 := w.announceTo(b, a)
 	if m, ok := w.peer.poll(2500*time.Millisecond, isQuery(dns.TypeSRV)); ok {
 		t.Fatalf("SRV query before 50 %%: %v", m)
 	}
@@ -297,11 +285,8 @@ func TestWirePassiveRefresh(t *testing.T) {
 func TestWireDuplicateQuestion(t *testing.T) {
 	w := newWireLAN(t, "dq", 46, true)
 	b := w.browse(Options{}, browseConfig{})
-	first := w.peer.next(3*time.Second, "the first PTR query", isQuery(dns.TypePTR))
 	a := rec{svc: Service{Name: "dup", ID: testID("dup"), Port: 4000}, ttl: 4, addrs: []string{"10.231.46.2"}}
-	t0 := time.Now()
-	w.peer.unicast(browseAnswer(a), first.src)
-	waitEvent(t, b, time.Second, PeerUp, "dup")
+	t0 := w.announceTo(b, a)
 
 	// The other host asks at 77.5 %, the answer comes at 83.75 %.
 	if m, ok := w.peer.poll(time.Until(t0.Add(3100*time.Millisecond)), isQuery(dns.TypeSRV)); ok {
@@ -389,7 +374,7 @@ func TestReceiveBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ask := range []int{wantRcvbuf, 256 << 10} {
-		var buf logBuffer
+		var buf syncbuf.Buffer
 		s, err := openSockets(slog.New(slog.NewTextHandler(&buf, nil)), ask)
 		if err != nil {
 			t.Fatal(err)

@@ -65,6 +65,20 @@ func newTestWatcher() (*watcher, *recorder) {
 	return w, tx
 }
 
+// upWatcher returns a test watcher to which rs were announced on eth0 at
+// t0, and are up.
+func upWatcher(t *testing.T, t0 time.Time, rs ...rec) (*watcher, *recorder) {
+	t.Helper()
+	w, tx := newTestWatcher()
+	w.feed(t, t0, 2, false, rs...)
+	want := make([]EventType, len(rs))
+	for i := range want {
+		want[i] = PeerUp
+	}
+	wantEvents(t, w.events(t0), want...)
+	return w, tx
+}
+
 func (w *watcher) feed(t *testing.T, at time.Time, ifIndex int, announce bool, rs ...rec) {
 	t.Helper()
 	w.feedBytes(t, at, ifIndex, pkt(t, announce, rs...))
@@ -183,11 +197,9 @@ func TestWatcherLifecycle(t *testing.T) {
 }
 
 func TestWatcherReannounceCancelsGoodbye(t *testing.T) {
-	w, _ := newTestWatcher()
 	t0 := time.Unix(1000, 0)
 	a := rec{svc: Service{Name: "a", ID: testID("a"), Port: 1}, ttl: 3200, addrs: []string{"10.231.0.1"}}
-	w.feed(t, t0, 2, false, a)
-	wantEvents(t, w.events(t0), PeerUp)
+	w, _ := upWatcher(t, t0, a)
 
 	// Re-registration: goodbye, then an announcement with a new address and
 	// the cache-flush bit, within the second.
@@ -228,12 +240,10 @@ func TestWatcherReannounceCancelsGoodbye(t *testing.T) {
 // when its SRV record expires. Another that answers stays up, without a
 // further query until 80 % of its new record's TTL.
 func TestWatcherRefreshAndExpiry(t *testing.T) {
-	w, tx := newTestWatcher()
 	t0 := time.Unix(1000, 0)
 	a := rec{svc: Service{Name: "a", ID: testID("a"), Port: 1}, ttl: 12, addrs: []string{"10.231.0.1"}}
 	b := rec{svc: Service{Name: "b", ID: testID("b"), Port: 1}, ttl: 12, addrs: []string{"10.231.0.2"}}
-	w.feed(t, t0, 2, false, a, b)
-	wantEvents(t, w.events(t0), PeerUp, PeerUp)
+	w, tx := upWatcher(t, t0, a, b)
 	tx.take()
 
 	ttl := 12 * time.Second
@@ -459,14 +469,7 @@ func TestWatcherDuplicateQuestion(t *testing.T) {
 			if tc.known > 0 {
 				m.Answer = []dns.RR{&dns.SRV{Hdr: dns.RR_Header{Name: in.fqdn, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: tc.known}, Target: "x.local."}}
 			}
-			b, err := m.Pack()
-			if err != nil {
-				t.Fatal(err)
-			}
-			q, err := parseQuery(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			q, b := mustParseQuery(t, m)
 			at := due.Add(-tc.before)
 			if tc.mine {
 				w.own = map[uint64]time.Time{digest(b): at}
@@ -485,11 +488,9 @@ func TestWatcherDuplicateQuestion(t *testing.T) {
 // TestWatcherPassiveRefresh: an answer to another host's question renews
 // the record, so this browser asks nothing at 80 % of the old one.
 func TestWatcherPassiveRefresh(t *testing.T) {
-	w, tx := newTestWatcher()
 	t0 := time.Unix(1000, 0)
 	a := rec{svc: Service{Name: "a", ID: testID("a"), Port: 1}, ttl: 12, addrs: []string{"10.231.0.1"}}
-	w.feed(t, t0, 2, false, a)
-	wantEvents(t, w.events(t0), PeerUp)
+	w, tx := upWatcher(t, t0, a)
 	w.feed(t, t0.Add(9*time.Second), 2, true, a) // someone else's answer
 	evs := w.runUntil(tx, t0, t0.Add(16*time.Second))
 	for _, s := range tx.take() {
@@ -635,11 +636,9 @@ func TestWatcherIncompleteAndForeign(t *testing.T) {
 // TestWatcherTXTOutlivesItsTTL: an instance whose SRV record is refreshed
 // stays up though its TXT record's TTL ran out.
 func TestWatcherTXTOutlivesItsTTL(t *testing.T) {
-	w, _ := newTestWatcher()
 	t0 := time.Unix(1000, 0)
 	a := rec{svc: Service{Name: "a", ID: testID("a"), Port: 1}, ttl: 12, addrs: []string{"10.231.0.1"}}
-	w.feed(t, t0, 2, false, a)
-	wantEvents(t, w.events(t0), PeerUp)
+	w, _ := upWatcher(t, t0, a)
 	// SRV and A answers only, as a responder answers an SRV question.
 	_, others := a.rrs()
 	for i := 1; i <= 3; i++ {

@@ -9,7 +9,6 @@ package discovery
 // decides, with miekg/dns.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -329,6 +328,30 @@ func (p *wirePeer) unicast(m *dns.Msg, to netip.AddrPort) {
 	}
 }
 
+// announceTo waits for the browser's first PTR query, answers it by
+// unicast with the records of rs, one packet each, and waits until b
+// reports the first of them up. It returns when it sent the answers.
+func (w *wireLAN) announceTo(b *Browser, rs ...rec) time.Time {
+	w.t.Helper()
+	first := w.peer.next(3*time.Second, "the first PTR query", isQuery(dns.TypePTR))
+	if !qu(first) {
+		w.t.Fatalf("first query %v, want QU", first)
+	}
+	t0 := time.Now()
+	for _, r := range rs {
+		w.peer.unicast(browseAnswer(r), first.src)
+	}
+	waitEvent(w.t, b, time.Second, PeerUp, rs[0].svc.Name)
+	return t0
+}
+
+// browseAnswer is a responder's answer to a PTR question: the PTR record,
+// then SRV, TXT and addresses as additional records.
+func browseAnswer(r rec) *dns.Msg {
+	ptr, others := r.rrs()
+	return answer([]dns.RR{ptr}, others...)
+}
+
 // answer is a response with answers and additional records.
 func answer(an []dns.RR, extra ...dns.RR) *dns.Msg {
 	m := new(dns.Msg)
@@ -380,22 +403,4 @@ func waitEvent(t *testing.T, b *Browser, timeout time.Duration, typ EventType, n
 			t.Fatalf("no %v event of %s within %v", typ, name, timeout)
 		}
 	}
-}
-
-// logBuffer is a slog handler's output a test reads.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"time"
@@ -102,12 +101,12 @@ type instance struct {
 // up reports whether the instance's SRV record lives.
 func (in *instance) up(now time.Time) bool { return in.srv.live(now) }
 
-// setSRV records a fresh SRV record and plans its refresh queries.
-func (in *instance) setSRV(at time.Time, ttl time.Duration, rnd *rand.Rand) {
+// setSRV records a fresh SRV record and plans its refresh queries, each
+// later by its share of the TTL in jitter.
+func (in *instance) setSRV(at time.Time, ttl time.Duration, jitter [len(refreshAt)]float64) {
 	in.srv = record{at: at, ttl: ttl}
 	for i, f := range refreshAt {
-		f += refreshJitter * rnd.Float64()
-		in.refresh[i] = at.Add(time.Duration(f * float64(ttl)))
+		in.refresh[i] = at.Add(time.Duration((f + jitter[i]) * float64(ttl)))
 	}
 	in.step = 0
 }
@@ -181,7 +180,7 @@ func (w *watcher) applyInstance(st *linkState, at time.Time, ir *instanceRecords
 		}
 	}
 	if ir.hasSRV && ir.srvTTL > 0 {
-		in.setSRV(at, min(ttlOf(ir.srvTTL), w.maxTTL), w.rand)
+		in.setSRV(at, min(ttlOf(ir.srvTTL), w.maxTTL), w.jitterFor(at))
 		in.port, in.target = ir.port, ir.target
 	}
 	if ir.hasTXT && ir.txtTTL > 0 {
@@ -189,6 +188,24 @@ func (w *watcher) applyInstance(st *linkState, at time.Time, ir *instanceRecords
 		in.txt, in.txtRec = &t, record{at: at, ttl: ttlOf(ir.txtTTL)}
 	}
 	w.markDirty(at)
+}
+
+// jitterFor returns the random shares of the TTL (up to refreshJitter) by
+// which the refreshes of a record received at at come later than 80, 85, 90
+// and 95 %. Records received within refreshBatch of each other, such as the
+// answers of a LAN's receivers to one query, share them: their refresh
+// questions then go out together, at a time that differs from another
+// browser's as much as one record's would, so that the first browser to ask
+// spares the others (RFC 6762 §7.3). Drawn per record, the earliest of a
+// few hundred would always fall at 80 % in every browser at once.
+func (w *watcher) jitterFor(at time.Time) [len(refreshAt)]float64 {
+	if w.jitterAt.IsZero() || at.Before(w.jitterAt) || at.Sub(w.jitterAt) >= refreshBatch {
+		w.jitterAt = at
+		for i := range w.jitter {
+			w.jitter[i] = refreshJitter * w.rand.Float64()
+		}
+	}
+	return w.jitter
 }
 
 func hasLiveSub(subs []subtypePTR) bool {

@@ -84,7 +84,11 @@
 // browser asks for the record again at 80, 85, 90 and 95 % of its TTL, each
 // plus up to 2 % at random (§5.2): a QM question for the SRV record, and the
 // questions due within the next 250 ms go out together, in as few packets as
-// they fit. An answer renews the record and the schedule starts again; when
+// they fit. The random shares are drawn once for the records that arrive
+// within 250 ms of each other (the answers to one query), not per record:
+// the earliest of a few hundred per-record times would fall at 80 % in every
+// browser, and they would all ask at once instead of the first sparing the
+// others. An answer renews the record and the schedule starts again; when
 // the record expires without a fresh copy, the instance is gone. A goodbye
 // (a PTR or SRV record with TTL 0) ends it one second later unless a record
 // with a TTL comes within that second, so a re-announcement does not look

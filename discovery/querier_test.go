@@ -78,8 +78,8 @@ func TestWireQuerySchedule(t *testing.T) {
 func TestWireIPv6Only(t *testing.T) {
 	w := newWireLAN(t, "q6", 42, false)
 	b := w.browse(Options{}, browseConfig{})
-	m, ok := w.peer.poll(3*time.Second, isQuery(dns.TypePTR))
-	if !ok || !m.v6 {
+	m := w.peer.next(3*time.Second, "a PTR query", isQuery(dns.TypePTR))
+	if !m.v6 {
 		t.Fatalf("first query %v, want one over IPv6", m)
 	}
 	w.peer.msgs <- m // for announceTo

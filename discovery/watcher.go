@@ -31,6 +31,9 @@ type watcher struct {
 	maxTTL time.Duration // the longest a unique record is believed to live
 	rand   *rand.Rand
 
+	jitterAt time.Time               // when jitter was drawn
+	jitter   [len(refreshAt)]float64 // see jitterFor
+
 	lookup   Lookup    // what the PTR queries ask for; everyone once widened
 	answered bool      // a receiver answered the narrowed lookup: it stays narrowed
 	widenAt  time.Time // when the narrowed lookup asks everyone unless answered; zero if not pending

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -387,7 +388,7 @@ func TestWatcherKnownAnswers(t *testing.T) {
 	// One whose PTR is old: more than half its TTL gone (its SRV is fresh).
 	old := rec{svc: Service{Name: "old", ID: testID("old"), Port: 1}, ttl: 100, addrs: []string{"10.231.0.8"}}
 	w.feed(t, t0.Add(-60*time.Second), 2, false, old)
-	w.links[2].instances[strings.ToLower(old.svc.Instance())].setSRV(t0, 12*time.Second, w.rand)
+	w.links[2].instances[strings.ToLower(old.svc.Instance())].setSRV(t0, 12*time.Second, w.jitterFor(t0))
 
 	now := t0.Add(2 * time.Second)
 	tx.now = now
@@ -656,5 +657,107 @@ func TestWatcherTXTOutlivesItsTTL(t *testing.T) {
 		at := t0.Add(time.Duration(i) * 10 * time.Second)
 		w.feedBytes(t, at, 2, b)
 		wantEvents(t, w.events(at))
+	}
+}
+
+// TestWatcherBrowsersShareRefreshes: five browsers that hold the same 50
+// records refresh them with one set of questions between them, though a
+// query takes 5 ms to reach the others: the records that arrived together
+// are asked for together, each browser at its own random share of the TTL,
+// and the later ones take the first one's questions as theirs (RFC 6762
+// §7.3). With a random share per record, the earliest of 50 falls near 80 %
+// in every browser, and several ask at once.
+func TestWatcherBrowsersShareRefreshes(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var rs []rec
+	for i := range 50 {
+		rs = append(rs, rec{svc: Service{Name: fmt.Sprintf("desk-%d", i), ID: testID(fmt.Sprintf("desk-%d", i)), Port: 1},
+			ttl: 12, addrs: []string{"10.231.0.1"}})
+	}
+	var ws []*watcher
+	var txs []*recorder
+	for seed := range uint64(5) {
+		w, tx := newTestWatcher()
+		w.rand = rand.New(rand.NewPCG(seed, 7))
+		for i := 0; i < len(rs); i += 10 {
+			w.feed(t, t0.Add(time.Duration(i)*time.Millisecond), 2, false, rs[i:i+10]...)
+		}
+		ws, txs = append(ws, w), append(txs, tx)
+	}
+	asked := make([]int, len(ws))
+	batches := make([]int, len(ws))
+	type delivery struct {
+		at   time.Time
+		to   *watcher
+		p    packet
+		resp []byte
+	}
+	var inFlight []delivery // what the LAN carries, 5 ms late
+	const latency = 5 * time.Millisecond
+	for now := t0.Add(9 * time.Second); now.Before(t0.Add(11 * time.Second)); now = now.Add(time.Millisecond) {
+		for len(inFlight) > 0 && !inFlight[0].at.After(now) {
+			d := inFlight[0]
+			inFlight = inFlight[1:]
+			if d.resp != nil {
+				d.to.feedBytes(t, d.at, 2, d.resp)
+			} else {
+				d.to.handle(d.p)
+			}
+		}
+		for i, w := range ws {
+			txs[i].now = now
+			w.tick(now)
+			sent := txs[i].take()
+			for _, s := range sent {
+				if s.iface != "eth0" || len(s.msg.Question) == 0 || s.msg.Question[0].Qtype != dns.TypeSRV {
+					continue
+				}
+				batches[i]++
+				asked[i] += len(s.msg.Question)
+				b, err := s.msg.Pack()
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, err := parseQuery(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j, other := range ws {
+					if j != i {
+						inFlight = append(inFlight, delivery{at: now.Add(latency), to: other, p: packet{ifIndex: 2, at: now.Add(latency), query: &q, digest: digest(b)}})
+					}
+				}
+				// The responders answer at once, both browsers hear it.
+				for _, qn := range s.msg.Question {
+					for _, r := range rs {
+						if strings.EqualFold(qn.Name, escapeLabel(r.svc.Instance())+"."+serviceName) ||
+							strings.EqualFold(strings.ReplaceAll(qn.Name, `\ `, " "), r.svc.Instance()+"."+serviceName) {
+							srv, extra := srvAndAddrs(r)
+							m := answer([]dns.RR{srv}, extra...)
+							ab, err := m.Pack()
+							if err != nil {
+								t.Fatal(err)
+							}
+							for _, w := range ws {
+								inFlight = append(inFlight, delivery{at: now.Add(2 * latency), to: w, resp: ab})
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("questions asked %v in batches %v", asked, batches)
+	total := 0
+	for _, n := range asked {
+		total += n
+	}
+	if total != len(rs) {
+		t.Errorf("the browsers asked %v questions in %v batches, want %d between them", asked, batches, len(rs))
+	}
+	for _, w := range ws {
+		if evs := w.events(t0.Add(11 * time.Second)); len(evs) != len(rs) { // the ups of the start
+			t.Errorf("%d events, want %d ups only", len(evs), len(rs))
+		}
 	}
 }

@@ -10,11 +10,13 @@ package discovery
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -60,7 +62,36 @@ func newWireLAN(t *testing.T, tag string, n int, v4 bool) *wireLAN {
 	}
 	w.plugSelf(ourAddrs...)
 	w.peer = listenIn(t, l.ns("peer"), "eth0")
+	// Until the kernel sees a veth's carrier (its link watch may take a
+	// second on a busy machine), what is sent through it is dropped.
+	for _, dev := range [][2]string{{"", w.ifname}, {l.ns("sw"), "s" + w.ifname}, {l.ns("peer"), "eth0"}} {
+		waitOperUp(t, dev[0], dev[1])
+	}
 	return w
+}
+
+// waitOperUp polls the kernel until the interface in namespace ns ("" for
+// this process's) is operationally up.
+func waitOperUp(t *testing.T, ns, ifname string) {
+	t.Helper()
+	args := []string{"-j", "link", "show", "dev", ifname}
+	if ns != "" {
+		args = append([]string{"-n", ns}, args...)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := exec.CommandContext(t.Context(), "ip", args...).Output()
+		var links []struct {
+			OperState string `json:"operstate"`
+		}
+		if err == nil && json.Unmarshal(out, &links) == nil && len(links) == 1 && links[0].OperState == "UP" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s in %q is not up after 10 s: %s %v", ifname, ns, out, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the kernel, not waiting for a peer
+	}
 }
 
 // plugSelf plugs this namespace into the switch through w.ifname.

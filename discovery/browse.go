@@ -65,40 +65,24 @@ type Browser struct {
 // called. It fails if a named interface is unusable, no interface is, or the
 // mDNS port cannot be opened.
 func Browse(ctx context.Context, opts Options) (*Browser, error) {
-	return browse(ctx, opts, browseConfig{})
-}
-
-// browseConfig holds what tests change beyond Options; the zero value is
-// what Browse uses.
-type browseConfig struct {
-	maxTTL time.Duration // the longest a unique record is believed to live; 0: recordTTL
-	rcvbuf int           // receive buffer to ask for; 0: wantRcvbuf
-	seed   uint64        // for the refresh jitter; 0: random
-}
-
-func browse(ctx context.Context, opts Options, cfg browseConfig) (*Browser, error) {
 	log := opts.logger()
 	links, err := usableLinks(opts.Interfaces)
 	if err != nil {
 		return nil, err
 	}
-	socks, err := openSockets(log, cmp.Or(cfg.rcvbuf, wantRcvbuf))
+	socks, err := openSockets(log, wantRcvbuf)
 	if err != nil {
 		return nil, err
 	}
 	events := make(chan Event)
 	b := &Browser{events: events}
-	seed := cfg.seed
-	if seed == 0 {
-		seed = rand.Uint64()
-	}
 	w := &watcher{
 		names:   opts.Interfaces,
 		log:     log,
 		socks:   socks,
 		tx:      socks,
-		maxTTL:  cmp.Or(cfg.maxTTL, recordTTL),
-		rand:    rand.New(rand.NewPCG(seed, seed>>1|1)),
+		maxTTL:  recordTTL,
+		rand:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		lookup:  opts.Only,
 		links:   make(map[int]*linkState),
 		out:     events,

@@ -28,7 +28,7 @@ func within(d, lo, hi time.Duration) bool { return lo <= d && d <= hi }
 func TestWireQuerySchedule(t *testing.T) {
 	w := newWireLAN(t, "qs", 41, true)
 	start := time.Now()
-	w.browse(Options{}, browseConfig{})
+	w.browse(Options{})
 	msgs := w.peer.collect(7500 * time.Millisecond)
 	var ptr []wireMsg
 	for _, m := range msgs {
@@ -77,7 +77,7 @@ func TestWireQuerySchedule(t *testing.T) {
 // TestWireIPv6Only: on a link without IPv4, the queries go over IPv6.
 func TestWireIPv6Only(t *testing.T) {
 	w := newWireLAN(t, "q6", 42, false)
-	b := w.browse(Options{}, browseConfig{})
+	b := w.browse(Options{})
 	m := w.peer.next(3*time.Second, "a PTR query", isQuery(dns.TypePTR))
 	if !m.v6 {
 		t.Fatalf("first query %v, want one over IPv6", m)
@@ -96,7 +96,7 @@ func TestWireIPv6Only(t *testing.T) {
 // with the TC bit on all but the last.
 func TestWireKnownAnswers(t *testing.T) {
 	w := newWireLAN(t, "ka", 43, true)
-	b := w.browse(Options{}, browseConfig{})
+	b := w.browse(Options{})
 	first := w.peer.next(3*time.Second, "the first PTR query", isQuery(dns.TypePTR))
 	if !qu(first) {
 		t.Fatalf("first query %v, want QU", first)
@@ -171,7 +171,7 @@ func TestWireKnownAnswers(t *testing.T) {
 // once, stays up without another query in that time.
 func TestWireRefreshAndExpiry(t *testing.T) {
 	w := newWireLAN(t, "rf", 44, true)
-	b := w.browse(Options{}, browseConfig{})
+	b := w.browse(Options{})
 	const ttl = 5 * time.Second
 	short := rec{svc: Service{Name: "short", ID: testID("short"), Port: 4000}, ttl: 5, ptrTTL: 4500, addrs: []string{"10.231.44.2"}}
 	kept := rec{svc: Service{Name: "kept", ID: testID("kept"), Port: 4001}, ttl: 5, ptrTTL: 4500, addrs: []string{"10.231.44.2"}}
@@ -250,7 +250,7 @@ func TestWireRefreshAndExpiry(t *testing.T) {
 // departure when it would have expired.
 func TestWirePassiveRefresh(t *testing.T) {
 	w := newWireLAN(t, "pr", 45, true)
-	b := w.browse(Options{}, browseConfig{})
+	b := w.browse(Options{})
 	a := rec{svc: Service{Name: "pas", ID: testID("pas"), Port: 4000}, ttl: 5, addrs: []string{"10.231.44.2"}}
 	t0 := w.announceTo(b, a)
 	if m, ok := w.peer.poll(2500*time.Millisecond, isQuery(dns.TypeSRV)); ok {
@@ -284,7 +284,7 @@ func TestWirePassiveRefresh(t *testing.T) {
 // the answer renews its record; with nobody else asking, it asks itself.
 func TestWireDuplicateQuestion(t *testing.T) {
 	w := newWireLAN(t, "dq", 46, true)
-	b := w.browse(Options{}, browseConfig{})
+	b := w.browse(Options{})
 	a := rec{svc: Service{Name: "dup", ID: testID("dup"), Port: 4000}, ttl: 4, addrs: []string{"10.231.46.2"}}
 	t0 := w.announceTo(b, a)
 
@@ -322,7 +322,7 @@ func TestWireNarrowed(t *testing.T) {
 	desk := rec{svc: Service{Name: "Desk-7", ID: testID("desk-7"), Port: 4000}, ttl: 120, addrs: []string{"10.231.47.2"}}
 	t.Run("unanswered widens", func(t *testing.T) {
 		w := newWireLAN(t, "nw", 47, true)
-		b := w.browse(Options{Only: ByName("desk-7")}, browseConfig{})
+		b := w.browse(Options{Only: ByName("desk-7")})
 		m := w.peer.next(3*time.Second, "the narrowed query", isQuery(dns.TypePTR))
 		sub := nameSubtype("desk-7") + "._sub." + serviceName
 		if !qu(m) || len(m.msg.Question) != 1 || m.msg.Question[0].Name != sub {
@@ -338,7 +338,7 @@ func TestWireNarrowed(t *testing.T) {
 	t.Run("answered stays narrow", func(t *testing.T) {
 		w := newWireLAN(t, "nn", 48, true)
 		prefix := desk.svc.ID.String()[:16]
-		b := w.browse(Options{Only: ByID(prefix)}, browseConfig{})
+		b := w.browse(Options{Only: ByID(prefix)})
 		m := w.peer.next(3*time.Second, "the narrowed query", isQuery(dns.TypePTR))
 		sub := idSubtype(desk.svc.ID) + "._sub." + serviceName
 		if !qu(m) || m.msg.Question[0].Name != sub {

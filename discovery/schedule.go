@@ -13,6 +13,7 @@ const (
 	quWindow      = 2 * time.Second // unicast answers are welcome this long after a QU query
 	widenAfter    = time.Second     // a narrowed lookup nobody answered asks everyone after this
 	dupPTRWindow  = time.Second     // a PTR query due this soon counts as sent when another host asks it (§7.3)
+	ownMemory     = 2 * time.Second // how long a browser knows its own queries when they loop back
 )
 
 // refreshAt are the fractions of an SRV record's TTL at which a browser asks

@@ -123,7 +123,7 @@ func (w *watcher) tick(now time.Time) {
 		w.refresh(st, now)
 	}
 	for d, at := range w.own {
-		if now.Sub(at) > quWindow {
+		if now.Sub(at) > ownMemory {
 			delete(w.own, d)
 		}
 	}

@@ -119,13 +119,13 @@ func (w *wireLAN) plugSelf(addrs ...string) {
 }
 
 // browse starts a browser on the LAN in this process; it ends with the test.
-func (w *wireLAN) browse(opts Options, cfg browseConfig) *Browser {
+func (w *wireLAN) browse(opts Options) *Browser {
 	w.t.Helper()
 	opts.Interfaces = []string{w.ifname}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(w.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	b, err := browse(w.t.Context(), opts, cfg)
+	b, err := Browse(w.t.Context(), opts)
 	if err != nil {
 		w.t.Fatal(err)
 	}

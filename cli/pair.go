@@ -153,7 +153,7 @@ func (e *env) pairingAddrs(ctx context.Context, to string, ifaces []string, self
 	}
 	q := &targetQuery{to: to, self: self}
 	match := func(p discovery.Peer) bool { return p.Flags[pairFlag] == "1" && q.match(p) }
-	found, err := collectPeers(ctx, discovery.Options{Interfaces: ifaces, Logger: e.log}, 5*time.Second, match)
+	found, err := collectPeers(ctx, discovery.Options{Interfaces: ifaces, Logger: e.log, Only: discovery.Pairing()}, 5*time.Second, match)
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,7 @@ func (e *env) resolveTarget(ctx context.Context, to string, opts discovery.Optio
 	if to != "" {
 		e.out.event(nil, fmt.Sprintf("looking for %s…", printable(to)))
 	}
+	opts.Only = q.lookup()
 	found, err := collectPeers(ctx, opts, wait, q.match)
 	if err != nil {
 		if len(pinned) == 0 {
@@ -122,6 +123,40 @@ func newTargetQuery(to string, trust *identity.TrustStore, self identity.DeviceI
 		}
 	}
 	return q
+}
+
+// lookup is whom discovery asks for: the receivers advertised under the
+// name --to gives, the ID prefix or the short ID of an instance label it
+// gives, and the paired devices it names; everyone without --to. Discovery
+// asks everyone after all if none of them answers within a second, and
+// match decides in any case.
+func (q *targetQuery) lookup() discovery.Lookup {
+	if q.to == "" {
+		return discovery.Lookup{}
+	}
+	l := discovery.ByName(q.to)
+	if n := normalizeIDText(q.to); len(n) >= minNetworkPrefix && isBase32(n) {
+		l = l.Or(discovery.ByID(n))
+	}
+	if i := strings.LastIndexByte(q.to, ' '); i >= 0 { // an instance label: "NAME ABCD-EFGH"
+		if n := normalizeIDText(q.to[i+1:]); len(n) == 8 && isBase32(n) {
+			l = l.Or(discovery.ByID(n))
+		}
+	}
+	for _, p := range q.pinned {
+		l = l.Or(discovery.ByID(p.ID.String()))
+	}
+	return l
+}
+
+// isBase32 reports whether s is made of the device ID alphabet, in either case.
+func isBase32(s string) bool {
+	for _, c := range strings.ToUpper(s) {
+		if !('A' <= c && c <= 'Z' || '2' <= c && c <= '7') {
+			return false
+		}
+	}
+	return true
 }
 
 // match reports whether --to names p: by name, by an ID prefix long enough

@@ -21,17 +21,7 @@ func TestToShortIDPrefix(t *testing.T) {
 		t.Fatalf("forged ID %s should share %s but not %s", forged.ID, short, full[:8])
 	}
 	self := identity.DeviceID{0xff}
-	empty, err := identity.OpenTrustStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	paired, err := identity.OpenTrustStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := paired.Add(identity.Peer{Name: "desk", ID: real.ID, Via: "pin"}); err != nil {
-		t.Fatal(err)
-	}
+	empty, paired := trustStores(t, real.ID)
 
 	for _, tc := range []struct {
 		what               string
@@ -63,6 +53,24 @@ func TestToShortIDPrefix(t *testing.T) {
 	}
 }
 
+// trustStores returns an empty trust store, and one where "desk" is paired
+// with id.
+func trustStores(t *testing.T, id identity.DeviceID) (empty, paired *identity.TrustStore) {
+	t.Helper()
+	empty, err := identity.OpenTrustStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	paired, err = identity.OpenTrustStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := paired.Add(identity.Peer{Name: "desk", ID: id, Via: "pin"}); err != nil {
+		t.Fatal(err)
+	}
+	return empty, paired
+}
+
 // TestToNotFound: an --to that names no receiver says which names answered,
 // and the one it most likely misspells.
 func TestToNotFound(t *testing.T) {
@@ -90,5 +98,32 @@ func TestToNotFound(t *testing.T) {
 	q = newTargetQuery("laptop-ana", empty, self)
 	if err := q.notFound(time.Second); !strings.Contains(err.Error(), "no receiver answered at all") {
 		t.Errorf("notFound with nothing seen = %v", err)
+	}
+}
+
+// TestToLookup: whom discovery asks for, for each form of --to.
+func TestToLookup(t *testing.T) {
+	self := identity.DeviceID{0xff}
+	desk := identity.DeviceID{0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99}
+	empty, paired := trustStores(t, desk)
+	full := desk.String()
+	for _, tc := range []struct {
+		to    string
+		trust *identity.TrustStore
+		want  discovery.Lookup
+	}{
+		{"", empty, discovery.Lookup{}},
+		{"laptop-1890", empty, discovery.ByName("laptop-1890")},
+		{"Desk", empty, discovery.ByName("Desk")},
+		{full[:16], empty, discovery.ByName(full[:16]).Or(discovery.ByID(full[:16]))},
+		{full[:4], empty, discovery.ByName(full[:4])}, // too short for the network: by name, then everyone
+		{full[:4], paired, discovery.ByName(full[:4]).Or(discovery.ByID(full))},
+		{"desk", paired, discovery.ByName("desk").Or(discovery.ByID(full))},
+		{"desk " + desk.Short(), empty, discovery.ByName("desk " + desk.Short()).Or(discovery.ByID(desk.Short()))},
+	} {
+		q := newTargetQuery(tc.to, tc.trust, self)
+		if got := q.lookup(); got.String() != tc.want.String() {
+			t.Errorf("--to %q: lookup %v, want %v", tc.to, got, tc.want)
+		}
 	}
 }

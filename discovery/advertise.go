@@ -31,14 +31,9 @@ type Options struct {
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
 
-	// SweepInterval is how often a browser queries: zero means 2 s, and
-	// less than a second means a second.
-	SweepInterval time.Duration
-
-	// MissedSweeps is how many sweeps in a row a peer may miss before it is
-	// reported down: zero means 3. A killed peer goes down after at most
-	// (MissedSweeps+1) × SweepInterval.
-	MissedSweeps int
+	// Only narrows whom a browser asks (see Lookup); the zero value asks
+	// everyone. Advertise ignores it.
+	Only Lookup
 }
 
 func (o Options) logger() *slog.Logger {

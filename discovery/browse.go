@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -13,15 +14,11 @@ import (
 )
 
 const (
-	defaultSweepInterval = 2 * time.Second
-	defaultMissedSweeps  = 3
-	minSweepInterval     = time.Second            // RFC 6762 §5.2: queries at least a second apart
-	firstRepeat          = 500 * time.Millisecond // a second query soon after the start, against loss
-	goodbyeGrace         = time.Second            // RFC 6762 §10.1
-	coalesce             = 20 * time.Millisecond  // lets one sweep's answers arrive before events go out
-	maxInstancesPerLink  = 256
-	maxAddrsPerHost      = 16
-	maxQueue             = 4096 // events waiting for a reader that does not read
+	goodbyeGrace        = time.Second           // RFC 6762 §10.1
+	coalesce            = 20 * time.Millisecond // lets a burst of answers arrive before events go out
+	maxInstancesPerLink = 256
+	maxAddrsPerHost     = 16
+	maxQueue            = 4096 // events waiting for a reader that does not read
 )
 
 // EventType says what happened to a peer.
@@ -73,33 +70,29 @@ func Browse(ctx context.Context, opts Options) (*Browser, error) {
 	if err != nil {
 		return nil, err
 	}
-	socks, err := openSockets(log)
+	socks, err := openSockets(log, wantRcvbuf)
 	if err != nil {
 		return nil, err
 	}
 	events := make(chan Event)
 	b := &Browser{events: events}
 	w := &watcher{
-		names:    opts.Interfaces,
-		log:      log,
-		socks:    socks,
-		interval: defaultSweepInterval,
-		missed:   defaultMissedSweeps,
-		links:    make(map[int]*linkState),
-		out:      events,
-		publish:  b.setPeers,
+		names:   opts.Interfaces,
+		log:     log,
+		socks:   socks,
+		tx:      socks,
+		maxTTL:  recordTTL,
+		rand:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		lookup:  opts.Only,
+		links:   make(map[int]*linkState),
+		out:     events,
+		publish: b.setPeers,
 	}
-	if opts.SweepInterval > 0 {
-		w.interval = max(opts.SweepInterval, minSweepInterval)
-	}
-	if opts.MissedSweeps > 0 {
-		w.missed = opts.MissedSweeps
-	}
-	if err := w.setLinks(links, true); err != nil {
+	if err := w.setLinks(links, true, time.Now()); err != nil {
 		socks.close()
 		return nil, err
 	}
-	log.Debug("browsing", "interfaces", names(links))
+	log.Debug("browsing", "interfaces", names(links), "lookup", opts.Only)
 
 	ctx, b.cancel = context.WithCancel(ctx)
 	b.g, ctx = errgroup.WithContext(ctx)

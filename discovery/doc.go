@@ -57,27 +57,129 @@
 //
 // # Browsing
 //
-// A browser queries for PTR records of _ferry._udp.local. on every interface
-// it uses, over IPv4 (224.0.0.251) and IPv6 (ff02::fb), from port 5353, every
-// SweepInterval (2 s), with one extra query half a second after the start.
-// It also listens to every response on the group, whoever asked. A peer is
-// assembled, per interface, from the PTR, SRV and TXT records of its instance
-// and the A and AAAA records of the SRV target, and reported once it has a
-// valid id, a port and an address. A link-local IPv6 address carries the
-// interface it was seen on as its zone ("fe80::1%eth0").
+// A browser listens on port 5353 over IPv4 (224.0.0.251) and IPv6 (ff02::fb)
+// on every interface it uses, and records every response on the group,
+// whoever asked. It asks for receive buffers of 4 MiB, so that the answers
+// of a few hundred receivers to one query wait in the kernel rather than
+// being dropped, and warns once, with the sysctl that raises the limit, if
+// the system grants less than 1 MiB.
 //
-// A peer goes down on an interface one second after a goodbye for its PTR or
-// SRV record (RFC 6762 §10.1; a record with a TTL within that second cancels
-// it, so a re-announcement does not look like a departure), or when it has not
-// answered MissedSweeps (3) sweeps in a row. It is reported down when it is
-// down on every interface. Responses from a source port other than 5353 and
-// queries are ignored.
+// It queries on each interface over one IP family: IPv4 where the interface
+// has an IPv4 address, IPv6 only where it has none. A responder answers over
+// the family it was asked on, with the addresses of both, so asking over
+// both would double every answer.
 //
-// Querying every two seconds departs from RFC 6762 §5.2, which backs off to an
-// hour: without it a crashed receiver would stay listed for the records' TTL
-// (53 minutes). The cost is one query per interface and IP version per sweep,
-// and the answers: four small packets per receiver per sweep from this
-// package's advertiser, which answers over both IP versions.
+// Querying (RFC 6762 §5.2). A browser asks for the PTR records of
+// _ferry._udp.local. at once with the unicast-response bit (a QU question,
+// §5.4), then one second later, then at intervals that double up to an hour:
+// 0, 1, 3, 7, 15 s, … An interface that appears, or whose addresses change,
+// starts its series again. Each query lists as known answers (§7.1) the PTR
+// records of the instances that are up and have more than half their TTL
+// left, so the receivers already known stay silent. When they do not fit
+// one packet (1472 bytes of DNS message over IPv4, 1452 over IPv6, so that
+// no packet is fragmented), the rest follow at once in packets without a
+// question, and every packet but the last has the TC bit (§7.2).
+//
+// Liveness. An instance is up on an interface while its SRV record lives. A
+// browser asks for the record again at 80, 85, 90 and 95 % of its TTL, each
+// plus up to 2 % at random (§5.2): a QM question for the SRV record, and the
+// questions due within the next 250 ms go out together, in as few packets as
+// they fit. The random shares are drawn once for the records that arrive
+// within 250 ms of each other (the answers to one query), not per record:
+// the earliest of a few hundred per-record times would fall at 80 % in every
+// browser, and they would all ask at once instead of the first sparing the
+// others. An answer renews the record and the schedule starts again; when
+// the record expires without a fresh copy, the instance is gone. A goodbye
+// (a PTR or SRV record with TTL 0) ends it one second later unless a record
+// with a TTL comes within that second, so a re-announcement does not look
+// like a departure (§10.1). A and AAAA records, and TXT records, live by their
+// own TTLs and are renewed whenever they are seen, as the additional records
+// of an SRV answer or otherwise; an address record with the cache-flush bit
+// ends the older ones of its name and family one second later (§10.2). An
+// instance whose TXT record's TTL ran out stays up, with that record, while
+// its SRV record lives.
+//
+// Another host's traffic counts (§7.3). Every response refreshes the cache,
+// whoever asked, so ten browsers cost about what one costs. When another
+// host asks (QM) for an SRV record this browser is about to ask for (its
+// refresh is due within 2 % of the TTL and 250 ms), this browser takes the
+// question as asked, unless that query lists the record as a known answer
+// with at least half its TTL, which would keep the responder silent. A PTR
+// query due within a second is taken as asked likewise, when the other host
+// asks the same question with no known answer this browser would not list.
+// A browser's own queries, which come back to it, do not count.
+//
+// A unicast response is accepted only within two seconds of a QU query on
+// that interface, and only from an address of that interface's networks
+// (or IPv6 link-local) (§5.4, §11). Responses from a source port other than
+// 5353 are ignored (§11), and so are queries from one (one-shot queries,
+// §5.1, whose answers are unicast to the asker).
+//
+// A peer is assembled, per interface, from the PTR, SRV and TXT records of
+// its instance and the A and AAAA records of the SRV target, and reported
+// once it is up with a valid id, a port and an address. A link-local IPv6
+// address carries the interface it was seen on as its zone ("fe80::1%eth0").
+// It is reported down when it is gone on every interface.
+//
+// Targeted lookups. With Options.Only (ByName, ByID, Pairing, or several
+// with Or) a browser asks for the PTR records of
+// "<subtype>._sub._ferry._udp.local." (see records.go) instead of
+// _ferry._udp.local., so that in an office of 200 receivers only the one
+// wanted answers. If nobody answers the narrowed
+// question within a second, the browser asks everyone after all, QU first
+// again: receivers of older versions advertise no subtypes, and a name
+// misspelled in `ferry send --to` still gets its "did you mean" list.
+//
+// # RFC 6762: what ferry's browser implements, and where it departs
+//
+// Implemented: continuous querying with exponential backoff to an hour and
+// refresh queries at 80–95 % of a record's TTL (§5.2); a QU first query and
+// unicast responses to it (§5.4); known-answer lists (§7.1) split over
+// packets with the TC bit (§7.2); duplicate-question suppression (§7.3);
+// goodbyes that take effect after a second (§10.1); the cache-flush bit for
+// address records (§10.2); the source checks of §11 (port 5353, unicast only
+// from on-link addresses); several questions in one query (§5.3).
+//
+// Deliberate departures:
+//
+//   - The first query goes out at once, not after a random 20–120 ms (§5.2).
+//     That delay spreads out hosts that start together, after a power cut;
+//     a ferry browser starts when a person types a command, and the delay
+//     would only slow `ferry send`.
+//   - A unique record (SRV, TXT, A, AAAA) is believed for at most 12 s
+//     (recordTTL in records.go), whatever TTL it carries. Liveness rests on
+//     the SRV record's TTL, and ferry receivers of earlier versions (like
+//     other implementations a test may advertise _ferry._udp with) announce
+//     TTLs of an hour: a receiver that crashed would stay listed that long.
+//     ferry's receivers announce 12 s, so for them the cap changes nothing;
+//     for the others it costs one refresh query every ten seconds or so.
+//   - From the 90 % refresh on, a browser also sends a PTR query whose
+//     known answers leave that instance out. A responder that cannot answer a
+//     question for an instance name with a space in its label (the
+//     grandcat/zeroconf library before ferry's fork compared names in their
+//     escaped text form) still answers that. It costs one more query, only
+//     for an instance that did not answer its first two refresh queries.
+//   - Known answers list only the PTR records of instances that are up: a
+//     PTR record whose SRV record expired, or never came, would keep its
+//     responder silent when the browser needs its answer.
+//   - TXT records are not asked for at 80 % of their TTL: they change only
+//     when a receiver registers again, which it announces, and an up instance
+//     keeps its last TXT record past the record's TTL.
+//   - A unicast answer to the first query may not reach a browser that
+//     shares port 5353 with other mDNS software on its host (the kernel hands
+//     a unicast datagram to one of the sockets); the QM query a second later
+//     brings the answers by multicast. RFC 6762 §5.4 accepts this.
+//   - The cache holds ferry's records only (_ferry._udp, its subtypes, its
+//     instances and their hosts' addresses), at most 256 instances per
+//     interface and 16 addresses per host; a browser does not answer
+//     queries from its cache, nor watch for failures (§10.5).
+//
+// # Answering
+//
+// [Placeholder: what ferry's advertiser (the fork of grandcat/zeroconf in
+// third_party/) implements of RFC 6762 as a responder, and where it departs,
+// is written by the engineer who changes it; this paragraph is replaced when
+// that change lands.]
 //
 // # Interfaces
 //

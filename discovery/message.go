@@ -9,12 +9,19 @@ import (
 )
 
 const (
-	classMask      = 0x7fff // the class without the cache-flush bit (RFC 6762 §10.2)
+	classMask      = 0x7fff // the class without the cache-flush or unicast-response bit (RFC 6762 §10.2, §5.4)
 	cacheFlushBit  = 0x8000
-	maxPerResponse = 64 // instances, and addresses, kept from one response
+	unicastBit     = 0x8000 // in a question's class: a QU question
+	maxPerResponse = 64     // instances, and addresses, kept from one response
+	maxSubtypes    = 8      // subtype PTRs kept per instance and response
+	maxQuestions   = 64     // questions kept from one query
+	maxKnown       = 512    // known answers kept from one query
 )
 
-var errNotResponse = errors.New("not an mDNS response")
+var (
+	errNotResponse = errors.New("not an mDNS response")
+	errNotQuery    = errors.New("not an mDNS query")
+)
 
 // response is what one mDNS response says about ferry instances and hosts.
 type response struct {
@@ -24,14 +31,37 @@ type response struct {
 
 // instanceRecords are one instance's records in a response.
 type instanceRecords struct {
-	label   string // instance label, unescaped
-	alive   bool   // a PTR, SRV or TXT record with a TTL above zero
-	goodbye bool   // a PTR or SRV record with TTL zero
-	srv     bool   // port and target are set
-	port    int
-	target  string // SRV target, lower case, presentation format
-	txt     []string
-	hasTXT  bool
+	label string // instance label, unescaped
+	fqdn  string // its full name as decoded (presentation format), to ask for it
+
+	hasPTR bool // a PTR record of _ferry._udp.local.
+	ptrTTL uint32
+	subs   []subtypePTR // PTR records of its subtypes
+
+	hasSRV bool
+	srvTTL uint32
+	port   int
+	target string // SRV target, lower case, presentation format; "" in a goodbye
+
+	hasTXT bool
+	txtTTL uint32
+	txt    []string // empty in a goodbye
+}
+
+// subtypePTR is a PTR record "<label>._sub._ferry._udp.local." → instance.
+type subtypePTR struct {
+	label string // lower case
+	ttl   uint32
+}
+
+// alive reports a PTR, SRV or TXT record with a TTL above zero.
+func (ir *instanceRecords) alive() bool {
+	return ir.hasPTR && ir.ptrTTL > 0 || ir.hasSRV && ir.srvTTL > 0 || ir.hasTXT && ir.txtTTL > 0
+}
+
+// goodbye reports a PTR or SRV record with TTL zero (RFC 6762 §10.1).
+func (ir *instanceRecords) goodbye() bool {
+	return ir.hasPTR && ir.ptrTTL == 0 || ir.hasSRV && ir.srvTTL == 0
 }
 
 // hostAddr is an A or AAAA record.
@@ -42,27 +72,44 @@ type hostAddr struct {
 	flush bool // the cache-flush bit
 }
 
+// decode unpacks a DNS message. One record it cannot decode (python-zeroconf
+// 0.47 writes NSEC records with an empty type bitmap) would cost the whole
+// message: it keeps every record that decodes.
+func decode(pkt []byte) (*dns.Msg, error) {
+	var msg dns.Msg
+	err := msg.Unpack(pkt)
+	if err == nil {
+		return &msg, nil
+	}
+	m, lerr := unpackLenient(pkt)
+	if lerr != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // parseResponse decodes an mDNS packet and keeps the records about
 // _ferry._udp instances and every address record; the caller decides which
 // hosts matter. It accepts only responses (QR set, opcode 0).
 func parseResponse(pkt []byte) (response, error) {
-	var msg dns.Msg
-	if err := msg.Unpack(pkt); err != nil {
-		// One record it cannot decode (python-zeroconf 0.47 writes NSEC
-		// records with an empty type bitmap) would cost the whole answer:
-		// keep every record that decodes.
-		m, lerr := unpackLenient(pkt)
-		if lerr != nil {
-			return response{}, err
-		}
-		msg = *m
+	msg, err := decode(pkt)
+	if err != nil {
+		return response{}, err
 	}
+	return responseOf(msg)
+}
+
+func responseOf(msg *dns.Msg) (response, error) {
 	if !msg.Response || msg.Opcode != dns.OpcodeQuery {
 		return response{}, errNotResponse
 	}
 	var r response
 	byLabel := make(map[string]int) // lower-case label → index in r.instances
-	get := func(label string) *instanceRecords {
+	get := func(fqdn string) *instanceRecords {
+		label, ok := splitInstance(fqdn)
+		if !ok {
+			return nil
+		}
 		key := strings.ToLower(label)
 		if i, ok := byLabel[key]; ok {
 			return &r.instances[i]
@@ -71,7 +118,7 @@ func parseResponse(pkt []byte) (response, error) {
 			return nil
 		}
 		byLabel[key] = len(r.instances)
-		r.instances = append(r.instances, instanceRecords{label: label})
+		r.instances = append(r.instances, instanceRecords{label: label, fqdn: fqdn})
 		return &r.instances[len(r.instances)-1]
 	}
 	for _, sec := range [][]dns.RR{msg.Answer, msg.Ns, msg.Extra} {
@@ -82,36 +129,30 @@ func parseResponse(pkt []byte) (response, error) {
 			}
 			switch rr := rr.(type) {
 			case *dns.PTR:
-				if !strings.EqualFold(h.Name, serviceName) {
-					continue
-				}
-				label, ok := splitInstance(rr.Ptr)
+				owner, ok := ptrOwner(h.Name)
 				if !ok {
 					continue
 				}
-				if ir := get(label); ir != nil {
-					ir.note(h.Ttl, true)
+				ir := get(rr.Ptr)
+				switch {
+				case ir == nil:
+				case owner == "":
+					ir.hasPTR, ir.ptrTTL = true, h.Ttl
+				case len(ir.subs) < maxSubtypes:
+					ir.subs = append(ir.subs, subtypePTR{label: owner, ttl: h.Ttl})
 				}
 			case *dns.SRV:
-				label, ok := splitInstance(h.Name)
-				if !ok {
-					continue
-				}
-				if ir := get(label); ir != nil {
-					ir.note(h.Ttl, true)
+				if ir := get(h.Name); ir != nil {
+					ir.hasSRV, ir.srvTTL = true, h.Ttl
 					if h.Ttl > 0 {
-						ir.srv, ir.port, ir.target = true, int(rr.Port), strings.ToLower(rr.Target)
+						ir.port, ir.target = int(rr.Port), strings.ToLower(rr.Target)
 					}
 				}
 			case *dns.TXT:
-				label, ok := splitInstance(h.Name)
-				if !ok {
-					continue
-				}
-				if ir := get(label); ir != nil {
-					ir.note(h.Ttl, false)
+				if ir := get(h.Name); ir != nil {
+					ir.hasTXT, ir.txtTTL = true, h.Ttl
 					if h.Ttl > 0 {
-						ir.txt, ir.hasTXT = rr.Txt, true
+						ir.txt = rr.Txt
 					}
 				}
 			case *dns.A:
@@ -124,12 +165,22 @@ func parseResponse(pkt []byte) (response, error) {
 	return r, nil
 }
 
-func (ir *instanceRecords) note(ttl uint32, canSayGoodbye bool) {
-	if ttl > 0 {
-		ir.alive = true
-	} else if canSayGoodbye {
-		ir.goodbye = true
+// ptrOwner tells the owner names of ferry's PTR records: "" for
+// _ferry._udp.local., the subtype label (lower case) for
+// "<label>._sub._ferry._udp.local.", and false for anything else.
+func ptrOwner(name string) (string, bool) {
+	if strings.EqualFold(name, serviceName) {
+		return "", true
 	}
+	const suffix = "._sub." + serviceName
+	if len(name) <= len(suffix) || !strings.EqualFold(name[len(name)-len(suffix):], suffix) {
+		return "", false
+	}
+	label := strings.ToLower(name[:len(name)-len(suffix)])
+	if len(label) > maxLabel || strings.ContainsAny(label, `.\`) {
+		return "", false // one plain label: ferry's subtypes have no escapes
+	}
+	return label, true
 }
 
 func (r *response) addAddr(h *dns.RR_Header, ip []byte) {
@@ -143,6 +194,92 @@ func (r *response) addAddr(h *dns.RR_Header, ip []byte) {
 		ttl:   h.Ttl,
 		flush: h.Class&cacheFlushBit != 0,
 	})
+}
+
+// query is what another host's mDNS query asks about ferry, and which of
+// ferry's records it lists as known answers (RFC 6762 §7.1).
+type query struct {
+	questions []question // about _ferry._udp.local. and its instances only
+	knownPTR  []knownPTR
+	knownSRV  []knownSRV
+	tc        bool // more known answers follow in other packets (§7.2)
+	partial   bool // it listed more known answers than were kept
+}
+
+// question is a question of a query: the name as decoded, lower case.
+type question struct {
+	name  string
+	qtype uint16
+	qu    bool // the unicast-response bit (§5.4)
+}
+
+// knownPTR is a PTR record listed as a known answer.
+type knownPTR struct {
+	owner string // "" for _ferry._udp.local., else the subtype label, lower case
+	label string // the instance label, lower case
+	ttl   uint32
+}
+
+// knownSRV is an SRV record listed as a known answer.
+type knownSRV struct {
+	label string // the instance label, lower case
+	ttl   uint32
+}
+
+// parseQuery decodes an mDNS packet and keeps the questions about
+// _ferry._udp.local., its subtypes and its instances, and the known
+// answers among ferry's PTR and SRV records. It accepts only queries (QR
+// clear, opcode 0).
+func parseQuery(pkt []byte) (query, error) {
+	msg, err := decode(pkt)
+	if err != nil {
+		return query{}, err
+	}
+	return queryOf(msg)
+}
+
+func queryOf(msg *dns.Msg) (query, error) {
+	if msg.Response || msg.Opcode != dns.OpcodeQuery {
+		return query{}, errNotQuery
+	}
+	q := query{tc: msg.Truncated}
+	for _, qn := range msg.Question {
+		if len(q.questions) >= maxQuestions {
+			break
+		}
+		if qn.Qclass&classMask != dns.ClassINET && qn.Qclass&classMask != dns.ClassANY {
+			continue
+		}
+		if _, ok := ptrOwner(qn.Name); !ok {
+			if _, ok := splitInstance(qn.Name); !ok {
+				continue
+			}
+		}
+		q.questions = append(q.questions, question{name: strings.ToLower(qn.Name), qtype: qn.Qtype, qu: qn.Qclass&unicastBit != 0})
+	}
+	for _, rr := range msg.Answer {
+		h := rr.Header()
+		if h.Class&classMask != dns.ClassINET {
+			continue
+		}
+		if len(q.knownPTR)+len(q.knownSRV) >= maxKnown {
+			q.partial = true
+			break
+		}
+		switch rr := rr.(type) {
+		case *dns.PTR:
+			owner, ok := ptrOwner(h.Name)
+			label, ok2 := splitInstance(rr.Ptr)
+			if ok && ok2 {
+				q.knownPTR = append(q.knownPTR, knownPTR{owner: owner, label: strings.ToLower(label), ttl: h.Ttl})
+			}
+		case *dns.SRV:
+			if label, ok := splitInstance(h.Name); ok {
+				q.knownSRV = append(q.knownSRV, knownSRV{label: strings.ToLower(label), ttl: h.Ttl})
+			}
+		}
+	}
+	return q, nil
 }
 
 // unpackLenient decodes a DNS message record by record and leaves out the
@@ -164,10 +301,12 @@ func unpackLenient(pkt []byte) (*dns.Msg, error) {
 	}
 	off := 12
 	for range counts[0] {
-		_, next, err := dns.UnpackDomainName(pkt, off)
+		name, next, err := dns.UnpackDomainName(pkt, off)
 		if err != nil || next+4 > len(pkt) {
 			return nil, errors.New("bad question")
 		}
+		msg.Question = append(msg.Question, dns.Question{Name: name,
+			Qtype: uint16(pkt[next])<<8 | uint16(pkt[next+1]), Qclass: uint16(pkt[next+2])<<8 | uint16(pkt[next+3])})
 		off = next + 4
 	}
 	secs := []*[]dns.RR{&msg.Answer, &msg.Ns, &msg.Extra}

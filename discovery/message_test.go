@@ -1,6 +1,8 @@
 package discovery
 
 import (
+	"cmp"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -15,10 +17,11 @@ import (
 // rec describes one advertiser's records, to build packets like the
 // advertiser's library sends them.
 type rec struct {
-	svc   Service
-	ttl   uint32
-	addrs []string
-	flush bool // cache-flush bit on the address records, as in announcements
+	svc    Service
+	ttl    uint32
+	ptrTTL uint32 // of the PTR record, if not ttl
+	addrs  []string
+	flush  bool // cache-flush bit on the address records, as in announcements
 }
 
 func (r rec) rrs() (ptr dns.RR, others []dns.RR) {
@@ -31,7 +34,7 @@ func (r rec) rrs() (ptr dns.RR, others []dns.RR) {
 		}
 		return h
 	}
-	ptr = &dns.PTR{Hdr: hdr(serviceName, dns.TypePTR, r.ttl, false), Ptr: inst}
+	ptr = &dns.PTR{Hdr: hdr(serviceName, dns.TypePTR, cmp.Or(r.ptrTTL, r.ttl), false), Ptr: inst}
 	txt := &dns.TXT{Hdr: hdr(inst, dns.TypeTXT, r.ttl, false)}
 	for _, s := range r.svc.txt() {
 		txt.Txt = append(txt.Txt, escapeTXT(s))
@@ -88,8 +91,9 @@ func TestParseResponse(t *testing.T) {
 		t.Fatalf("instances = %+v", r.instances)
 	}
 	ir := r.instances[0]
-	if ir.label != a.svc.Instance() || !ir.alive || ir.goodbye || !ir.srv || ir.port != 4001 ||
-		ir.target != "ferry-"+strings.ToLower(a.svc.ID.Short())+".local." || !ir.hasTXT || len(ir.txt) != 3 {
+	if ir.label != a.svc.Instance() || !ir.alive() || ir.goodbye() || !ir.hasSRV || ir.srvTTL != 3200 || ir.port != 4001 ||
+		ir.target != "ferry-"+strings.ToLower(a.svc.ID.Short())+".local." || !ir.hasTXT || len(ir.txt) != 3 ||
+		!ir.hasPTR || ir.ptrTTL != 3200 || ir.fqdn != escapeLabel(a.svc.Instance())+"."+serviceName && ir.fqdn != `alpha\ `+a.svc.ID.Short()+"."+serviceName {
 		t.Errorf("instance = %+v", ir)
 	}
 	if len(r.addrs) != 3 || r.addrs[0].addr != netip.MustParseAddr("10.231.0.1") || r.addrs[0].host != ir.target {
@@ -99,7 +103,7 @@ func TestParseResponse(t *testing.T) {
 	bye := a
 	bye.ttl = 0
 	r, _ = parseResponse(pkt(t, true, bye))
-	if len(r.instances) != 1 || r.instances[0].alive || !r.instances[0].goodbye {
+	if len(r.instances) != 1 || r.instances[0].alive() || !r.instances[0].goodbye() {
 		t.Errorf("goodbye parsed as %+v", r.instances)
 	}
 
@@ -154,7 +158,7 @@ func TestParseResponseSkipsBadRecord(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parseResponse: %v", err)
 	}
-	if len(r.instances) != 1 || !r.instances[0].srv || r.instances[0].port != 4001 || !r.instances[0].hasTXT {
+	if len(r.instances) != 1 || !r.instances[0].hasSRV || r.instances[0].port != 4001 || !r.instances[0].hasTXT {
 		t.Errorf("instances = %+v", r.instances)
 	}
 	if len(r.addrs) != 2 || r.addrs[1].addr != netip.MustParseAddr("10.231.0.9") {
@@ -226,10 +230,135 @@ func checkTXTInfo(t *testing.T, info txtInfo) {
 // TestFuzzSeedsPresent keeps the checked-in corpus honest: each fuzz target
 // has seeds in testdata/fuzz.
 func TestFuzzSeedsPresent(t *testing.T) {
-	for _, name := range []string{"FuzzParseResponse", "FuzzParseTXT"} {
+	for _, name := range []string{"FuzzParseResponse", "FuzzParseTXT", "FuzzParseQuery"} {
 		ents, err := os.ReadDir(filepath.Join("testdata", "fuzz", name))
 		if err != nil || len(ents) == 0 {
 			t.Errorf("no seeds for %s: %v", name, err)
 		}
 	}
+}
+
+// TestParseQuery: the questions about ferry and the known answers among
+// ferry's PTR and SRV records, with the QU and TC bits.
+func TestParseQuery(t *testing.T) {
+	a := rec{svc: Service{Name: "alpha", ID: testID("a"), Port: 4001}, ttl: 3200, addrs: []string{"10.231.0.1"}}
+	ptr, others := a.rrs()
+	srv := others[0]
+	m := new(dns.Msg)
+	m.Question = []dns.Question{
+		{Name: serviceName, Qtype: dns.TypePTR, Qclass: dns.ClassINET | unicastBit},
+		{Name: "_pair._sub." + serviceName, Qtype: dns.TypePTR, Qclass: dns.ClassINET},
+		{Name: srv.Header().Name, Qtype: dns.TypeSRV, Qclass: dns.ClassINET},
+		{Name: "_http._tcp.local.", Qtype: dns.TypePTR, Qclass: dns.ClassINET},
+	}
+	sub := dns.Copy(ptr).(*dns.PTR)
+	sub.Hdr.Name = "_pair._sub." + serviceName
+	m.Answer = []dns.RR{ptr, sub, srv}
+	m.Truncated = true
+	q, _ := mustParseQuery(t, m)
+	label := strings.ToLower(a.svc.Instance())
+	if len(q.questions) != 3 || !q.questions[0].qu || q.questions[1].qu || q.questions[2].qtype != dns.TypeSRV || !q.tc ||
+		len(q.knownPTR) != 2 || q.knownPTR[0] != (knownPTR{"", label, 3200}) || q.knownPTR[1] != (knownPTR{"_pair", label, 3200}) ||
+		len(q.knownSRV) != 1 || q.knownSRV[0] != (knownSRV{label, 3200}) {
+		t.Errorf("query = %+v", q)
+	}
+	if _, err := parseQuery(pkt(t, false, a)); err == nil {
+		t.Error("a response accepted as a query")
+	}
+}
+
+// mustParseQuery packs m and parses it as a query.
+func mustParseQuery(t *testing.T, m *dns.Msg) (query, []byte) {
+	t.Helper()
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := parseQuery(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, b
+}
+
+// TestPackQuery: questions without known answers spread over packets that
+// each stand alone; known answers that do not fit follow the question in
+// packets with the TC bit on all but the last; nothing exceeds the limit.
+func TestPackQuery(t *testing.T) {
+	var qs []question
+	for i := range 100 {
+		qs = append(qs, question{name: fmt.Sprintf("desk-%03d\\ ABCD-EFGH.%s", i, serviceName), qtype: dns.TypeSRV})
+	}
+	pkts, err := packQuery(qs, nil, maxQuery4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, b := range pkts {
+		var m dns.Msg
+		if err := m.Unpack(b); err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > maxQuery4 || m.Truncated || len(m.Answer) > 0 || m.Response || m.Id != 0 || m.RecursionDesired {
+			t.Errorf("packet %d: %d bytes, %v", i, len(b), m.MsgHdr)
+		}
+		n += len(m.Question)
+	}
+	if n != 100 || len(pkts) < 2 {
+		t.Errorf("%d questions in %d packets", n, len(pkts))
+	}
+
+	var known []dns.RR
+	for i := range 100 {
+		known = append(known, knownPTRRecord(serviceName, fmt.Sprintf("desk-%03d\\ ABCD-EFGH.%s", i, serviceName), 4000))
+	}
+	pkts, err = packQuery([]question{{name: serviceName, qtype: dns.TypePTR}}, known, maxQuery6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = 0
+	for i, b := range pkts {
+		var m dns.Msg
+		if err := m.Unpack(b); err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > maxQuery6 || m.Truncated != (i < len(pkts)-1) || (len(m.Question) == 1) != (i == 0) {
+			t.Errorf("packet %d: %d bytes, TC %v, %d questions", i, len(b), m.Truncated, len(m.Question))
+		}
+		n += len(m.Answer)
+	}
+	if n != 100 || len(pkts) < 2 {
+		t.Errorf("%d known answers in %d packets", n, len(pkts))
+	}
+}
+
+// FuzzParseQuery feeds arbitrary packets to the query decoder: nothing may
+// panic, and what it keeps stays within its limits.
+func FuzzParseQuery(f *testing.F) {
+	a := rec{svc: Service{Name: "alpha", ID: testID("a"), Port: 4001}, ttl: 3200, addrs: []string{"10.231.0.1"}}
+	ptr, others := a.rrs()
+	m := new(dns.Msg)
+	m.SetQuestion(serviceName, dns.TypePTR)
+	m.Answer = []dns.RR{ptr}
+	b, _ := m.Pack()
+	f.Add(b)
+	m.SetQuestion(others[0].Header().Name, dns.TypeSRV)
+	m.Answer = []dns.RR{others[0]}
+	b, _ = m.Pack()
+	f.Add(b)
+	f.Add(withBadNSEC(f, b))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := parseQuery(b)
+		if err != nil {
+			return
+		}
+		if len(q.questions) > maxQuestions || len(q.knownPTR)+len(q.knownSRV) > maxKnown {
+			t.Fatalf("%d questions, %d+%d known answers", len(q.questions), len(q.knownPTR), len(q.knownSRV))
+		}
+		for _, k := range q.knownPTR {
+			if k.label == "" || len(k.label) > maxLabel {
+				t.Fatalf("known PTR %+v", k)
+			}
+		}
+	})
 }

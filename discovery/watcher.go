@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -16,18 +17,31 @@ import (
 	"github.com/miekg/dns"
 )
 
+// sender multicasts a query on an interface; *sockets is one.
+type sender interface {
+	send(ifi *net.Interface, v6 bool, b []byte) error
+}
+
 // watcher is the state owned by a Browser's main goroutine.
 type watcher struct {
-	names    []string // Options.Interfaces
-	log      *slog.Logger
-	socks    *sockets
-	interval time.Duration
-	missed   int
+	names  []string // Options.Interfaces
+	log    *slog.Logger
+	socks  *sockets      // joins the group; nil in unit tests
+	tx     sender        // sends the queries: socks, or a recorder in unit tests
+	maxTTL time.Duration // the longest a unique record is believed to live
+	rand   *rand.Rand
 
-	links     map[int]*linkState // by interface index
-	lastSweep time.Time
-	linkErr   string // the last interface error logged
-	warned    map[string]bool
+	jitterAt time.Time               // when jitter was drawn
+	jitter   [len(refreshAt)]float64 // see jitterFor
+
+	lookup   Lookup    // what the PTR queries ask for; everyone once widened
+	answered bool      // a receiver answered the narrowed lookup: it stays narrowed
+	widenAt  time.Time // when the narrowed lookup asks everyone unless answered; zero if not pending
+
+	links   map[int]*linkState // by interface index
+	linkErr string             // the last interface error logged
+	warned  map[string]bool
+	own     map[uint64]time.Time // digests of the queries sent lately, to know them when they loop back
 
 	dirty      bool
 	dirtySince time.Time
@@ -37,41 +51,13 @@ type watcher struct {
 	publish    func(map[string]Peer)
 }
 
-// linkState is what a watcher knows about one interface.
-type linkState struct {
-	link
-	v4, v6    bool                 // joined the group over IPv4, IPv6
-	instances map[string]*instance // by lower-case instance label
-	hosts     map[string]*host     // by lower-case SRV target
-}
-
-type instance struct {
-	label    string
-	port     int
-	target   string
-	txt      *txtInfo
-	lastSeen time.Time // last record with a TTL
-	missed   int       // sweeps in a row without a record
-	byeAt    time.Time // when a goodbye takes effect; zero if none
-}
-
-type host struct {
-	addrs map[netip.Addr]time.Time // last seen
-}
-
 func (w *watcher) run(ctx context.Context, pkts <-chan packet) error {
 	defer close(w.out)
-	query := queryPacket()
-	now := time.Now()
-	w.query(query)
-	w.lastSweep = now
-
-	sweep := time.NewTicker(w.interval)
-	defer sweep.Stop()
-	repeat := time.NewTimer(firstRepeat)
-	defer repeat.Stop()
+	poll := time.NewTicker(pollInterval)
+	defer poll.Stop()
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
+	w.tick(time.Now())
 
 	for {
 		var (
@@ -92,15 +78,11 @@ func (w *watcher) run(ctx context.Context, pkts <-chan packet) error {
 			w.flush(time.Now()) // so that Peers is current for List
 			return nil
 		case p := <-pkts:
-			w.apply(p)
-		case <-repeat.C:
-			w.query(query)
-		case now := <-sweep.C:
-			w.refreshLinks()
-			w.sweep(now)
-			w.query(query)
+			w.handle(p)
+		case <-poll.C:
+			w.refreshLinks(time.Now())
 		case now := <-wake.C:
-			w.flush(now)
+			w.tick(now)
 		case out <- next:
 			w.queue[0] = Event{}
 			w.queue = w.queue[1:]
@@ -108,41 +90,194 @@ func (w *watcher) run(ctx context.Context, pkts <-chan packet) error {
 	}
 }
 
-func queryPacket() []byte {
-	m := new(dns.Msg)
-	m.SetQuestion(serviceName, dns.TypePTR)
-	m.Id = 0 // RFC 6762 §18.1
-	m.RecursionDesired = false
-	b, err := m.Pack()
-	if err != nil {
-		panic("discovery: pack query: " + err.Error()) // a constant message
+// handle takes a packet from the readers.
+func (w *watcher) handle(p packet) {
+	switch {
+	case p.resp != nil:
+		w.apply(p)
+	case p.query != nil:
+		if _, mine := w.own[p.digest]; !mine {
+			w.observeQuery(p)
+		}
 	}
-	return b
 }
 
-// query asks every link for ferry instances.
-func (w *watcher) query(q []byte) {
-	for _, st := range w.sortedLinks() {
-		if st.v4 {
-			err := w.socks.v4.SetMulticastInterface(&st.iface)
-			if err == nil {
-				_, err = w.socks.v4.WriteTo(q, nil, &net.UDPAddr{IP: mdnsGroup4.AsSlice(), Port: mdnsPort})
-			}
-			if err != nil {
-				w.log.Debug("query over IPv4", "interface", st.iface.Name, "err", err)
-			}
+// tick does what is due at now: expiries, queries, events.
+func (w *watcher) tick(now time.Time) {
+	w.expire(now)
+	if !w.widenAt.IsZero() && !now.Before(w.widenAt) {
+		w.log.Debug("nobody answered the narrowed lookup; asking everyone", "lookup", w.lookup)
+		w.lookup, w.widenAt = Lookup{}, time.Time{}
+		for _, st := range w.links {
+			st.ptr.restart(now)
 		}
-		if st.v6 {
-			err := w.socks.v6.SetMulticastInterface(&st.iface)
-			if err == nil {
-				_, err = w.socks.v6.WriteTo(q, nil, &net.UDPAddr{IP: mdnsGroup6.AsSlice(), Port: mdnsPort})
+	}
+	for _, st := range w.sortedLinks() {
+		if st.ptr.due(now) {
+			if !w.lookup.everyone() && !w.answered && w.widenAt.IsZero() {
+				w.widenAt = now.Add(widenAfter)
 			}
-			if err != nil {
-				w.log.Debug("query over IPv6", "interface", st.iface.Name, "err", err)
+			w.queryPTR(st, now, st.ptr.first(), nil)
+			st.ptr.sent(now)
+		}
+		w.refresh(st, now)
+	}
+	for d, at := range w.own {
+		if now.Sub(at) > ownMemory {
+			delete(w.own, d)
+		}
+	}
+	if w.dirty && !now.Before(w.dirtySince.Add(coalesce)) {
+		w.flush(now)
+	}
+}
+
+// queryPTR asks the link for the instances the lookup names, listing those
+// it knows as known answers, except the instances in omit.
+func (w *watcher) queryPTR(st *linkState, now time.Time, qu bool, omit map[string]bool) {
+	names := w.lookup.names()
+	qs := make([]question, len(names))
+	for i, n := range names {
+		qs[i] = question{name: n, qtype: dns.TypePTR, qu: qu}
+	}
+	w.transmit(st, now, qs, st.knownAnswers(names, omit, now))
+	if qu {
+		st.quUntil = now.Add(quWindow)
+	}
+}
+
+// refresh asks for the SRV records of the link's instances whose refresh
+// is due, with those due within refreshBatch, in as few packets as they fit.
+// From fallbackStep on, it also sends a PTR query that leaves them out of
+// its known answers, for responders that do not answer SRV questions.
+func (w *watcher) refresh(st *linkState, now time.Time) {
+	due := false
+	for _, in := range st.instances {
+		if t := in.nextRefresh(); !t.IsZero() && !now.Before(t) {
+			due = true
+			break
+		}
+	}
+	if !due {
+		return
+	}
+	var (
+		qs       []question
+		fallback map[string]bool
+		horizon  = now.Add(refreshBatch)
+	)
+	for _, key := range sortedKeys(st.instances) {
+		in := st.instances[key]
+		if t := in.nextRefresh(); t.IsZero() || t.After(horizon) {
+			continue
+		}
+		if in.step >= fallbackStep {
+			if fallback == nil {
+				fallback = make(map[string]bool)
 			}
+			fallback[key] = true
+		}
+		in.step++
+		qs = append(qs, question{name: in.fqdn, qtype: dns.TypeSRV})
+	}
+	w.transmit(st, now, qs, nil)
+	if fallback != nil {
+		w.queryPTR(st, now, false, fallback)
+	}
+}
+
+// transmit packs a query and multicasts it on the link.
+func (w *watcher) transmit(st *linkState, now time.Time, qs []question, known []dns.RR) {
+	pkts, err := packQuery(qs, known, st.maxQuery())
+	if err != nil {
+		w.log.Warn("mDNS query", "interface", st.iface.Name, "err", err)
+		return
+	}
+	if w.own == nil {
+		w.own = make(map[uint64]time.Time)
+	}
+	for _, b := range pkts {
+		w.own[digest(b)] = now
+		if err := w.tx.send(&st.iface, st.queryV6(), b); err != nil {
+			w.log.Debug("send mDNS query", "interface", st.iface.Name, "v6", st.queryV6(), "err", err)
 		}
 	}
 }
+
+// observeQuery notes another host's query on the group (RFC 6762 §7.3): a
+// question this browser is about to ask counts as asked, since the answer
+// will reach this browser too, unless the other host's known answers would
+// keep a responder from answering what this browser needs.
+func (w *watcher) observeQuery(p packet) {
+	st := w.linkFor(p.ifIndex)
+	q := p.query
+	if st == nil || q.tc || q.partial {
+		return
+	}
+	for _, qn := range q.questions {
+		if qn.qu {
+			continue // answered by unicast, to the other host only
+		}
+		switch qn.qtype {
+		case dns.TypeSRV, dns.TypeANY:
+			w.observeSRVQuestion(st, q, qn, p.at)
+		case dns.TypePTR:
+			w.observePTRQuestion(st, q, qn, p.at)
+		}
+	}
+}
+
+func (w *watcher) observeSRVQuestion(st *linkState, q *query, qn question, at time.Time) {
+	label, ok := splitInstance(qn.name)
+	if !ok {
+		return
+	}
+	key := strings.ToLower(label)
+	in := st.instances[key]
+	if in == nil {
+		return
+	}
+	next := in.nextRefresh()
+	if next.IsZero() || next.Sub(at) > dupSRVWindow(in.srv.ttl) {
+		return
+	}
+	for _, k := range q.knownSRV {
+		if k.label == key && 2*ttlOf(k.ttl) >= in.srv.ttl {
+			return // the responder would stay silent
+		}
+	}
+	in.step++
+	w.log.Debug("another host asked for the SRV record; not asking", "instance", in.label, "interface", st.iface.Name)
+}
+
+func (w *watcher) observePTRQuestion(st *linkState, q *query, qn question, at time.Time) {
+	names := w.lookup.names()
+	if len(names) != 1 || qn.name != strings.ToLower(names[0]) || st.ptr.first() || st.ptr.next.Sub(at) > dupPTRWindow {
+		return
+	}
+	owner, _ := ptrOwner(qn.name)
+	for _, k := range q.knownPTR {
+		if k.owner != owner {
+			continue
+		}
+		in := st.instances[k.label]
+		if in == nil || !in.up(at) {
+			return // it lists an answer this browser would not: a responder may stay silent for it
+		}
+		r := in.ptr
+		if owner != "" {
+			r = in.subs[owner]
+		}
+		if !r.known(at) {
+			return
+		}
+	}
+	st.ptr.sent(at)
+	w.log.Debug("another host asked for the PTR records; not asking", "interface", st.iface.Name)
+}
+
+// narrowedTo reports whether the lookup asks for the subtype label.
+func (w *watcher) narrowedTo(label string) bool { return slices.Contains(w.lookup.subtypes, label) }
 
 func (w *watcher) sortedLinks() []*linkState {
 	ls := slices.Collect(maps.Values(w.links))
@@ -150,10 +285,12 @@ func (w *watcher) sortedLinks() []*linkState {
 	return ls
 }
 
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
 // refreshLinks follows changes of the interfaces.
-func (w *watcher) refreshLinks() {
+func (w *watcher) refreshLinks(now time.Time) {
 	links, err := usableLinks(w.names)
-	err = errors.Join(err, w.setLinks(links, false))
+	err = errors.Join(err, w.setLinks(links, false, now))
 	if msg := errText(err); msg != w.linkErr {
 		w.linkErr = msg
 		if err != nil {
@@ -162,15 +299,17 @@ func (w *watcher) refreshLinks() {
 	}
 }
 
-// setLinks joins the group on new links and leaves it on links gone. At the
+// setLinks joins the group on new links and leaves it on links gone. A new
+// link, or one whose addresses changed, starts its queries again. At the
 // start (strict) a named link that cannot join is an error.
-func (w *watcher) setLinks(links []link, strict bool) error {
+func (w *watcher) setLinks(links []link, strict bool, now time.Time) error {
 	keep := make(map[int]bool)
 	var errs []error
 	for _, l := range links {
 		st := w.links[l.iface.Index]
+		changed := st == nil || !st.link.equal(l)
 		if st == nil {
-			st = &linkState{instances: make(map[string]*instance), hosts: make(map[string]*host)}
+			st = newLinkState(l)
 		}
 		st.link = l
 		err4 := w.join4(st, len(l.v4) > 0)
@@ -181,6 +320,11 @@ func (w *watcher) setLinks(links []link, strict bool) error {
 				Problem: fmt.Sprintf("cannot join the mDNS group: %v", cmp.Or(errors.Join(err4, err6), errors.New("no socket")))})
 			continue
 		}
+		if changed {
+			st.prefixes = prefixes(&st.iface)
+			st.ptr.restart(now)
+			w.log.Debug("querying", "interface", l.iface.Name, "v6", st.queryV6())
+		}
 		w.links[l.iface.Index] = st
 		keep[l.iface.Index] = true
 	}
@@ -188,7 +332,7 @@ func (w *watcher) setLinks(links []link, strict bool) error {
 		if !keep[i] && i != 0 {
 			w.leave(st)
 			delete(w.links, i)
-			w.markDirty(time.Now())
+			w.markDirty(now)
 			w.log.Debug("interface gone", "interface", st.iface.Name)
 		}
 	}
@@ -201,18 +345,56 @@ func (w *watcher) setLinks(links []link, strict bool) error {
 	return nil
 }
 
-func (w *watcher) join4(st *linkState, want bool) error {
-	if w.socks.v4 == nil {
+// prefixes returns the on-link prefixes of ifi.
+func prefixes(ifi *net.Interface) []netip.Prefix {
+	addrs, err := ifi.Addrs()
+	if err != nil {
 		return nil
 	}
-	return setGroup(w.socks.v4, &st.iface, mdnsGroup4, &st.v4, want, "IPv4")
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		ones, bits := ipn.Mask.Size()
+		if !ok || bits == 0 {
+			continue
+		}
+		if ip.Is4In6() { // the net package writes IPv4 addresses in 16 bytes, their masks in 4 or 16
+			ip = ip.Unmap()
+			if bits == 128 {
+				ones -= 96
+			}
+		}
+		if p, err := ip.Prefix(ones); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// join4 joins or leaves the IPv4 group on the link. Without sockets (unit
+// tests) the link counts as joined.
+func (w *watcher) join4(st *linkState, want bool) error {
+	switch {
+	case w.socks == nil:
+		st.v4 = want
+	case w.socks.v4 != nil:
+		return setGroup(w.socks.v4, &st.iface, mdnsGroup4, &st.v4, want, "IPv4")
+	}
+	return nil
 }
 
 func (w *watcher) join6(st *linkState, want bool) error {
-	if w.socks.v6 == nil {
-		return nil
+	switch {
+	case w.socks == nil:
+		st.v6 = want
+	case w.socks.v6 != nil:
+		return setGroup(w.socks.v6, &st.iface, mdnsGroup6, &st.v6, want, "IPv6")
 	}
-	return setGroup(w.socks.v6, &st.iface, mdnsGroup6, &st.v6, want, "IPv6")
+	return nil
 }
 
 // groupMember is what ipv4.PacketConn and ipv6.PacketConn have in common
@@ -263,7 +445,7 @@ func (w *watcher) linkFor(ifIndex int) *linkState {
 	}
 	st := w.links[0]
 	if st == nil {
-		st = &linkState{instances: make(map[string]*instance), hosts: make(map[string]*host)}
+		st = newLinkState(link{})
 		w.links[0] = st
 	}
 	return st
@@ -285,135 +467,43 @@ func (w *watcher) markDirty(now time.Time) {
 	}
 }
 
-// apply records what a response says.
-func (w *watcher) apply(p packet) {
-	st := w.linkFor(p.ifIndex)
-	if st == nil {
-		return
-	}
-	for _, ir := range p.resp.instances {
-		key := strings.ToLower(ir.label)
-		in := st.instances[key]
-		if in == nil {
-			if !ir.alive {
-				continue
-			}
-			if len(st.instances) >= maxInstancesPerLink {
-				w.warnOnce("instances-"+st.iface.Name, "too many ferry instances; ignoring more", "interface", st.iface.Name)
-				continue
-			}
-			in = &instance{label: ir.label}
-			st.instances[key] = in
-		}
-		switch {
-		case ir.alive:
-			in.lastSeen, in.missed, in.byeAt = p.at, 0, time.Time{}
-		case ir.goodbye && in.byeAt.IsZero():
-			in.byeAt = p.at.Add(goodbyeGrace)
-		}
-		if ir.srv {
-			in.port, in.target = ir.port, ir.target
-		}
-		if ir.hasTXT {
-			t := parseTXT(ir.txt)
-			in.txt = &t
-		}
-		w.markDirty(p.at)
-	}
-	for _, ha := range p.resp.addrs {
-		// An address goodbye comes with its instance's, which ends the peer
-		// a second later; one alone ages out like any stale address.
-		if ha.ttl == 0 || !st.isTarget(ha.host) {
-			continue
-		}
-		h := st.hosts[ha.host]
-		if h == nil {
-			h = &host{addrs: make(map[netip.Addr]time.Time)}
-			st.hosts[ha.host] = h
-		}
-		w.markDirty(p.at)
-		if ha.flush { // RFC 6762 §10.2: older records of this name and type are stale
-			for a, seen := range h.addrs {
-				if a.Is4() == ha.addr.Is4() && seen.Before(p.at.Add(-time.Second)) {
-					delete(h.addrs, a)
-				}
-			}
-		}
-		if _, ok := h.addrs[ha.addr]; ok || len(h.addrs) < maxAddrsPerHost {
-			h.addrs[ha.addr] = p.at
-		}
-	}
-}
-
-func (st *linkState) isTarget(name string) bool {
-	for _, in := range st.instances {
-		if in.target == name {
-			return true
-		}
-	}
-	return false
-}
-
-// sweep counts the instances that did not answer since the last sweep and
-// drops those that missed too many, and stale addresses.
-func (w *watcher) sweep(now time.Time) {
-	stale := now.Add(-time.Duration(w.missed+1) * w.interval)
-	for _, st := range w.links {
-		for key, in := range st.instances {
-			if !in.lastSeen.Before(w.lastSweep) {
-				continue
-			}
-			if in.missed++; in.missed >= w.missed {
-				delete(st.instances, key)
-				w.markDirty(now)
-				w.log.Debug("peer stopped answering", "instance", in.label, "interface", st.iface.Name)
-			}
-		}
-		for name, h := range st.hosts {
-			for a, seen := range h.addrs {
-				if seen.Before(stale) {
-					delete(h.addrs, a)
-					w.markDirty(now)
-				}
-			}
-			if len(h.addrs) == 0 || !st.isTarget(name) {
-				delete(st.hosts, name)
-			}
-		}
-	}
-	w.lastSweep = now
-}
-
-// nextWake is when the watcher must next flush: shortly after a change, and
-// when a goodbye takes effect.
+// nextWake is when the watcher must next act: shortly after a change, when
+// a record expires or a goodbye takes effect, when a query is due.
 func (w *watcher) nextWake() time.Time {
 	var t time.Time
-	if w.dirty {
-		t = w.dirtySince.Add(coalesce)
+	at := func(u time.Time) {
+		if !u.IsZero() && (t.IsZero() || u.Before(t)) {
+			t = u
+		}
 	}
+	if w.dirty {
+		at(w.dirtySince.Add(coalesce))
+	}
+	at(w.widenAt)
 	for _, st := range w.links {
+		at(st.ptr.next)
 		for _, in := range st.instances {
-			if !in.byeAt.IsZero() && (t.IsZero() || in.byeAt.Before(t)) {
-				t = in.byeAt
+			at(in.byeAt)
+			at(in.nextRefresh())
+			if in.srv.valid() {
+				at(in.srv.expires())
+			}
+		}
+		for _, h := range st.hosts {
+			for _, r := range h.addrs {
+				at(r.expires())
 			}
 		}
 	}
 	return t
 }
 
-// flush applies due goodbyes, then compares the peers with those last
+// flush drops what expired, then compares the peers with those last
 // published and queues the events.
 func (w *watcher) flush(now time.Time) {
-	for _, st := range w.links {
-		for key, in := range st.instances {
-			if !in.byeAt.IsZero() && !now.Before(in.byeAt) {
-				delete(st.instances, key)
-				w.log.Debug("peer said goodbye", "instance", in.label, "interface", st.iface.Name)
-			}
-		}
-	}
+	w.expire(now)
 	w.dirty = false
-	cur := w.assemble()
+	cur := w.assemble(now)
 	for _, key := range slices.Sorted(maps.Keys(cur)) {
 		p := cur[key]
 		if old, ok := w.published[key]; !ok {
@@ -442,14 +532,14 @@ func (w *watcher) enqueue(t EventType, p Peer) {
 }
 
 // assemble builds the peers from every link: the fields from the most recent
-// sighting, the addresses from all links. An instance without a valid device
-// ID, a port or an address is not a peer (yet).
-func (w *watcher) assemble() map[string]Peer {
+// sighting, the addresses from all links. An instance that is not up, or
+// without a valid device ID, a port or an address, is not a peer (yet).
+func (w *watcher) assemble(now time.Time) map[string]Peer {
 	peers := make(map[string]Peer)
 	latest := make(map[string]time.Time)
 	for _, st := range w.sortedLinks() {
 		for key, in := range st.instances {
-			if in.txt == nil || !in.txt.idOK || in.port == 0 {
+			if !in.up(now) || in.txt == nil || !in.txt.idOK || in.port == 0 {
 				continue
 			}
 			addrs := st.addrsOf(in.target)

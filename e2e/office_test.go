@@ -158,7 +158,7 @@ func ids(ds []*desk) []string {
 	return out
 }
 
-// names are desk names of these IDs, sorted, for messages.
+// names are the desk names of these IDs, sorted, for messages.
 func (o *office) names(idList []string) string {
 	var out []string
 	for _, id := range idList {
@@ -167,6 +167,9 @@ func (o *office) names(idList []string) string {
 		} else {
 			out = append(out, "unknown "+short(id))
 		}
+	}
+	if len(out) == 0 {
+		return "none"
 	}
 	slices.Sort(out)
 	if len(out) > 12 {
@@ -465,15 +468,16 @@ func (o *office) checkDepartures(watch *proc) {
 			d.p.signal(sig)
 		}
 		last, missing := watch.awaitAll("down", ids(ds), t0, t0.Add(wait))
+		how := map[syscall.Signal]string{syscall.SIGTERM: "stopped (SIGTERM)", syscall.SIGKILL: "killed (SIGKILL)"}[sig]
 		if len(missing) > 0 {
-			t.Errorf("departures: %d of %d receivers ended with %v were reported down within %v (target: all within %v); not reported: %s",
-				len(ds)-len(missing), len(ds), sig, wait, target, o.names(missing))
+			t.Errorf("departures: %d of %d receivers %s at once were reported down within %v (target: all within %v); not reported: %s",
+				len(ds)-len(missing), len(ds), how, wait, target, o.names(missing))
 			return
 		}
 		took := last.Sub(t0)
 		t.Logf("FIGURE %s=%d", figure, took.Milliseconds())
 		if took > target {
-			t.Errorf("departures: %d receivers ended with %v were all reported down after %.2f s (target %v)", len(ds), sig, took.Seconds(), target)
+			t.Errorf("departures: %d receivers %s at once were all reported down after %.2f s (target %v)", len(ds), how, took.Seconds(), target)
 		}
 	}
 	leave(o.desks[0:10], syscall.SIGTERM, 2*time.Second, 10*time.Second, "office_sigterm_down_ms")

@@ -52,6 +52,7 @@ const (
 	officeSettle   = 5 * time.Second  // from starting browsers to measuring, as office.sh does
 	officeWindow   = 10 * time.Second // each traffic measurement
 	officeSteady   = 30 * time.Second // how long the watcher is observed before anyone leaves
+	officeQuiet    = 2000             // bytes/s under which the idle host finds the LAN quiet
 )
 
 // office is the LAN of TestOffice: hosts 1..n are the receivers desk-1 to
@@ -81,6 +82,7 @@ func TestOffice(t *testing.T) {
 	o := newOffice(t, n)
 	t.Logf("FIGURE office_n=%d", n)
 	t.Logf("FIGURE office_setup_ms=%d", time.Since(t0).Milliseconds())
+	o.settle()
 
 	watch := o.browser.start(nil, "peers", "--watch")
 	watch.quiet = true
@@ -147,6 +149,32 @@ func newOffice(t *testing.T, n int) *office {
 		o.byID[d.id] = d
 	}
 	return o
+}
+
+// settle waits until the receivers' start-up announcements are over: until
+// the idle host receives less than officeQuiet bytes a second over half a
+// second, for 15 s at most. The watcher then starts on a LAN as quiet as an
+// office's where everyone started work a while ago.
+func (o *office) settle() {
+	t := o.t
+	start := time.Now()
+	tick := time.NewTicker(500 * time.Millisecond) // sampling a counter, not waiting for a peer
+	defer tick.Stop()
+	b0, t0 := o.idle.rxBytes(), start
+	for {
+		<-tick.C
+		b1, t1 := o.idle.rxBytes(), time.Now()
+		rate := float64(b1-b0) / t1.Sub(t0).Seconds()
+		if rate < officeQuiet {
+			t.Logf("FIGURE office_settle_ms=%d", t1.Sub(start).Milliseconds())
+			return
+		}
+		if t1.Sub(start) > 15*time.Second {
+			t.Logf("the LAN is not quiet 15 s after every receiver listens: the idle host receives %.0f B/s; going on", rate)
+			return
+		}
+		b0, t0 = b1, t1
+	}
 }
 
 // ids are the device IDs of these desks.

@@ -29,7 +29,8 @@
 // 60 idle receivers by default (FERRY_OFFICE_N=200 for the issue's own
 // size), ten browsers and an idle host whose received bytes it measures, on
 // a LAN whose namespaces start with "foff-" instead. It is not parallel, so
-// the other tests wait for it; it takes about a minute and a half at 60.
+// the other tests wait for it; it takes about a minute at 60 receivers, and
+// under two at 200.
 //
 // chaos_test.go kills either side at random points of a big transfer (the
 // seed is logged; FERRY_CHAOS_SEED=N replays it, FERRY_CHAOS_ROUNDS=N changes

@@ -6,8 +6,9 @@ package e2e
 // test checks the issue's targets, scaled where they depend on N, in this
 // order:
 //
-//   - watch: `ferry peers --watch` started after every receiver listens
-//     lists all N within 3 s, with one "up" each;
+//   - watch: `ferry peers --watch`, started once every receiver listens and
+//     their start-up announcements are over, lists all N within 3 s, with
+//     one "up" each;
 //   - listing: `ferry peers --timeout 3s` lists all N, three runs out of
 //     three;
 //   - send: `ferry send --to desk-K` (1 MiB) among N finds the receiver and
@@ -28,7 +29,11 @@ package e2e
 // to the next, so that one run gives every figure. The figures are logged as
 // "FIGURE office_…" lines:
 //
-//	go test -run TestOffice ./e2e/ -v | grep -E 'FIGURE|office.go'
+//	FERRY_OFFICE_N=200 go test -run 'TestOffice$' ./e2e/ -v
+//
+// Let the kernel finish removing one run's namespaces before the next: at
+// 200 receivers that keeps both cores busy for a minute or two after the
+// test ends, and a run started meanwhile measures that instead.
 //
 // It is not parallel: the other e2e tests wait until it is done, since the
 // LAN is as much as a small machine can hold (about 25 MiB a receiver).

@@ -25,6 +25,13 @@
 //
 //	go test -race -run 'TestPeers|TestPair' ./e2e/ -v | grep FIGURE
 //
+// office_test.go (TestOffice) checks discovery at office scale (issue 13):
+// 60 idle receivers by default (FERRY_OFFICE_N=200 for the issue's own
+// size), ten browsers and an idle host whose received bytes it measures, on
+// a LAN whose namespaces start with "foff-" instead. It is not parallel, so
+// the other tests wait for it; it takes about a minute at 60 receivers, and
+// under two at 200.
+//
 // chaos_test.go kills either side at random points of a big transfer (the
 // seed is logged; FERRY_CHAOS_SEED=N replays it, FERRY_CHAOS_ROUNDS=N changes
 // the number of rounds), sends through 5 % loss, and breaks the target

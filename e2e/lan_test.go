@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -90,8 +91,9 @@ type lan struct {
 
 // lanOpts varies how a LAN is built.
 type lanOpts struct {
-	v6Only  bool // no IPv4 address on the hosts' LAN interfaces
-	noLoop4 bool // with v6Only: not even 127.0.0.1 on lo
+	v6Only  bool   // no IPv4 address on the hosts' LAN interfaces
+	noLoop4 bool   // with v6Only: not even 127.0.0.1 on lo
+	family  string // what its namespace names start with ("": fe2e)
 }
 
 // host is a namespace with one interface, eth0, on the LAN.
@@ -114,8 +116,9 @@ type host struct {
 var lanCount atomic.Int32
 
 // newLAN builds a LAN of n hosts, numbered 1..n, and removes it when the
-// test ends. Its namespaces are named fe2e-<pid>-<n in hex>-…, after this test
-// process, so that leftovers of a dead run can be told and removed.
+// test ends. Its namespaces are named fe2e-<pid>-<n in hex>-… (lanOpts.family
+// changes fe2e), after this test process, so that leftovers of a dead run can
+// be told and removed.
 func newLAN(t testing.TB, n int) *lan {
 	t.Helper()
 	return newLANOpts(t, n, lanOpts{})
@@ -129,7 +132,8 @@ func newLANOpts(t testing.TB, n int, opts lanOpts) *lan {
 	}
 	k := int(lanCount.Add(1))
 	l := &lan{t: t, num: (k-1)%250 + 1, tag: fmt.Sprintf("%x-%x", os.Getpid(), k), opts: opts}
-	l.nl = testnet.NewLAN(t, "fe2e", strconv.FormatInt(int64(k), 16))
+	family := cmp.Or(opts.family, "fe2e")
+	l.nl = testnet.NewLAN(t, family, strconv.FormatInt(int64(k), 16))
 	t.Cleanup(l.stopCounters) // before the LAN goes
 	if err := l.up(t.Context(), n); err != nil {
 		testnet.CannotRun(t, "building the namespace LAN: %v", err)
@@ -262,6 +266,7 @@ type proc struct {
 	cmd   *exec.Cmd
 	begun time.Time
 	plain bool // started without --json: text lines on stdout are expected
+	quiet bool // not dumped when the test fails: one of many that the test reports on itself
 
 	mu      sync.Mutex
 	events  []event
@@ -400,7 +405,7 @@ func startProcPlain(t testing.TB, label string, cmd *exec.Cmd, env []string, std
 		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") { // FERRY_E2E_RACE=1
 			t.Errorf("%s hit a data race", label)
 		}
-		if t.Failed() {
+		if t.Failed() && !p.quiet {
 			t.Logf("%s", p.dump())
 		}
 	})

@@ -170,16 +170,27 @@ func (r *responder) query(msg *dns.Msg, recs *recordSet, l link, from netip.Addr
 		return r.legacy(msg, recs, l, from)
 	}
 	t := r.tc[from]
-	if t == nil && msg.Truncated && len(r.tc) < maxTCSources {
-		t = &tcQuery{link: l, from: from, due: now.Add(r.between(tcDelayMin, tcDelayMax))}
-		r.tc[from] = t
-	}
-	if t != nil { // more known answers for a truncated query (§7.2)
-		if len(t.questions)+len(t.known)+len(msg.Question)+len(msg.Answer) <= maxTCRecords {
-			t.questions = append(t.questions, msg.Question...)
+	if t != nil && len(msg.Question) == 0 { // more known answers for a truncated query (§7.2)
+		if len(t.questions)+len(t.known)+len(msg.Answer) <= maxTCRecords {
 			t.known = append(t.known, msg.Answer...)
 		}
 		return nil
+	}
+	// A packet with questions is a new query, even from the address of a
+	// truncated one still collecting its known answers: every mDNS
+	// process of a host sends from its address and port 5353, so it may be
+	// another browser there, whose questions must not be answered against
+	// the first one's known answers.
+	if msg.Truncated && len(msg.Question) > 0 {
+		if t != nil && t.link == l { // the earlier one answers with what it has
+			r.answer(t.questions, t.known, recs, t.link, t.from, now, true)
+			delete(r.tc, from)
+		}
+		if r.tc[from] == nil && len(r.tc) < maxTCSources {
+			r.tc[from] = &tcQuery{link: l, from: from, questions: msg.Question, known: msg.Answer,
+				due: now.Add(r.between(tcDelayMin, tcDelayMax))}
+			return nil
+		}
 	}
 	r.answer(msg.Question, msg.Answer, recs, l, from, now, false)
 	return nil

@@ -285,6 +285,21 @@ func TestTruncatedQuery(t *testing.T) {
 	} else {
 		t.Logf("truncated query answered after %v", d)
 	}
+
+	// Another browser on the querier's host (the same address and port
+	// 5353) asks, with no known answers, while a truncated query waits for
+	// its own: it is answered, not taken for the first one's continuation
+	// (whose known answers would silence it).
+	m = query(false, question(svcName, dns.TypePTR))
+	m.Truncated = true
+	q.send(m, ipv4Family)
+	q.send(query(false, question(svcName, dns.TypePTR)), ipv4Family)
+	rest = new(dns.Msg)
+	rest.Answer = []dns.RR{ptrRR(svcName, 4500)}
+	q.send(rest, ipv4Family)
+	if _, ok := q.next(2*time.Second, answerTo(ipv4Family, dns.TypePTR, svcName)); !ok {
+		t.Error("a query from the same host during a truncated query's wait went unanswered")
+	}
 }
 
 // TestUnicastResponse: a QU question is answered by unicast when the

@@ -50,10 +50,13 @@
 // the global or unique-local IPv6 addresses, or the link-local ones when there
 // are none. Loopback addresses are never advertised.
 //
-// An advertiser answers queries at once, announces itself when it starts, and
-// sends a goodbye (the same records with TTL 0) when it stops. When the
-// addresses of its interfaces change, or its flags do, it withdraws the
-// advertisement and announces it again.
+// An advertiser announces itself when it starts, answers queries as the
+// section "Answering" says, and sends a goodbye (the same records with TTL
+// 0) when it stops. When the addresses of its interfaces change, or its
+// flags do, it withdraws the advertisement and announces it again. Besides
+// _ferry._udp, an instance is listed under the subtypes of its name and its
+// ID and, while it is a pairing window, _pair (records.go), so that a sender
+// can ask for the one receiver it wants.
 //
 // # Browsing
 //
@@ -176,10 +179,41 @@
 //
 // # Answering
 //
-// [Placeholder: what ferry's advertiser (the fork of grandcat/zeroconf in
-// third_party/) implements of RFC 6762 as a responder, and where it departs,
-// is written by the engineer who changes it; this paragraph is replaced when
-// that change lands.]
+// An advertiser answers through an in-tree fork of github.com/grandcat/zeroconf
+// (third_party/zeroconf, wired in with a replace; its FORK.md lists each
+// change) that behaves as RFC 6762 asks of a responder that many browsers
+// query. The PTR records that list an instance (shared records) live
+// ptrTTL, 75 minutes; its SRV, TXT, A and AAAA records (unique records)
+// live recordTTL, 12 s. A PTR question is answered after a random 20–120 ms,
+// and answers that fall in that window share one packet per interface and
+// IP version (§6); a question for the instance's or the host's own records
+// is answered at once. A record that the query lists as a known answer with
+// at least half its TTL is left out (§7.1), and a truncated query waits
+// 400–500 ms for the rest of its known answers (§7.2; only packets without
+// questions continue it, since every mDNS process of a host sends from the
+// same address and port). A QU question is answered by unicast if the record
+// was multicast within a quarter of its TTL (§5.4). A query from a port
+// other than 5353 gets a unicast reply with TTLs of at most 10 s (§6.7). An
+// answer that another host sends first is not repeated (§7.4), and a record
+// is multicast at most once a second per interface and IP version (§6). A
+// query is answered only on the interface and over the IP version it came in
+// on, and only on the interfaces the advertisement uses, so
+// Options.Interfaces restricts answering as well as announcing.
+//
+// Deliberate departures of the advertiser:
+//
+//   - It probes but does not resolve name conflicts (§8–9): instance labels
+//     and host names carry the device ID, and one device must not advertise
+//     twice at once.
+//   - It sends no negative (NSEC) answers.
+//   - Its one-second limit counts IPv4 and IPv6 separately, because they
+//     can reach different hosts.
+//   - A question repeated within that second is answered by unicast to the
+//     asker rather than by a multicast a second later. §6 tells other
+//     implementations to ignore such replies; ferry's browser takes them, so
+//     a sender that starts right after an announcement does not wait a
+//     second for the receiver it wants while an impostor answers first.
+//   - It answers legacy (one-shot) queries at once.
 //
 // # Interfaces
 //
@@ -190,20 +224,17 @@
 // other way round. The set of interfaces and their addresses are checked every
 // two seconds.
 //
-// Two limits come from the platform and the library. On Linux a socket
-// receives the group's packets from every interface on which any socket of the
-// host joined the group; the browser drops packets from interfaces it does not
-// use, but the advertising library does not, so an advertisement restricted to
-// some interfaces is still answered on others where, say, avahi-daemon listens
-// (with those interfaces' addresses). On Windows the library cannot tell which
-// interface a query came in on, so there an advertiser sends the addresses of
-// all its interfaces on each, and a browser with several interfaces cannot
-// give link-local addresses a zone, so it leaves them out.
+// On Linux a socket receives the group's packets from every interface on
+// which any socket of the host joined the group; both sides drop packets
+// from interfaces they do not use. On Windows the library cannot tell which
+// interface a query came in on, so there an advertiser answers on every
+// interface with the addresses of all of them, and a browser with several
+// interfaces cannot give link-local addresses a zone, so it leaves them out.
 //
 // # Logging
 //
 // The package logs through the *slog.Logger in Options. The mDNS library used
-// for advertising (github.com/grandcat/zeroconf) writes a few lines through the
+// for advertising (github.com/grandcat/zeroconf, ferry's fork) writes a few lines through the
 // standard library's global log package, which cannot be set per instance; a
 // program routes them with
 //

@@ -17,7 +17,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +25,6 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
-	"golang.org/x/sys/unix"
 
 	"github.com/ferry-lan/ferry/internal/netlab"
 	"github.com/ferry-lan/ferry/internal/testnet"
@@ -61,7 +59,7 @@ func newWireLAN(t *testing.T, tag string, n int, v4 bool) *wireLAN {
 		w.addr4 = netip.MustParseAddr(fmt.Sprintf("10.231.%d.1", n))
 	}
 	w.plugSelf(ourAddrs...)
-	w.peer = listenIn(t, l.ns("peer"), "eth0")
+	w.peer = listenIn(t, l.host("peer"), "eth0")
 	// Until the kernel sees a veth's carrier (its link watch may take a
 	// second on a busy machine), what is sent through it is dropped.
 	for _, dev := range [][2]string{{"", w.ifname}, {l.ns("sw"), "s" + w.ifname}, {l.ns("peer"), "eth0"}} {
@@ -170,51 +168,29 @@ func (m wireMsg) String() string {
 	return fmt.Sprintf("{%s from %v v6=%v tc=%v q=%v an=%d}", m.at.Format("15:04:05.000"), m.src, m.v6, m.msg.Truncated, qs, len(m.msg.Answer))
 }
 
-// listenIn opens the peer's sockets in namespace ns on ifname. They are
-// made on a thread locked to a goroutine that enters ns and returns to this
-// process's namespace before it unlocks the thread; if it cannot return, the
-// thread is never unlocked and so never used again.
-func listenIn(t *testing.T, ns, ifname string) *wirePeer {
+// listenIn opens the peer's sockets on ifname of host h (netlab's Host.Do
+// enters its namespace for that).
+func listenIn(t *testing.T, h *netlab.Host, ifname string) *wirePeer {
 	t.Helper()
 	p := &wirePeer{t: t, msgs: make(chan wireMsg, 4096), start: time.Now()}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	err := h.Do(func() error {
+		var err error
+		if p.ifi, err = net.InterfaceByName(ifname); err != nil {
+			return err
+		}
+		c4, err := net.ListenUDP("udp4", &net.UDPAddr{IP: mdnsGroup4.AsSlice(), Port: mdnsPort})
 		if err != nil {
-			errc <- err
-			return
+			return err
 		}
-		defer unix.Close(home)
-		errc <- func() error {
-			fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			defer unix.Close(fd)
-			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-				return fmt.Errorf("setns %s: %w", ns, err)
-			}
-			if p.ifi, err = net.InterfaceByName(ifname); err != nil {
-				return err
-			}
-			c4, err := net.ListenUDP("udp4", &net.UDPAddr{IP: mdnsGroup4.AsSlice(), Port: mdnsPort})
-			if err != nil {
-				return err
-			}
-			p.c4 = ipv4.NewPacketConn(c4)
-			c6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: mdnsGroup6.AsSlice(), Port: mdnsPort})
-			if err != nil {
-				return err
-			}
-			p.c6 = ipv6.NewPacketConn(c6)
-			return nil
-		}()
-		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
+		p.c4 = ipv4.NewPacketConn(c4)
+		c6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: mdnsGroup6.AsSlice(), Port: mdnsPort})
+		if err != nil {
+			return err
 		}
-	}()
-	if err := <-errc; err != nil {
+		p.c6 = ipv6.NewPacketConn(c6)
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	check := func(err error) {

@@ -192,7 +192,9 @@
 // live recordTTL, 12 s. A PTR question is answered after a random 20–120 ms,
 // and answers that fall in that window share one packet per interface and
 // IP version (§6); a question for the instance's or the host's own records
-// is answered at once. A record that the query lists as a known answer with
+// is answered at once, unless the query also asks for other receivers'
+// records (a browser's refresh of many at once), which then wait 20–120 ms
+// too, so that 200 answers do not arrive in the same millisecond. A record that the query lists as a known answer with
 // at least half its TTL is left out (§7.1), and a truncated query waits
 // 400–500 ms for the rest of its known answers (§7.2; only packets without
 // questions continue it, since every mDNS process of a host sends from the

@@ -31,6 +31,8 @@ package e2e
 //
 //	FERRY_OFFICE_N=200 go test -run 'TestOffice$' ./e2e/ -v
 //
+// FERRY_OFFICE_DEBUG=DIR keeps each browser's debug log in DIR.
+//
 // Let the kernel finish removing one run's namespaces before the next: at
 // 200 receivers that keeps both cores busy for a minute or two after the
 // test ends, and a run started meanwhile measures that instead.
@@ -90,8 +92,7 @@ func TestOffice(t *testing.T) {
 	t.Logf("FIGURE office_setup_ms=%d", time.Since(t0).Milliseconds())
 	o.settle()
 
-	watch := o.browser.start(nil, "peers", "--watch")
-	watch.quiet = true
+	watch := o.browse(o.browser)
 	for _, c := range []struct {
 		name  string
 		check func()
@@ -109,6 +110,28 @@ func TestOffice(t *testing.T) {
 	o.checkReceivers()
 	o.logUDPErrors()
 	t.Logf("FIGURE office_total_ms=%d", time.Since(t0).Milliseconds())
+}
+
+// browse starts `ferry peers --watch` on h. With FERRY_OFFICE_DEBUG=DIR,
+// it logs at debug level, and its standard error is kept in DIR when the
+// test ends, one file per host.
+func (o *office) browse(h *host) *proc {
+	dir := os.Getenv("FERRY_OFFICE_DEBUG")
+	args := []string{"peers", "--watch"}
+	if dir != "" {
+		args = append(args, "--verbose")
+	}
+	p := h.start(nil, args...)
+	p.quiet = true
+	if dir != "" {
+		o.t.Cleanup(func() {
+			name := filepath.Join(dir, fmt.Sprintf("h%d.log", h.i))
+			if err := os.WriteFile(name, []byte(p.stderr.String()), 0o644); err != nil {
+				o.t.Logf("FERRY_OFFICE_DEBUG: %v", err)
+			}
+		})
+	}
+	return p
 }
 
 // officeN is FERRY_OFFICE_N, or 60.
@@ -443,8 +466,7 @@ func (o *office) checkTraffic() {
 		start := time.Now()
 		var newer []*proc
 		for _, h := range o.extra[len(extra) : len(extra)+k] {
-			p := h.start(nil, "peers", "--watch")
-			p.quiet = true
+			p := o.browse(h)
 			newer = append(newer, p)
 		}
 		extra = append(extra, newer...)

@@ -374,6 +374,9 @@ func etaText(left int64, rate float64) string {
 // much it holds, then up to maxNames of its files, one a line, and how many
 // more there are.
 func describe(info transfer.OfferInfo, maxNames int) string {
+	if info.Text != "" {
+		return textDescription(info)
+	}
 	var b strings.Builder
 	b.WriteString(amount(info))
 	for i, p := range info.Paths {
@@ -390,6 +393,9 @@ func describe(info transfer.OfferInfo, maxNames int) string {
 // folder's with a slash) and how much it holds, "note.txt (15 B)" or
 // "photos/, a.txt and 3 more (14 files, 3.2 MiB)".
 func headline(info transfer.OfferInfo) string {
+	if info.Text != "" {
+		return textHeadline(info)
+	}
 	var tops []string
 	seen := make(map[string]bool)
 	for _, p := range info.Paths {

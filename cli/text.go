@@ -48,12 +48,12 @@ func textToSend(fs *pflag.FlagSet, arg string, paths []string, as string, stdin 
 	case err == nil:
 		return text, nil
 	case errors.Is(err, transfer.ErrTextTooLong):
-		size := human.Bytes(int64(len(text)))
+		what := fmt.Sprintf("the text is %s (%d bytes)", human.Bytes(int64(len(text))), len(text))
 		if arg == transfer.StdinPath {
-			size = "more than " + human.Bytes(transfer.MaxText)
+			what = "standard input holds more than 64 KiB"
 		}
-		return "", fmt.Errorf("%w: the text (%s) is longer than the %s a text message may hold; send it as a file (ferry send FILE, or ferry send --as NAME - from standard input)",
-			transfer.ErrTextTooLong, size, human.Bytes(transfer.MaxText))
+		return "", said(fmt.Sprintf("%s, and a text message may hold 64 KiB (%d bytes): send it as a file (ferry send FILE, or ferry send --as NAME - from standard input)",
+			what, transfer.MaxText), err)
 	case text == "":
 		return "", usagef("%s gave an empty text: nothing to send", from)
 	}

@@ -154,7 +154,11 @@ func decodeTextRef(dec *json.Decoder, o *Offer) error {
 	if err := onceEach(raw, "size", "sha256"); err != nil {
 		return err
 	}
-	return json.Unmarshal(raw, &o.Text)
+	if err := json.Unmarshal(raw, &o.Text); err != nil {
+		// Bad base64 in sha256 is neither a syntax nor a type error.
+		return Errorf("malformed frame type %d: text: %v", TypeOffer, err)
+	}
+	return nil
 }
 
 // onceEach checks that the JSON object raw gives none of fields twice (as

@@ -151,13 +151,7 @@ func (e *saidErr) Error() string   { return e.text }
 func (e *saidErr) Unwrap() []error { return e.errs }
 
 // escapeText escapes every non-graphic character of s (see errText).
-func escapeText(s string) string {
-	parts := strings.Split(s, `\`)
-	for i, p := range parts {
-		parts[i] = safepath.Display(p, 0)
-	}
-	return strings.Join(parts, `\`)
-}
+func escapeText(s string) string { return safepath.DisplayText(s, 0) }
 
 func (o *output) clearBar() {
 	if o.barLen > 0 {

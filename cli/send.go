@@ -32,7 +32,7 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 			return err
 		}
 		if len(args) == 0 && msg == "" {
-			return usagef("send needs at least one PATH (or - for standard input)")
+			return usagef("send needs at least one PATH (or - for standard input), or --text")
 		}
 		stdinCount := 0
 		for _, a := range args {

@@ -91,3 +91,26 @@ func TestHostileTexts(t *testing.T) {
 	}
 	realSenderServed(t, r, 10*time.Second)
 }
+
+// TestTextToOldReceiver: a real `ferry send --text` against a receiver of
+// protocol 2 from before text messages, which (as doc.go says it does with
+// any version it does not speak) refuses the offer of protocol 3 with a
+// Decision of code "version": the sender exits 1 and says to update ferry
+// on the receiving computer; the text was never in a file offer.
+func TestTextToOldReceiver(t *testing.T) {
+	t.Parallel()
+	f := listenFake(t, newDevice(t))
+	s := startProc(t, "sender", "--json", "--home", t.TempDir(), "--name", "real-sender", "send", "--to", f.addr, "--text", "hello, old friend")
+	o := f.nextOffer(t, 10*time.Second)
+	if o.offer.V != 3 || len(o.offer.Entries) != 0 {
+		t.Errorf("FINDING: a text went as an offer of protocol %d with %d entries, want 3 and none: %s", o.offer.V, len(o.offer.Entries), o.offerBody)
+	}
+	// What a receiver of protocol 2 answers (transfer/receiver_offer.go before texts).
+	writeFrame(o.ctl, tDecision, mustJSON(decision{Code: "version", Name: "old",
+		Reason: "the sender runs a newer version of ferry (transfer protocol 3, this receiver speaks 2): update ferry on the receiving computer"}))
+	code := s.waitExit(10 * time.Second)
+	out := strings.Join(eventTexts(s), " ")
+	if code != 1 || !strings.Contains(out, "update ferry on the receiving computer") {
+		t.Errorf("sender exit %d, %q; want 1 and to update ferry on the receiving computer", code, out)
+	}
+}

@@ -98,7 +98,9 @@
 // The rest is as for files, up to the decision: Commit, Nonce, Reveal, the
 // same policy and question. An accepting Decision carries no token and no
 // have, and ends the session: the receiver has shown the text before it
-// sends it, and the sender closes (code 0). Nothing else flows.
+// sends it, and the sender closes (code 0). Nothing else flows. An
+// acceptance of a text is not remembered: the same text sent again is
+// asked about again.
 //
 // Why protocol 3: a receiver of protocol 2 skips keys it does not know, and
 // would see an offer of nothing. Instead it refuses the version it does not

@@ -89,6 +89,22 @@ func TestSendTextDeclined(t *testing.T) {
 		t.Errorf("a declined text was reported %d times", n)
 	}
 
+	// Accepted texts are not remembered as accepted offers of files are:
+	// the same text again is asked about again.
+	yes := make(chan OfferInfo, 2)
+	ask := startReceiver(t, withConfig(func(c *ReceiverConfig) {
+		c.Policy = PolicyAsk
+		c.Ask = func(_ context.Context, info OfferInfo) (bool, error) { yes <- info; return true, nil }
+	}))
+	for i := range 2 {
+		if _, err := s.sendText(t, ask, "once more"); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if len(yes) != 2 || count[EventText](ask) != 2 {
+		t.Errorf("the same text sent twice was asked about %d times and shown %d times, want 2 and 2", len(yes), count[EventText](ask))
+	}
+
 	trusted := startReceiver(t, withConfig(func(c *ReceiverConfig) { c.Policy = PolicyTrusted }))
 	if _, err := s.sendText(t, trusted, "hi"); !errors.Is(err, ErrDeclined) || !strings.Contains(err.Error(), "paired") {
 		t.Fatalf("send to --accept trusted = %v, want declined as not paired", err)

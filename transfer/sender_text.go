@@ -36,22 +36,10 @@ func CheckText(text string) error {
 // connection, verification code and retries, but the offer is the text
 // (see receiver_text.go), and the receiver's acceptance is its delivery.
 func sendText(ctx context.Context, opt SendOptions) (Result, error) {
-	if len(opt.Paths) > 0 {
-		return Result{}, errors.New("a send is a text or files, not both")
-	}
-	if err := CheckText(opt.Text); err != nil {
-		return Result{}, err
-	}
-	ref := wire.NewTextRef(opt.Text)
-	s := &sender{opt: opt, log: opt.Logger, text: opt.Text}
-	s.offer = wire.Offer{Version: wire.TextVersion, Name: opt.Name, Session: hex.EncodeToString(ref.Hash[:16]), Text: ref}
-	frame, err := wire.AppendFrame(nil, wire.TypeOffer, s.offer)
+	s, err := textSender(opt)
 	if err != nil {
 		return Result{}, err
 	}
-	s.digest = wire.OfferDigest(frame[5:])
-	s.offerFrame = wire.AppendText(frame, opt.Text) // one write: the offer and its text
-	s.prog = &Progress{Total: ref.Size}
 	d, err := newDialer()
 	if err != nil {
 		return Result{}, err
@@ -59,6 +47,29 @@ func sendText(ctx context.Context, opt SendOptions) (Result, error) {
 	defer d.Close()
 	s.d = d
 	return s.run(ctx)
+}
+
+// textSender prepares the session of opt's text for opt's receiver: the
+// offer and its Text frame, their digest, the progress. Its run (with a
+// dialer) sends the text; one per receiver sends it to several.
+func textSender(opt SendOptions) (*sender, error) {
+	if len(opt.Paths) > 0 {
+		return nil, errors.New("a send is a text or files, not both")
+	}
+	if err := CheckText(opt.Text); err != nil {
+		return nil, err
+	}
+	ref := wire.NewTextRef(opt.Text)
+	s := &sender{opt: opt, log: opt.Logger, text: opt.Text}
+	s.offer = wire.Offer{Version: wire.TextVersion, Name: opt.Name, Session: hex.EncodeToString(ref.Hash[:16]), Text: ref}
+	frame, err := wire.AppendFrame(nil, wire.TypeOffer, s.offer)
+	if err != nil {
+		return nil, err
+	}
+	s.digest = wire.OfferDigest(frame[5:])
+	s.offerFrame = wire.AppendText(frame, opt.Text) // one write: the offer and its text
+	s.prog = &Progress{Total: ref.Size}
+	return s, nil
 }
 
 // textDelivered ends the session of a text the receiver accepted.

@@ -110,12 +110,11 @@ func (v *receiveView) showText(ev transfer.EventText) {
 	}
 	switch {
 	case v.raw != nil:
-		_, err := io.WriteString(v.raw, info.Text)
-		if err != nil {
-			v.mu.Lock()
+		v.mu.Lock() // texts of sessions that end together go out one after the other
+		if _, err := io.WriteString(v.raw, info.Text); err != nil {
 			v.failed = fmt.Errorf("write the text to standard output: %w", err)
-			v.mu.Unlock()
 		}
+		v.mu.Unlock()
 		o.event(nil, head+": written to standard output")
 	default:
 		text := head + ":\n" + textBlock(info.Text)

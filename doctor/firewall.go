@@ -302,7 +302,11 @@ func anyValue(v any, want func(any) bool) bool {
 				return want(rangeProbe{lo, hi})
 			}
 		}
-		return true // a named set or something else: may hold it
+		return true // something else: may hold it
+	case string:
+		if strings.HasPrefix(x, "@") {
+			return true // a named set: may hold it
+		}
 	}
 	return want(v)
 }

@@ -168,7 +168,16 @@ short form.`,
   ferry doctor --peer 192.168.1.20  # the two-sided test
   sudo ferry doctor --json          # with the firewall; one JSON object per check`,
 	})
-	root.AddCommand(doctorC)
+	daemonC := e.leaf(daemonCmd, &cobra.Command{
+		Use:        "daemon [--install|--uninstall] [flags]",
+		Short:      "receive from paired devices as a systemd user service",
+		SuggestFor: []string{"service", "serve"},
+		Long:       daemonLong,
+		Example: `  ferry daemon --install     # write, enable and start ~/.config/systemd/user/ferry.service
+  ferry daemon --uninstall   # stop and remove it
+  ferry daemon               # in the foreground, as the unit runs it`,
+	})
+	root.AddCommand(doctorC, daemonC)
 	root.AddCommand(receive, send, peers, pair, trust, id)
 	root.SetHelpCommand(helpCommand())
 	completionCommand(root)

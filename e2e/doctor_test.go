@@ -107,7 +107,6 @@ func nftOn(t *testing.T, h *host, ruleset string) {
 	}
 }
 
-
 // TestDoctorFaults injects each fault ferry doctor must name on a
 // namespace LAN, and checks that a clean LAN gives no FAIL.
 func TestDoctorFaults(t *testing.T) {

@@ -76,6 +76,11 @@ func daemonCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 
 // daemonInstall writes and enables the user unit for this binary.
 func daemonInstall(ctx context.Context, e *env, args []string) error {
+	// The identity now, so that the service starts with it and --name is
+	// remembered for it.
+	if _, _, err := e.device(); err != nil {
+		return err
+	}
 	exe, err := os.Executable()
 	if err == nil {
 		exe, err = filepath.EvalSymlinks(exe)
@@ -126,7 +131,7 @@ func daemonUninstall(ctx context.Context, e *env) error {
 
 // runDaemon receives from paired devices until ctx ends (SIGTERM from
 // systemd), telling the service manager when it is ready and stopping.
-func runDaemon(ctx context.Context, e *env, dir string, port int, ifaces []string) error {
+func runDaemon(ctx context.Context, e *env, dir string, port int, ifaces []string) (err error) {
 	if f, ok := e.stderr.(*os.File); ok && daemon.UnderJournald(os.Getenv("JOURNAL_STREAM"), f) {
 		level := slog.LevelInfo
 		if e.verbose {
@@ -138,6 +143,11 @@ func runDaemon(ctx context.Context, e *env, dir string, port int, ifaces []strin
 		e.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		log.SetOutput(newLibraryLog(e.log))
 	}
+	defer func() {
+		if err != nil {
+			e.log.Error("ferry daemon failed", "err", err) // with the journal's error priority
+		}
+	}()
 	notify := daemon.NotifySocket()
 	os.Unsetenv("NOTIFY_SOCKET") // not for children (none today), as sd_notify's unset_environment does
 	if dir == "" {
@@ -180,6 +190,9 @@ func runDaemon(ctx context.Context, e *env, dir string, port int, ifaces []strin
 		e.log.Warn("could not tell systemd that ferry is ready", "err", err)
 	}
 	e.log.Info("ready", "name", name, "id", dev.ID.Short(), "port", r.Port(), "dir", r.Dir(), "paired", len(trust.Peers()))
+	if len(trust.Peers()) == 0 {
+		e.log.Warn("no paired devices: the daemon accepts paired devices only; pair one with ferry pair")
+	}
 	serveErr := r.Serve(ctx)
 	daemon.Notify(notify, "STOPPING=1\n"+daemon.Status("saying goodbye"))
 	if ad != nil {

@@ -64,12 +64,14 @@ func TestJournalHandler(t *testing.T) {
 	log.Warn("w", "msg2", "two\nlines")
 	log.Error("e")
 	log.WithGroup("g").Info("grouped", "k", "v")
+	log.Info("two\nlines")
 	want := []string{
-		`<7>msg=d peer=alpha k=1`,
-		`<6>msg=i peer=alpha`,
-		`<4>msg=w peer=alpha msg2="two\nlines"`,
-		`<3>msg=e peer=alpha`,
-		`<6>msg=grouped peer=alpha g.k=v`,
+		`<7>d peer=alpha k=1`,
+		`<6>i peer=alpha`,
+		`<4>w peer=alpha msg2="two\nlines"`,
+		`<3>e peer=alpha`,
+		`<6>grouped peer=alpha g.k=v`,
+		`<6>two lines peer=alpha`,
 	}
 	got := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	if !slices.Equal(got, want) {

@@ -65,6 +65,9 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	// text handler, so b has only its final newline.
 	var buf bytes.Buffer
 	buf.WriteString(p.prefix)
+	if len(b) > 1 {
+		buf.WriteByte(' ')
+	}
 	buf.Write(b)
 	if _, err := p.w.Write(buf.Bytes()); err != nil {
 		return 0, err
@@ -78,8 +81,8 @@ func NewJournalHandler(w io.Writer, level slog.Leveler) *JournalHandler {
 	inner := slog.NewTextHandler(pw, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
-				return slog.Attr{} // the journal stamps the time; the prefix is the level
+			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == slog.MessageKey) {
+				return slog.Attr{} // the journal stamps the time; the prefix has the level and the message
 			}
 			return a
 		},
@@ -94,7 +97,9 @@ func (h *JournalHandler) Enabled(ctx context.Context, l slog.Level) bool {
 func (h *JournalHandler) Handle(ctx context.Context, r slog.Record) error {
 	h.out.mu.Lock()
 	defer h.out.mu.Unlock()
-	h.out.prefix = fmt.Sprintf("<%d>", Priority(r.Level))
+	// The message leads, as in every syslog line; a newline would split
+	// the record into two journal entries.
+	h.out.prefix = fmt.Sprintf("<%d>%s", Priority(r.Level), strings.NewReplacer("\n", " ", "\r", " ").Replace(r.Message))
 	return h.inner.Handle(ctx, r)
 }
 

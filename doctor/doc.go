@@ -40,7 +40,10 @@
 //     (FAIL when it is a VPN: a kill switch or full tunnel);
 //  3. as root, deletes the kernel's neighbour entry for the peer, so that the
 //     next packet asks afresh (ARP), and sends a probe every 250 ms for up
-//     to 2.5 s until the echo comes back;
+//     to 2.5 s until the echo comes back. At the same time it starts a QUIC
+//     handshake with the same port offering ALPN "ferry-doctor": a peer that
+//     runs ferry receive or ferry daemon instead of doctor --listen refuses
+//     it with a TLS alert, which proves as well that UDP passes both ways;
 //  4. without an echo, reads the neighbour entry: REACHABLE means the peer
 //     answered ARP, which no IP firewall filters, so its firewall drops the
 //     UDP; INCOMPLETE while the default gateway's entry becomes REACHABLE

@@ -118,8 +118,27 @@ func peerChecks(ctx context.Context, opts Options, ifs []iface) []Check {
 		forgetNeighbour(ctx, t.addr, dev)
 	}
 
-	u, probeErr := probePeer(ctx, netip.AddrPortFrom(t.addr, uint16(t.port)))
+	ap := netip.AddrPortFrom(t.addr, uint16(t.port))
+	var (
+		u        unicast
+		probeErr error
+		viaQUIC  unicast
+	)
+	g.Go(func() error {
+		u, probeErr = probePeer(ctx, ap)
+		return nil
+	})
+	g.Go(func() error {
+		viaQUIC = quicProbe(ctx, ap)
+		return nil
+	})
 	g.Wait()
+	receiver := ""
+	if u != unicastOK && viaQUIC == unicastOK {
+		// No doctor --listen there, but a receiver answered the QUIC
+		// handshake: unicast works all the same.
+		u, probeErr, receiver = unicastOK, nil, " (a ferry receiver answered the QUIC handshake)"
+	}
 	target := net.JoinHostPort(t.addr.String(), strconv.Itoa(t.port))
 	mdns := "its mDNS advertisement arrived"
 	if !seen {
@@ -129,11 +148,11 @@ func peerChecks(ctx context.Context, opts Options, ifs []iface) []Check {
 	case probeErr != nil:
 		out = append(out, warnf("peer", "", "cannot probe %s: %v", target, probeErr))
 	case u == unicastOK && seen:
-		out = append(out, okf("peer", "%s: multicast (mDNS) and unicast UDP both work", target))
+		out = append(out, okf("peer", "%s: multicast (mDNS) and unicast UDP both work%s", target, receiver))
 	case u == unicastOK:
 		out = append(out, failf("peer", fmt.Sprintf("on the Wi-Fi access point or router, allow multicast between clients (mDNS forwarding, \"multicast enhancement\" off, IGMP snooping with a querier); meanwhile send by address: ferry send --to %s FILE", target),
-			"%s: multicast is blocked but unicast works: the probe came back, %s", target, mdns))
-	case u == unicastRefused:
+			"%s: multicast is blocked but unicast works: the probe came back%s, %s", target, receiver, mdns))
+	case u == unicastRefused || viaQUIC == unicastRefused:
 		out = append(out, failf("peer", "run ferry doctor --listen on the other computer (and stop ferry receive there while testing)",
 			"%s: nothing listens on UDP %d there (port unreachable); %s", target, t.port, mdns))
 	case rc.Status == Fail:

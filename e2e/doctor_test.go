@@ -203,3 +203,19 @@ func TestDoctorFaults(t *testing.T) {
 		mustCheck(t, checks, "route", "FAIL", "through tun0, a VPN")
 	})
 }
+
+// TestDoctorPeerReceiver runs ferry doctor --peer against a computer that
+// runs ferry receive, not doctor --listen: the QUIC handshake shows that
+// unicast works, and nothing is received.
+func TestDoctorPeerReceiver(t *testing.T) {
+	l := newLANOpts(t, 2, lanOpts{family: "fdoc"})
+	h1, h2 := l.h(1), l.h(2)
+	rx := h2.start(nil, "receive", "--accept", "all", "--dir", t.TempDir())
+	rx.waitEvent("listening", 10*time.Second)
+	checks := doctorRun(t, h1, "--peer", h2.v4)
+	noFail(t, checks)
+	mustCheck(t, checks, "peer", "OK", "a ferry receiver answered the QUIC handshake")
+	if n := len(rx.all("session")); n != 0 {
+		t.Errorf("the receiver saw %d sessions", n)
+	}
+}

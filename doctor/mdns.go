@@ -38,7 +38,7 @@ var (
 func multicastChecks(ctx context.Context, ifs []iface, log *slog.Logger) []Check {
 	var id identity.DeviceID
 	rand.Read(id[:])
-	svc := discovery.Service{Name: "ferry-doctor", ID: id, Port: 9}
+	svc := discovery.Service{Name: "ferry-doctor", ID: id, Port: 9, Flags: map[string]string{"doctor": "self"}}
 	ad, err := discovery.Advertise(ctx, svc, discovery.Options{Logger: log})
 	if err != nil {
 		return []Check{failf("multicast", "see the interface lines above", "cannot advertise by mDNS: %v", err)}

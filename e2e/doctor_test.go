@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"fmt"
 	"strings"
 	"testing"
@@ -148,6 +149,7 @@ func TestDoctorFaults(t *testing.T) {
 	}
 }`)
 		t.Cleanup(func() { l.sw.Run(context.Background(), "nft", "delete", "table", "bridge", "fdoc") })
+		learnNeighbour(t, h1, l.h(3).v4) // a device known on the LAN, as a router always is
 		checks := doctorRun(t, h1, "--peer", peer)
 		mustCheck(t, checks, "multicast", "WARN", "eth0", "multicast may be filtered")
 		c := mustCheck(t, checks, "peer", "FAIL", "multicast is blocked but unicast works")
@@ -217,5 +219,34 @@ func TestDoctorPeerReceiver(t *testing.T) {
 	mustCheck(t, checks, "peer", "OK", "a ferry receiver answered the QUIC handshake")
 	if n := len(rx.all("session")); n != 0 {
 		t.Errorf("the receiver saw %d sessions", n)
+	}
+}
+
+// learnNeighbour makes h resolve addr (a datagram to its discard port) and
+// waits until h's neighbour entry for it is REACHABLE.
+func learnNeighbour(t *testing.T, h *host, addr string) {
+	t.Helper()
+	err := h.nh.Do(func() error {
+		c, err := net.Dial("udp", net.JoinHostPort(addr, "9"))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte{0})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("poke %s from %s: %v", addr, h.ns, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := h.command("ip", "neigh", "show", "to", addr).Output()
+		if strings.Contains(string(out), "REACHABLE") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not learn %s: %s", h.ns, addr, out)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the kernel's table
 	}
 }

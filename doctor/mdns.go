@@ -3,7 +3,6 @@ package doctor
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -117,18 +116,20 @@ func queryLink(ctx context.Context, i iface, short string, own map[netip.Addr]bo
 	if err != nil {
 		return warnf("multicast", "", "%s: cannot query by mDNS: %v", i.Name, err)
 	}
-	neigh := neighbours(i.Name)
+	ll := linkAddrs(ctx, i.Name)
+	neigh := neighbours(ll)
+	others, ferries := devices(res.others, ll), devices(res.ferries, ll)
 	switch {
 	case !res.self:
 		return failf("multicast", "sudo ip link set "+i.Name+" multicast on; check the local firewall lets UDP 5353 in (see below)",
 			"%s: this computer did not see its own mDNS advertisement: multicast is off on this interface, or the local firewall drops mDNS (see the firewall lines)", i.Name)
-	case len(res.others) == 0 && neigh > 0:
+	case others == 0 && neigh > 0:
 		return warnf("multicast", "on the Wi-Fi access point or router, enable multicast/mDNS forwarding (turn off \"multicast to unicast\" filtering, IGMP snooping without a querier, or \"client isolation\"); run ferry doctor --listen on another computer and ferry doctor --peer ADDRESS here to be sure",
 			"%s: multicast works here, but none of the %d devices known on this network answered mDNS: multicast may be filtered", i.Name, neigh)
-	case len(res.others) == 0:
+	case others == 0:
 		return okf("multicast", "%s: this computer sees its own mDNS advertisement; no other device answered (none known on this network)", i.Name)
 	}
-	return okf("multicast", "%s: mDNS works: this computer sees itself, and %d other device(s) answered (%d ferry)", i.Name, len(res.others), len(res.ferries))
+	return okf("multicast", "%s: mDNS works: this computer sees itself, and %d other device(s) answered (%d ferry)", i.Name, others, ferries)
 }
 
 // queryOn sends one-shot queries on the interface at 0, 0.4 and 1 s and
@@ -215,18 +216,15 @@ func queryOn(ctx context.Context, i iface, short string, own map[netip.Addr]bool
 	return res, nil
 }
 
-// neighbours counts the complete IPv4 neighbour (ARP) entries of the
-// interface: the devices this computer talked to lately.
-func neighbours(ifname string) int {
-	n := 0
-	for _, e := range readARP() {
-		if e.dev == ifname && e.complete {
-			n++
+// neighbours counts the devices the interface's neighbour table knows
+// (by link-layer address, both IP families): the devices this computer
+// talked to lately.
+func neighbours(ll map[netip.Addr]string) int {
+	seen := make(map[string]bool)
+	for _, mac := range ll {
+		if mac != "" && mac != "00:00:00:00:00:00" {
+			seen[mac] = true
 		}
 	}
-	return n
-}
-
-func (r linkResult) String() string {
-	return fmt.Sprintf("self=%v others=%d", r.self, len(r.others))
+	return len(seen)
 }

@@ -103,3 +103,54 @@ func forgetNeighbour(ctx context.Context, a netip.Addr, dev string) {
 		exec.CommandContext(ctx, ip, "neigh", "del", a.Unmap().WithZone("").String(), "dev", dev).Run()
 	}
 }
+
+// linkAddrs maps the neighbours of interface dev to their link-layer
+// addresses, from ip(8) (both families), or from /proc/net/arp (IPv4).
+func linkAddrs(ctx context.Context, dev string) map[netip.Addr]string {
+	out := make(map[netip.Addr]string)
+	if ip, err := exec.LookPath("ip"); err == nil {
+		b, err := exec.CommandContext(ctx, ip, "-j", "neigh", "show", "dev", dev).Output()
+		var entries []struct {
+			Dst    string `json:"dst"`
+			LLAddr string `json:"lladdr"`
+		}
+		if err == nil && json.Unmarshal(b, &entries) == nil {
+			for _, e := range entries {
+				if a, err := netip.ParseAddr(e.Dst); err == nil && e.LLAddr != "" {
+					out[a] = e.LLAddr
+				}
+			}
+			return out
+		}
+	}
+	f, err := os.Open("/proc/net/arp")
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Scan()
+	for sc.Scan() {
+		fl := strings.Fields(sc.Text())
+		if len(fl) >= 6 && fl[5] == dev {
+			if a, err := netip.ParseAddr(fl[0]); err == nil {
+				out[a] = fl[3]
+			}
+		}
+	}
+	return out
+}
+
+// devices counts the devices behind addrs: addresses with the same
+// link-layer address (a host's IPv4, link-local and global IPv6) are one.
+func devices(addrs map[netip.Addr]bool, ll map[netip.Addr]string) int {
+	seen := make(map[string]bool)
+	for a := range addrs {
+		key := a.String()
+		if mac, ok := ll[a]; ok {
+			key = mac
+		}
+		seen[key] = true
+	}
+	return len(seen)
+}

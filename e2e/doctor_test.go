@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -249,4 +249,17 @@ func learnNeighbour(t *testing.T, h *host, addr string) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling the kernel's table
 	}
+}
+
+// TestDoctorIPv6Only checks the multicast check's IPv6 path (ff02::fb) and
+// the two-sided test by IPv6 address on a LAN without IPv4.
+func TestDoctorIPv6Only(t *testing.T) {
+	l := newLANOpts(t, 2, lanOpts{family: "fdoc", v6Only: true})
+	h1, h2 := l.h(1), l.h(2)
+	listener := h2.start(nil, "doctor", "--listen")
+	listener.waitEvent("listening", 10*time.Second)
+	checks := doctorRun(t, h1, "--peer", h2.v6)
+	noFail(t, checks)
+	mustCheck(t, checks, "multicast", "OK", "eth0", "sees itself", "1 other device")
+	mustCheck(t, checks, "peer", "OK", "["+h2.v6+"]:47100", "both work")
 }

@@ -124,12 +124,19 @@ func peerChecks(ctx context.Context, opts Options, ifs []iface) []Check {
 		probeErr error
 		viaQUIC  unicast
 	)
+	// The first of the two that gets an answer ends the other.
+	pctx, answered := context.WithCancel(ctx)
+	defer answered()
 	g.Go(func() error {
-		u, probeErr = probePeer(ctx, ap)
+		if u, probeErr = probePeer(pctx, ap); u == unicastOK {
+			answered()
+		}
 		return nil
 	})
 	g.Go(func() error {
-		viaQUIC = quicProbe(ctx, ap)
+		if viaQUIC = quicProbe(pctx, ap); viaQUIC == unicastOK {
+			answered()
+		}
 		return nil
 	})
 	g.Wait()
@@ -270,7 +277,7 @@ func probePeer(ctx context.Context, ap netip.AddrPort) (unicast, error) {
 		deadline = d
 	}
 	buf := make([]byte, 512)
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if _, err := c.Write(pkt); err != nil && errors.Is(err, syscall.ECONNREFUSED) {
 			return unicastRefused, nil
 		}

@@ -319,7 +319,7 @@ func TestDaemonSystemdUser(t *testing.T) {
 	t0 := time.Now()
 	m.systemctl("start", "ferry.service")
 	up := m.until(5*time.Second, "active after start", func() bool { return m.prop("ActiveState") == "active" })
-	t.Logf("start → active: %v", up.Sub(t0))
+	t.Logf("FIGURE daemon_start_active_ms=%d", up.Sub(t0).Milliseconds())
 	if d := up.Sub(t0); d > time.Second {
 		t.Errorf("active %v after systemctl start, want ≤ 1 s", d)
 	}
@@ -338,7 +338,7 @@ func TestDaemonSystemdUser(t *testing.T) {
 			rss = v
 		}
 	}
-	t.Logf("idle VmRSS: %.1f MiB", float64(rss)/1024)
+	t.Logf("FIGURE daemon_idle_vmrss_kib=%d", rss)
 	if limit := 25 * 1024; rss == 0 || rss > limit && os.Getenv("FERRY_E2E_RACE") != "1" { // -race costs memory
 		t.Errorf("idle VmRSS %d KiB, want ≤ 25 MiB", rss)
 	}
@@ -348,7 +348,7 @@ func TestDaemonSystemdUser(t *testing.T) {
 		p, _ := strconv.Atoi(m.prop("MainPID"))
 		return p > 0 && p != pid && m.prop("ActiveState") == "active"
 	})
-	t.Logf("kill -9 → active again: %v", back.Sub(t0))
+	t.Logf("FIGURE daemon_kill9_active_ms=%d", back.Sub(t0).Milliseconds())
 	if d := back.Sub(t0); d > 3*time.Second {
 		t.Errorf("back %v after kill -9, want ≤ 3 s", d)
 	}
@@ -359,7 +359,7 @@ func TestDaemonSystemdUser(t *testing.T) {
 	m.systemctl("stop", "ferry.service")
 	select {
 	case at := <-goodbye:
-		t.Logf("systemctl stop → goodbye: %v", at.Sub(t0))
+		t.Logf("FIGURE daemon_stop_goodbye_ms=%d", at.Sub(t0).Milliseconds())
 		if d := at.Sub(t0); d > time.Second {
 			t.Errorf("goodbye %v after systemctl stop, want ≤ 1 s", d)
 		}

@@ -35,6 +35,7 @@ func doctorRun(t *testing.T, h *host, args ...string) []event {
 		limit = 8 * time.Second
 	}
 	p := h.run(limit+5*time.Second, nil, append([]string{"doctor"}, args...)...)
+	t.Logf("FIGURE doctor_ms=%d (%s)", p.duration().Milliseconds(), strings.Join(args, " "))
 	if d := p.duration(); d > limit+500*time.Millisecond { // the process start and the namespace entry are not the doctor's
 		t.Errorf("ferry doctor %s took %v, more than %v", strings.Join(args, " "), d, limit)
 	}

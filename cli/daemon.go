@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -167,15 +168,27 @@ func runDaemon(ctx context.Context, e *env, dir string, port int, ifaces []strin
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rv := &receiveView{e: e, cancel: cancel, trust: trust, accept: "trusted"}
+	var status string // the ready status line, set before any session can end
+	events := func(ev transfer.Event) {
+		rv.onEvent(ev)
+		// systemctl status shows the last delivery under the ready line.
+		if end, ok := ev.(transfer.EventSessionEnd); ok {
+			what := fmt.Sprintf("received %d file(s) from %q", end.Files, end.Info.PeerName)
+			if end.Err != nil {
+				what = fmt.Sprintf("a transfer from %q stopped: %s", end.Info.PeerName, errText(end.Err))
+			}
+			daemon.Notify(notify, daemon.Status(status+"; last: "+what+" at "+time.Now().Format("15:04")))
+		}
+	}
 	r, err := transfer.Listen(transfer.ReceiverConfig{
 		Device: dev, Name: name, Dir: dir, Port: port,
-		Policy: transfer.PolicyTrusted, Trust: trust, Events: rv.onEvent, Logger: e.log,
+		Policy: transfer.PolicyTrusted, Trust: trust, Events: events, Logger: e.log,
 	})
 	if err != nil {
 		return listenErr(err)
 	}
 	rv.dir, rv.id, rv.name = r.Dir(), dev.ID, name
-	status := fmt.Sprintf("receiving from %d paired device(s) as %q on UDP port %d into %s", len(trust.Peers()), name, r.Port(), r.Dir())
+	status = fmt.Sprintf("receiving from %d paired device(s) as %q on UDP port %d into %s", len(trust.Peers()), name, r.Port(), r.Dir())
 	ad, err := discovery.Advertise(ctx, discovery.Service{Name: name, ID: dev.ID, Port: r.Port()},
 		discovery.Options{Interfaces: ifaces, Logger: e.log})
 	if err != nil {

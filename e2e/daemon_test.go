@@ -421,3 +421,45 @@ func vmRSS(pid int) int {
 	}
 	return 0
 }
+
+// TestDaemonPairedOnly runs ferry daemon directly (no systemd): it saves
+// what a paired device sends into the download folder of user-dirs.dirs,
+// refuses an unpaired one without asking, and exits 0 on SIGTERM.
+func TestDaemonPairedOnly(t *testing.T) {
+	l := newLANOpts(t, 3, lanOpts{family: "fdmn"})
+	a, b, c := newDevice(t, l.h(1), "alpha"), newDevice(t, l.h(2), "beta"), newDevice(t, l.h(3), "gamma")
+	pairPIN(t, a, b)
+	cfg := filepath.Join(a.user, ".config")
+	os.MkdirAll(cfg, 0o755)
+	if err := os.WriteFile(filepath.Join(cfg, "user-dirs.dirs"), []byte("# xdg-user-dirs\nXDG_DOWNLOAD_DIR=\"$HOME/Téléchargements\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(a.user, "Téléchargements", "ferry")
+	d := a.start(nil, "daemon", "--port", "0")
+	ev := d.waitEvent("listening", 10*time.Second)
+	if ev.str("dir") != in || ev.str("accept") != "trusted" {
+		t.Fatalf("listening event %v, want dir %s and accept trusted", ev, in)
+	}
+	port := int(ev.num("port"))
+	alpha := &named{h: a.host, name: a.name, id: a.id, dir: in, port: port, p: d}
+
+	sendOK(t, b.run(30*time.Second, nil, "send", "--to", a.addr(port), writeNote(t, "paired.txt", "from beta\n")))
+	d.sessionsDone(1, 10*time.Second)
+	delivered(t, alpha, "paired.txt", "from beta\n")
+
+	s := c.run(30*time.Second, nil, "send", "--to", a.addr(port), writeNote(t, "stranger.txt", "from gamma\n"))
+	if code := s.exitCode(); code != exitDeclined {
+		t.Errorf("unpaired sender exited %d, want 3 (declined)", code)
+	}
+	d.waitEvent("declined", 10*time.Second)
+	if got := listDir(t, in); len(got) != 1 {
+		t.Errorf("the download folder holds %q, want only paired.txt", got)
+	}
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(10 * time.Second); code != 0 {
+		t.Errorf("ferry daemon exited %d on SIGTERM, want 0: %s", code, tail(d.stderr.String()))
+	}
+	if !strings.Contains(d.stderr.String(), "msg=ready") || !strings.Contains(d.stderr.String(), "msg=stopped") {
+		t.Errorf("no ready and stopped log lines: %s", tail(d.stderr.String()))
+	}
+}

@@ -165,6 +165,26 @@ device's public key in base32, in groups of four; the first two groups are its
 short form.`,
 		Example: "  ferry id\n  ferry --name laptop-anna id    # name the device; later commands remember it",
 	})
+	doctorC := e.leaf(doctorCmd, &cobra.Command{
+		Use:        "doctor [--peer NAME|ADDR] [--listen]",
+		Short:      "say why another computer is invisible: network, multicast, firewall",
+		SuggestFor: []string{"check", "diagnose", "debug"},
+		Long:       doctorLong,
+		Example: `  ferry doctor                      # the local checks
+  ferry doctor --listen             # on the other computer, then here:
+  ferry doctor --peer 192.168.1.20  # the two-sided test
+  sudo ferry doctor --json          # with the firewall; one JSON object per check`,
+	})
+	daemonC := e.leaf(daemonCmd, &cobra.Command{
+		Use:        "daemon [--install|--uninstall] [flags]",
+		Short:      "receive from paired devices as a systemd user service",
+		SuggestFor: []string{"service", "serve"},
+		Long:       daemonLong,
+		Example: `  ferry daemon --install     # write, enable and start ~/.config/systemd/user/ferry.service
+  ferry daemon --uninstall   # stop and remove it
+  ferry daemon               # in the foreground, as the unit runs it`,
+	})
+	root.AddCommand(doctorC, daemonC)
 	root.AddCommand(receive, send, peers, pair, trust, id)
 	root.SetHelpCommand(helpCommand())
 	completionCommand(root)

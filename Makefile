@@ -12,7 +12,7 @@ VERSION  ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null; [ $$? -eq 1 ] && echo -dirty)
 LDFLAGS  := -X github.com/ferry-lan/ferry/cli.version=$(VERSION) -X github.com/ferry-lan/ferry/cli.commit=$(COMMIT)
 
-.PHONY: build test bench fuzz install man clean
+.PHONY: build test bench fuzz install man clean web-vendor
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BINARY) .
@@ -50,6 +50,12 @@ fuzz:
 # same definitions as ferry's help: man -l man/ferry-send.1
 man:
 	$(GO) run -ldflags "$(LDFLAGS)" ./internal/mangen man
+
+# The web page's third-party scripts (transfer/web/static/vendor): re-fetch
+# them from the npm registry at their pinned versions and fail unless each
+# matches the committed SHA256SUMS.
+web-vendor:
+	transfer/web/static/vendor/fetch.sh
 
 install:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(DESTDIR)$(PREFIX)/bin/$(BINARY) .

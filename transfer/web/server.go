@@ -50,6 +50,8 @@ type Config struct {
 	ChunkSize int64 // a power of two; DefaultChunkSize when 0
 	// NoTmpFiles names every partial file (tests; see store.Options).
 	NoTmpFiles bool
+
+	wrap func(http.Handler) http.Handler // tests: around the whole site
 }
 
 // Server is the web receiver: the page, the offer API and tus uploads.
@@ -131,8 +133,12 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // Serve answers HTTP on the listeners until ctx ends, then closes every
 // offer (partial files and journals stay for a later attempt).
 func (s *Server) Serve(ctx context.Context, ls []net.Listener) error {
+	h := s.mux
+	if s.cfg.wrap != nil {
+		h = s.cfg.wrap(h)
+	}
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           h,
 		ReadHeaderTimeout: netTimeout,
 		IdleTimeout:       netTimeout,
 		MaxHeaderBytes:    64 << 10,

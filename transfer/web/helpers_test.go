@@ -104,7 +104,7 @@ func newClient(t *testing.T, ts *testServer, id string) *client {
 	if id == "" {
 		id = webauth.NewNonce()
 	}
-	return &client{t: t, ts: ts, sec: ts.cfg.Secret, id: id, hc: &http.Client{Timeout: 20 * time.Second}}
+	return &client{t: t, ts: ts, sec: ts.cfg.Secret, id: id, hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{}}}
 }
 
 func (c *client) req(method, target string, body []byte, hdr map[string]string) *http.Response {

@@ -61,6 +61,7 @@ type Server struct {
 	log   *slog.Logger
 	auth  *webauth.Verifier
 	tus   *tushandler.UnroutedHandler
+	tusMW http.Handler // tusd's middleware around tusFile
 	mux   http.Handler
 	data  chan struct{} // a token per PATCH being written
 	start time.Time
@@ -117,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: tus handler: %w", err)
 	}
+	s.tusMW = s.tus.Middleware(http.HandlerFunc(s.tusFile))
 	s.mux = s.routes()
 	return s, nil
 }

@@ -280,7 +280,7 @@ func TestBrowserResume(t *testing.T) {
 	b := newBrowserLAN(t, "res")
 	dir := t.TempDir()
 	const chunk = 256 << 10
-	data := randomBytes(48<<20, 4)
+	data := randomBytes(32<<20, 4)
 	src := filepath.Join(t.TempDir(), "big.bin")
 	os.WriteFile(src, data, 0o644)
 	var wire atomic.Int64

@@ -101,4 +101,3 @@ func (w *webReceiver) show(e *env, qrPNG string) error {
 	e.out.event(map[string]any{"event": "web", "url": best, "urls": w.urls}, strings.Join(text, "\n"))
 	return nil
 }
-

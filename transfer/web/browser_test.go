@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,6 +193,16 @@ func TestBrowserVectors(t *testing.T) {
 	code := run(t, ctx, chromedp.Evaluate[string](`(async () => FerryAuth.code(await FerryAuth.deriveKey(FerryAuth.fragment(location.hash).k), "ab"))()`, chromedp.EvalAwaitPromise))
 	if w := webCode(ts.cfg.Secret.Key(), "ab"); code != w {
 		t.Errorf("page code %s, computer %s", code, w)
+	}
+	// ferry pair's QR code lands on /pair, which says what the code is for
+	// and shows its text (as text: the code comes from the URL).
+	pairCode := "FERRY:1/10.78.0.1:4242/ABC/<b>x</b>"
+	b.open(t, ctx, ts.base+"/pair#"+ts.cfg.Secret.Fragment()+"&c="+url.QueryEscape(pairCode))
+	if got := run(t, ctx, chromedp.Text(`#pair-code`)); got != pairCode {
+		t.Errorf("pair page shows %q, want %q", got, pairCode)
+	}
+	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#pair-code b").length`)); n != 0 {
+		t.Error("the code's text became HTML")
 	}
 }
 

@@ -21,6 +21,7 @@ type webReceiver struct {
 	srv  *web.Server
 	ln   net.Listener
 	urls []string // best first
+	port int
 }
 
 // startWebReceiver listens on TCP port (every address) and makes the web
@@ -45,7 +46,7 @@ func startWebReceiver(e *env, port int, dir string, ifaces []string, overwrite b
 		return nil, err
 	}
 	hosts := []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), net.JoinHostPort("::1", strconv.Itoa(port)), "localhost:" + strconv.Itoa(port)}
-	w := &webReceiver{ln: ln}
+	w := &webReceiver{ln: ln, port: port}
 	fragment := sec.Fragment()
 	if frag != "" {
 		fragment += "&" + frag
@@ -98,6 +99,6 @@ func (w *webReceiver) show(e *env, qrPNG string) error {
 		}
 	}
 	text = append(text, "(The link holds this session's key: share it only with the devices you want to send here.)")
-	e.out.event(map[string]any{"event": "web", "url": best, "urls": w.urls}, strings.Join(text, "\n"))
+	e.out.event(map[string]any{"event": "web", "mode": "receive", "url": best, "urls": w.urls, "port": w.port}, strings.Join(text, "\n"))
 	return nil
 }

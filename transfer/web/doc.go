@@ -6,6 +6,9 @@
 // the journal, the file hash, no overwrite, "name (1).ext") and every offer
 // through the same consent (the receiver's policy and question).
 //
+// Send mode (ferry send --web: downloads, Range, a streamed zip) is
+// specified in the comment at the top of download.go.
+//
 // # Authentication
 //
 // The URL is http://ADDR:PORT/#k=<secret>: the secret travels only in the

@@ -120,6 +120,7 @@ func TestWebReceive(t *testing.T) {
 	pageRun(t, ctx, chromedp.SetUploadFiles(`#files`, []string{filepath.Join(src, "first.bin")}))
 	pageRun(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent.startsWith("Done: 1 file") || null`, chromedp.WithPollingTimeout(2*time.Minute)))
 	pageTook := time.Since(start)
+	t.Logf("in the page: %s", pageRun(t, ctx, chromedp.Evaluate[string](`JSON.stringify({readMs: window.ferryState.readMs, hashMs: window.ferryState.hashMs, sendMs: window.ferryState.sendMs})`)))
 	rss := r.peakRSS()
 	if got, err := os.ReadFile(filepath.Join(dir, "first.bin")); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("first.bin on the computer: %v", err)

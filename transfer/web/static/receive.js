@@ -7,7 +7,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   // wire: chunk bytes this page put in PATCH requests, sent again included.
-  const state = { key: null, files: [], answer: null, sent: 0, total: 0, items: [], events: null, over: false, wire: 0 };
+  const state = { key: null, files: [], answer: null, sent: 0, total: 0, items: [], events: null, over: false, wire: 0, readMs: 0, hashMs: 0, sendMs: 0 };
   window.ferryState = state; // for tests and the curious
 
   function problem(text) {
@@ -167,8 +167,13 @@
   // the bytes read: Chromium sends a Blob ten times faster than an array.
   async function readChunk(file, off, size) {
     const blob = file.slice(off, off + size);
+    const t0 = performance.now();
     const buf = new Uint8Array(await blob.arrayBuffer());
-    return { off, blob, size: buf.length, hash: await FerryAuth.bodyHash(buf) };
+    const t1 = performance.now();
+    const hash = await FerryAuth.bodyHash(buf);
+    state.readMs += t1 - t0;
+    state.hashMs += performance.now() - t1;
+    return { off, blob, size: buf.length, hash };
   }
 
   async function uploadFile(i) {
@@ -188,12 +193,14 @@
           // read and hash the next chunk while this one is on the wire
           next = off + c.size < f.size ? readChunk(f, off + c.size, chunk) : null;
           state.wire += c.size;
+          const t0 = performance.now();
           const resp = await request("PATCH", fa.upload, c.blob, {
             "Tus-Resumable": "1.0.0",
             "Upload-Offset": String(off),
             "Content-Type": "application/offset+octet-stream",
             "X-Ferry-Chunk-Hash": c.hash,
           }, off + "\0" + c.hash);
+          state.sendMs += performance.now() - t0;
           if (resp.status === 401 || resp.status === 404) throw fatal(resp.status);
           if (resp.status !== 204) throw new Error("PATCH " + resp.status);
           off = parseInt(resp.headers.get("Upload-Offset"), 10);

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ferry-lan/ferry/transfer"
@@ -167,6 +168,33 @@ func TestPolicies(t *testing.T) {
 		}
 		if !declined {
 			t.Error("no declined event")
+		}
+	})
+	t.Run("asked-once", func(t *testing.T) {
+		// A reloaded page offers the same files again: no second question,
+		// and the new offer replaces the old one.
+		var asked atomic.Int32
+		ts := startServer(t, t.TempDir(), 0, func(c *Config) {
+			c.Policy = transfer.PolicyAsk
+			c.Ask = func(context.Context, transfer.OfferInfo) (bool, error) { asked.Add(1); return true, nil }
+		})
+		c := newClient(t, ts, "")
+		a1, _ := c.offer([]fileSpec{{"a", 3, 5}}, 200)
+		a2, _ := c.offer([]fileSpec{{"a", 3, 5}}, 200)
+		if asked.Load() != 1 || a1.Code != a2.Code || a1.Offer == a2.Offer {
+			t.Fatalf("asked %d times; %+v %+v", asked.Load(), a1, a2)
+		}
+		if _, code := c.head(a1.Files[0].Upload); code != 404 {
+			t.Errorf("the replaced offer's upload: %d", code)
+		}
+		c.upload(a2.Files[0], a2.Chunk, []byte("abc"), 0)
+		if _, end := c.events(a2.Offer); end != "done" {
+			t.Fatal(end)
+		}
+		// Other files: asked again.
+		c.offer([]fileSpec{{"b", 3, 5}}, 200)
+		if asked.Load() != 2 {
+			t.Fatalf("asked %d times", asked.Load())
 		}
 	})
 	t.Run("no-space", func(t *testing.T) {

@@ -237,6 +237,15 @@ func (s *Server) browser(key string) bool {
 	return true
 }
 
+// seen notes a request from an admitted browser: uploading keeps its place.
+func (s *Server) seen(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.browsers[key]; ok {
+		s.browsers[key] = time.Now()
+	}
+}
+
 func (s *Server) offer(id string) *offer {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ferry-lan/ferry/internal/phone"
+	"github.com/ferry-lan/ferry/internal/testnet"
 	"github.com/ferry-lan/ferry/transfer/web/webauth"
 )
 
@@ -102,8 +103,16 @@ func TestWebReceive(t *testing.T) {
 	src := t.TempDir()
 	data := writeRandomWeb(t, filepath.Join(src, "first.bin"), size)
 
-	r := pc.start(nil, "receive", "--web", "--accept", "all", "--port", "0", "--dir", dir)
+	png := filepath.Join(t.TempDir(), "qr.png")
+	r := pc.start(nil, "receive", "--web", "--accept", "all", "--port", "0", "--dir", dir, "--qr-png", png)
 	u := webURL(t, r, pc)
+	if _, err := exec.LookPath("zbarimg"); err != nil {
+		testnet.CannotRun(t, "zbarimg is missing (Debian package zbar-tools): %v", err)
+	}
+	best := r.waitEvent("web", time.Second).str("url")
+	if out, err := exec.Command("zbarimg", "--raw", "-q", png).Output(); err != nil || strings.TrimSpace(string(out)) != best {
+		t.Errorf("the QR PNG decodes to %q (%v), want the best URL %q", out, err, best)
+	}
 	p := phone.ForTest(t, ph.nh)
 	ctx, cancel := context.WithTimeout(p.Ctx, 3*time.Minute)
 	defer cancel()

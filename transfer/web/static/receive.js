@@ -7,7 +7,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   // wire: chunk bytes this page put in PATCH requests, sent again included.
-  const state = { key: null, files: [], answer: null, sent: 0, total: 0, items: [], events: null, over: false, wire: 0, readMs: 0, hashMs: 0, sendMs: 0 };
+  const state = { key: null, files: [], answer: null, sent: 0, total: 0, items: [], events: null, over: false, eventErrors: 0, wire: 0, readMs: 0, hashMs: 0, sendMs: 0 };
   window.ferryState = state; // for tests and the curious
 
   function problem(text) {
@@ -139,10 +139,17 @@
       es.close();
       problem("The computer stopped the transfer: " + JSON.parse(e.data).error);
     });
+    es.onopen = () => { state.eventErrors = 0; };
     es.onerror = () => {
-      // A MAC is good once: reconnect with a fresh one, not the browser's way.
+      // A MAC is good once: reconnect with a fresh one, not the browser's
+      // way; and not for ever (wrong MACs count against this phone).
       es.close();
-      if (!state.over) setTimeout(listen, 1000);
+      if (state.over) return;
+      if (++state.eventErrors > 5) {
+        problem("Lost touch with the computer. Pick the files again to see where they stand.");
+        return;
+      }
+      setTimeout(listen, 1000 * state.eventErrors);
     };
   }
 
@@ -222,6 +229,7 @@
     if (!files.length) return;
     problem("");
     state.over = false;
+    state.eventErrors = 0;
     if (state.events) state.events.close();
     state.files = files;
     state.total = files.reduce((n, f) => n + f.file.size, 0);
@@ -237,6 +245,10 @@
       for (let i = 0; i < files.length; i++) await uploadFile(i);
       if (!state.over) message("Sent; waiting for the computer to check the last files…");
     } catch (e) {
+      if (e.fatal) {
+        state.over = true; // no more requests with this key
+        if (state.events) state.events.close();
+      }
       problem(e.message);
       message("");
       document.body.classList.remove("busy");

@@ -76,11 +76,16 @@ code with the sender's before answering y.
 
 An existing file is never overwritten (without --overwrite): the new one is
 saved as "name (1).ext". A re-sent identical file is recognised and not
-duplicated.`,
+duplicated.
+
+A text message (ferry send --text) is asked about like files and shown with
+its control characters and escape sequences made visible; --stdout writes it,
+as sent, to standard output when that is not a terminal.`,
 		Example: `  ferry receive                        # ask before accepting; save into ~/Downloads/ferry
   ferry receive --dir ~/inbox --once   # exit after the first complete session
   ferry receive --accept trusted       # paired devices only, e.g. as a service
-  ferry receive --json --accept all    # for scripts: one JSON event per line`,
+  ferry receive --json --accept all    # for scripts: one JSON event per line
+  ferry receive --once --stdout | wl-copy   # a text message, as sent, to the clipboard`,
 	})
 	send := e.leaf(sendCmd, &cobra.Command{
 		Use:        "send [flags] PATH...",
@@ -96,7 +101,9 @@ that, run the same command again and only the missing chunks move.`,
 		Example: `  ferry send report.pdf photos/               # the only receiver on the network
   ferry send --to laptop-anna notes.txt       # a receiver by name (see ferry peers)
   ferry send --to 192.168.1.20 big.iso        # by address, without discovery
-  tar c dir | ferry send --as dir.tar -       # standard input`,
+  tar c dir | ferry send --as dir.tar -       # standard input
+  ferry send --text "the meeting moved to room 4"   # a text message (at most 64 KiB)
+  wl-paste | ferry send --text -              # a text message from standard input`,
 	})
 	peers := e.leaf(peersCmd, &cobra.Command{
 		Use:        "peers [flags]",

@@ -32,6 +32,10 @@
 // the other tests wait for it; it takes about a minute at 60 receivers, and
 // under two at 200.
 //
+// text_test.go covers text messages (ferry send --text, receive --stdout),
+// on LANs whose namespaces start with "ftxt-", and on a real terminal
+// (tmux) that escape sequences and bidi overrides are shown, not obeyed.
+//
 // chaos_test.go kills either side at random points of a big transfer (the
 // seed is logged; FERRY_CHAOS_SEED=N replays it, FERRY_CHAOS_ROUNDS=N changes
 // the number of rounds), sends through 5 % loss, and breaks the target

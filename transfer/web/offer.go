@@ -89,6 +89,13 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
 		info.Paths = append(info.Paths, e.Path)
 	}
 
+	// --accept trusted: refused before the disk is looked at.
+	if s.cfg.Policy == transfer.PolicyTrusted {
+		d := s.decide(r.Context(), info, "")
+		s.cfg.Events(transfer.EventDeclined{Info: info, Reason: d.reason})
+		writeJSON(w, http.StatusForbidden, refusal{Error: "declined", Reason: d.reason, Code: info.Code})
+		return
+	}
 	// An earlier offer of the same browser ends first: it holds the same
 	// partial files, which this one resumes.
 	s.closeOffersOf(peer)

@@ -152,9 +152,6 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
 	o.results = make([]*fileResult, len(o.files))
 	o.left = len(o.files)
 	o.progress.Done.Store(kept)
-	s.mu.Lock()
-	s.offers[o.id] = o
-	s.mu.Unlock()
 	s.cfg.Events(transfer.EventSession{Info: info, Progress: o.progress, Resumed: kept})
 
 	ans := offerAnswer{Offer: o.id, Code: info.Code, Chunk: o.chunk}
@@ -166,12 +163,16 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
 		}
 		ans.Files = append(ans.Files, fa)
 	}
-	// Empty files have no chunk to come: they are finished now.
+	// Empty files have no chunk to come: they are finished now, before
+	// the offer is listed (nothing else can reach it yet).
 	for i, f := range o.files {
 		if f.Size() == 0 && o.finishFile(i) {
 			o.close(nil)
 		}
 	}
+	s.mu.Lock()
+	s.offers[o.id] = o
+	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, ans)
 }
 

@@ -174,3 +174,18 @@ func TestRestartResume(t *testing.T) {
 		t.Fatalf("left: %v", got)
 	}
 }
+
+// TestOnlyEmptyFiles: an offer of empty files is complete on acceptance.
+func TestOnlyEmptyFiles(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, dir, 0, nil)
+	c := newClient(t, ts, "")
+	a, _ := c.offer([]fileSpec{{"a.txt", 0, 0}, {"d/b.txt", 0, 0}}, 200)
+	res, end := c.events(a.Offer)
+	if end != "done" || len(res) != 2 || res[0].Name != "a.txt" || res[1].Name != "d/b.txt" {
+		t.Fatalf("%+v %q", res, end)
+	}
+	if got := tree(t, dir); !slices.Equal(got, []string{"a.txt", "d/b.txt"}) {
+		t.Fatalf("folder: %v", got)
+	}
+}

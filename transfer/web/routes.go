@@ -40,7 +40,8 @@ func (m *strictMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // tusPrep readies a request for tusd: at most maxDataRequests PATCHes at
-// once, the chunk hash in the context for the store, and a context that
+// once, the chunk hash in the context for the store, the means for a later
+// request to end this one's body read (uploadLocker), and a context that
 // ends when the handler returns rather than when the browser goes away
 // (a browser that goes away ends the body's reads anyway; tusd's watcher
 // of a context cancelled mid-request races with its own body setup).
@@ -57,7 +58,7 @@ func (s *Server) tusPrep(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
-	ctx = withChunkHash(ctx, r.Header.Get("X-Ferry-Chunk-Hash"))
+	ctx = withChunkHash(withRelease(ctx, w), r.Header.Get("X-Ferry-Chunk-Hash"))
 	s.tusMW.ServeHTTP(w, r.WithContext(ctx))
 }
 

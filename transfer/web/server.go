@@ -13,7 +13,6 @@ import (
 	"time"
 
 	tushandler "github.com/tus/tusd/v2/pkg/handler"
-	"github.com/tus/tusd/v2/pkg/memorylocker"
 	expslog "golang.org/x/exp/slog"
 	"golang.org/x/sync/errgroup"
 
@@ -62,6 +61,7 @@ type Server struct {
 	auth  *webauth.Verifier
 	tus   *tushandler.UnroutedHandler
 	tusMW http.Handler // tusd's middleware around tusFile
+	locks *uploadLocker
 	mux   http.Handler
 	data  chan struct{} // a token per PATCH being written
 
@@ -100,7 +100,8 @@ func New(cfg Config) (*Server, error) {
 	s.auth = cfg.Secret.Verifier(webauth.Options{Hosts: cfg.Hosts, Log: cfg.Logger})
 	composer := tushandler.NewStoreComposer()
 	composer.UseCore(tusStore{s})
-	memorylocker.New().UseIn(composer)
+	s.locks = newUploadLocker()
+	composer.UseLocker(s.locks)
 	s.tus, err = tushandler.NewUnroutedHandler(tushandler.Config{
 		StoreComposer:        composer,
 		BasePath:             filesPath,

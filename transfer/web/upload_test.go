@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,5 +188,52 @@ func TestOnlyEmptyFiles(t *testing.T) {
 	}
 	if got := tree(t, dir); !slices.Equal(got, []string{"a.txt", "d/b.txt"}) {
 		t.Fatalf("folder: %v", got)
+	}
+}
+
+// TestStalledUploadReleased: a PATCH that stalls mid-chunk on a live
+// connection (a phone whose Wi-Fi went away without a word) holds its
+// upload; the page's next request takes it over at once, not after the
+// 30 s network timeout.
+func TestStalledUploadReleased(t *testing.T) {
+	ts := startServer(t, t.TempDir(), 0, nil)
+	c := newClient(t, ts, "")
+	data := randomBytes(testChunk, 6)
+	a, _ := c.offer([]fileSpec{{"s.bin", int64(len(data)), 0}}, 200)
+	up := a.Files[0].Upload
+	conn, err := net.Dial("tcp", ts.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req, _ := http.NewRequest("PATCH", ts.base+up, bytes.NewReader(data))
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	req.Header.Set("Upload-Offset", "0")
+	c.sec.SignRequest(req, data)
+	var raw bytes.Buffer
+	req.Write(&raw)
+	conn.Write(raw.Bytes()[:raw.Len()-testChunk/2]) // and then nothing
+	id := strings.TrimPrefix(up, filesPath)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ts.locks.mu.Lock()
+		held := ts.locks.held[id] != nil
+		ts.locks.mu.Unlock()
+		if held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled PATCH never held its upload")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	start := time.Now()
+	c.upload(a.Files[0], testChunk, data, 0)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the upload waited %v for the stalled request", took)
+	}
+	if _, end := c.events(a.Offer); end != "done" {
+		t.Fatal(end)
 	}
 }

@@ -65,7 +65,10 @@
 // # Resuming
 //
 // The tus offset is the run of verified chunks from the start of the
-// file. A dropped connection: the page asks HEAD and continues. A reloaded
+// file. A dropped connection: the page asks HEAD and continues; a request
+// still holding the upload (a Wi-Fi that went quiet mid-chunk) is ended
+// as soon as another request for the same upload comes (lock.go), and its
+// torn chunk does not count. A reloaded
 // page: the user picks the files again, the page offers them again (same
 // client id, same body: no second question) and the answer says where
 // each file stands. A restarted receiver has a new secret, so the page

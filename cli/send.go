@@ -25,9 +25,19 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	streams := fs.Int("streams", 4, "use `N` data streams, 1-15")
 	ifaces := fs.StringArray("iface", nil, "discover only on the network interface `NAME` (repeatable)")
 	wait := fs.Duration("timeout", 5*time.Second, "how long discovery looks for the receiver")
+	webMode := fs.Bool("web", false, "offer the files to web browsers instead: a phone scans the QR code and downloads them")
+	webPort := fs.Int("port", transfer.DefaultPort, "with --web: listen on TCP `PORT`; 0 picks a free one")
+	webOnce := fs.Bool("once", false, "with --web: stop once every file was downloaded in full")
+	webQR := fs.String("qr-png", "", "with --web: also write the QR code as a PNG image to `FILE`")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) == 0 {
 			return usagef("send needs at least one PATH (or - for standard input)")
+		}
+		if *webMode {
+			return sendWeb(ctx, e, args, sendWebFlags{port: *webPort, once: *webOnce, qrPNG: *webQR, ifaces: *ifaces})
+		}
+		if fs.Changed("port") || *webOnce || *webQR != "" {
+			return usagef("--port, --once and --qr-png go with --web")
 		}
 		stdinCount := 0
 		for _, a := range args {

@@ -370,31 +370,23 @@ func (s *SendServer) SetHosts(hosts []string) { s.auth.SetHosts(hosts) }
 
 // ServeHTTP serves the page, the list and the downloads.
 func (s *SendServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
+	SecurityHeaders(w.Header())
 	s.mux.ServeHTTP(w, r)
 }
 
-// pageCSP is the page's Content-Security-Policy (see package webauth's
-// scheme; 'wasm-unsafe-eval' lets hash-wasm compile its BLAKE3).
-const pageCSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-
 func (s *SendServer) servePage(w http.ResponseWriter, r *http.Request) {
-	b, err := sendStatic.ReadFile("static/send.html")
+	b, err := staticFS.ReadFile("static/send.html")
 	if err != nil {
 		http.Error(w, "page missing", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Security-Policy", pageCSP)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Write(b)
 }
 
 func staticFile(name, ctype string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := sendStatic.ReadFile(name)
+		b, err := staticFS.ReadFile(name)
 		if err != nil {
 			http.NotFound(w, r)
 			return

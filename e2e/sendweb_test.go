@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ferry-lan/ferry/internal/phone"
+	"github.com/ferry-lan/ferry/transfer/web/webauth"
 )
 
 // ferry send --web, seen from a phone: Chromium in its own namespace on the
@@ -51,10 +54,12 @@ func TestSendWebPhone(t *testing.T) {
 	p := phone.ForTest(t, ph.nh)
 	ctx, cancel := context.WithTimeout(p.Ctx, 60*time.Second)
 	defer cancel()
+	begun := time.Now()
 	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitReady(`#status[data-ready="1"]`)); err != nil {
 		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
 		t.Fatalf("the page did not list the files: %v (status %q)", err, status)
 	}
+	t.Logf("URL to the listed files in the phone: %v", time.Since(begun).Round(time.Millisecond))
 	names, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#list .name"), e => e.textContent)`))
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +150,73 @@ func TestSendWebPhone(t *testing.T) {
 	if code := send.wait(10 * time.Second); code != 0 {
 		t.Errorf("ferry send --web --once exited %d, want 0", code)
 	}
+}
+
+// How fast a phone downloads from ferry send --web over the veth LAN:
+// Chromium's download of a large file against curl's of the same URL, and
+// ferry's peak RSS meanwhile. A measurement, not a check of a target: it
+// runs only with FERRY_WEB_BENCH=1 (FERRY_WEB_BENCH_MIB sets the size,
+// default 512).
+func TestSendWebThroughput(t *testing.T) {
+	if os.Getenv("FERRY_WEB_BENCH") != "1" {
+		t.Skip("a measurement; set FERRY_WEB_BENCH=1 to run it")
+	}
+	mib := 512
+	if v, err := strconv.Atoi(os.Getenv("FERRY_WEB_BENCH_MIB")); err == nil && v > 0 {
+		mib = v
+	}
+	l := newLANOpts(t, 2, lanOpts{family: "fswb"})
+	pc, ph := l.h(1), l.h(2)
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.bin")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := randomBytes(t, 1<<20)
+	for range mib {
+		f.Write(chunk)
+	}
+	f.Close()
+	send := pc.start(nil, "send", "--web", big)
+	url := send.waitEvent("web", 10*time.Second).str("url")
+	base, frag, _ := strings.Cut(url, "/#")
+	secret, err := webauth.Parse(frag)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// curl, in the phone's namespace, into a file (as the browser does).
+	out, err := ph.command("curl", "-sS", "-o", filepath.Join(t.TempDir(), "curl.bin"), "-w", "%{size_download} %{time_total}", base+secret.SignURL("GET", "/api/v1/dl/0")).Output()
+	if err != nil {
+		t.Fatalf("curl: %v", err)
+	}
+	var curlBytes int64
+	var curlSecs float64
+	fmt.Sscan(string(out), &curlBytes, &curlSecs)
+	if curlBytes != int64(mib)<<20 {
+		t.Fatalf("curl got %d bytes", curlBytes)
+	}
+
+	p := phone.ForTest(t, ph.nh)
+	ctx, cancel := context.WithTimeout(p.Ctx, 5*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitReady(`#status[data-ready="1"]`)); err != nil {
+		t.Fatal(err)
+	}
+	begun := time.Now()
+	d, err := p.Download(ctx, chromedp.Click("#file0"))
+	took := time.Since(begun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Size != int64(mib)<<20 {
+		t.Fatalf("Chromium got %d bytes", d.Size)
+	}
+	mbps := func(n int64, s float64) float64 { return float64(n) / s / 1e6 }
+	t.Logf("%d MiB: curl %.0f MB/s (%.2f s), Chromium %.0f MB/s (%.2f s, to the file on disk) = %.0f %% of curl; ferry peak RSS %.1f MiB",
+		mib, mbps(curlBytes, curlSecs), curlSecs, mbps(d.Size, took.Seconds()), took.Seconds(),
+		100*mbps(d.Size, took.Seconds())/mbps(curlBytes, curlSecs), send.peakRSS())
 }
 
 func randomBytes(t *testing.T, n int) []byte {

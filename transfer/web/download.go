@@ -83,6 +83,10 @@ const (
 	DownloadNonceTTL = time.Hour
 	// maxDownloadNonces bounds the remembered download nonces.
 	maxDownloadNonces = 4096
+	// MaxDownloads is how many downloads (files or zips) run at once; one
+	// more gets 503 with Retry-After, which a browser shows as a failed
+	// download that can be resumed.
+	MaxDownloads = 16
 )
 
 // A SharedFile is one offered file.
@@ -311,6 +315,7 @@ type SendServer struct {
 	now    func() time.Time
 	mux    *http.ServeMux
 	events func(DownloadEvent)
+	slots  chan struct{} // a token per download running
 
 	mu        sync.Mutex
 	nonces    map[string]dlNonce // download nonces that may be re-used
@@ -337,6 +342,7 @@ func NewSendServer(opt SendOptions) *SendServer {
 		now:    opt.Now,
 		events: opt.Events,
 		nonces: map[string]dlNonce{},
+		slots:  make(chan struct{}, MaxDownloads),
 	}
 	s.prefix = make([]int64, len(opt.Shared.Files))
 	s.completed = make([]bool, len(opt.Shared.Files))
@@ -359,10 +365,24 @@ func NewSendServer(opt SendOptions) *SendServer {
 	mux.Handle("GET /send.css", s.auth.HostOnly(staticFile("static/send.css", "text/css; charset=utf-8")))
 	mux.Handle("GET /vendor/blake3.umd.min.js", s.auth.HostOnly(staticFile("static/vendor/blake3.umd.min.js", "text/javascript; charset=utf-8")))
 	mux.Handle("GET /api/v1/files", s.auth.Require(http.HandlerFunc(s.serveList)))
-	mux.HandleFunc("GET /api/v1/dl/{i}", s.serveFile)
-	mux.HandleFunc("GET /api/v1/zip", s.serveZip)
+	mux.HandleFunc("GET /api/v1/dl/{i}", s.limit(s.serveFile))
+	mux.HandleFunc("GET /api/v1/zip", s.limit(s.serveZip))
 	s.mux = mux
 	return s
+}
+
+// limit runs h while fewer than MaxDownloads run, else answers 503.
+func (s *SendServer) limit(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.slots <- struct{}{}:
+			defer func() { <-s.slots }()
+			h(w, r)
+		default:
+			w.Header().Set("Retry-After", "2")
+			http.Error(w, "too many downloads at once", http.StatusServiceUnavailable)
+		}
+	}
 }
 
 // SetHosts replaces the Host header values the server answers to.

@@ -533,3 +533,19 @@ func TestContentDisposition(t *testing.T) {
 		}
 	}
 }
+
+// Past MaxDownloads at once, a download gets 503 and Retry-After.
+func TestSendDownloadLimit(t *testing.T) {
+	f := newSendFixture(t)
+	for range MaxDownloads {
+		f.srv.slots <- struct{}{} // as if that many ran
+	}
+	res := f.get(f.secret.SignURL("GET", "/api/v1/dl/0"), nil)
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Errorf("download past the limit: %s, Retry-After %q", res.Status, res.Header.Get("Retry-After"))
+	}
+	<-f.srv.slots
+	if res := f.get(f.secret.SignURL("GET", "/api/v1/dl/0"), nil); res.StatusCode != 200 {
+		t.Errorf("download with a free slot: %s", res.Status)
+	}
+}

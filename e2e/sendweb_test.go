@@ -145,6 +145,12 @@ func TestSendWebPhone(t *testing.T) {
 		t.Errorf("the zip holds %d of the %d files", inZip, len(files))
 	}
 
+	if shots := os.Getenv("FERRY_SHOTS"); shots != "" {
+		if err := p.Screenshot(ctx, filepath.Join(shots, "send-after.png")); err != nil {
+			t.Error(err)
+		}
+	}
+
 	// --once: everything went out, so ferry ends by itself.
 	send.waitEvent("done", 10*time.Second)
 	if code := send.wait(10 * time.Second); code != 0 {

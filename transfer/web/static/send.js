@@ -103,6 +103,10 @@
       fail("The computer refused this link: scan ferry's QR code again.");
       return;
     }
+    if (res.status === 429) {
+      fail("Too many wrong tries from this phone: wait a minute, then reload.");
+      return;
+    }
     if (!res.ok) {
       fail("The computer answered " + res.status + ".");
       return;

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,8 +17,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/zeebo/blake3"
 
 	"github.com/ferry-lan/ferry/internal/phone"
+	"github.com/ferry-lan/ferry/internal/testnet"
 	"github.com/ferry-lan/ferry/transfer/web/webauth"
 )
 
@@ -152,6 +156,111 @@ func TestSendWebPhone(t *testing.T) {
 	}
 
 	// --once: everything went out, so ferry ends by itself.
+	send.waitEvent("done", 10*time.Second)
+	if code := send.wait(10 * time.Second); code != 0 {
+		t.Errorf("ferry send --web --once exited %d, want 0", code)
+	}
+}
+
+// A download cut at about 40 % (the computer resets the connection, as a
+// Wi-Fi drop would end it), then resumed from the phone as a browser
+// resumes: a Range request to the same link, whose nonce ferry accepts
+// again for that file. Headless Chromium neither resumes an interrupted
+// download by itself nor lets a test press "resume", so the page makes
+// that request with fetch; the bytes from the cut on must be the file's,
+// and every other file or the list must stay out of that link's reach.
+func TestSendWebPhoneResume(t *testing.T) {
+	l := newLANOpts(t, 2, lanOpts{family: "fswb"})
+	pc, ph := l.h(1), l.h(2)
+	const size = 16 << 20
+	file := filepath.Join(t.TempDir(), "movie.mp4")
+	want := randomBytes(t, size)
+	if err := os.WriteFile(file, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// 64 Mbit/s to the phone: about 2 s for the file, time to cut it.
+	if err := l.sw.Shape(t.Context(), ph.port, "64mbit"); err != nil {
+		testnet.CannotRun(t, "shape the phone's port: %v", err)
+	}
+	send := pc.start(nil, "send", "--web", "--once", file)
+	ev := send.waitEvent("web", 10*time.Second)
+	url, port := ev.str("url"), ev.num("port")
+
+	p := phone.ForTest(t, ph.nh)
+	ctx, cancel := context.WithTimeout(p.Ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitReady(`#status[data-ready="1"]`)); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		d   phone.Download
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { // the test waits for it below
+		d, err := p.Download(ctx, chromedp.Click("#file0"))
+		done <- result{d, err}
+	}()
+	send.waitMatch(0, "a download at 40 %", 20*time.Second, func(e event) bool {
+		return e.name() == "download" && e.str("state") == "progress" && e.num("sent") >= size*4/10
+	})
+	// Reset the computer's end of the connection (ss -K: the kernel sends
+	// an RST), as if the Wi-Fi had dropped it.
+	if out, err := pc.command("ss", "-K", "-t", "state", "established", fmt.Sprintf("( sport = :%d )", port)).CombinedOutput(); err != nil {
+		t.Fatalf("ss -K: %v\n%s", err, out)
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the download did not end")
+	}
+	if !errors.Is(r.err, phone.ErrCanceled) {
+		t.Fatalf("the cut download: %v, want it interrupted", r.err)
+	}
+	failed, _, _ := send.waitMatch(0, "the cut download", 10*time.Second, func(e event) bool {
+		return e.name() == "download" && e.str("state") == "failed"
+	})
+	cut := failed.num("sent") / 2 // a point the phone surely had
+
+	// That link's nonce reaches that file only.
+	_, auth, _ := strings.Cut(r.d.URL, "?auth=")
+	status, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](fmt.Sprintf(`(async () => [
+		(await fetch("/api/v1/files?auth=%[1]s")).status,
+		(await fetch("/api/v1/zip?auth=%[1]s")).status,
+	])()`, auth), chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(status) != 2 || status[0] != 401 || status[1] != 401 {
+		t.Errorf("the list and the zip with the file link's nonce: %v, want [401 401]", status)
+	}
+
+	// The resume: the same link, with Range, from the page.
+	type ranged struct {
+		Status int    `json:"status"`
+		Range  string `json:"range"`
+		Hash   string `json:"hash"`
+		Len    int64  `json:"len"`
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[ranged](fmt.Sprintf(`(async () => {
+		const res = await fetch(%q, {headers: {Range: "bytes=%d-"}, cache: "no-store"});
+		const b = new Uint8Array(await res.arrayBuffer());
+		return {status: res.status, range: res.headers.get("Content-Range") || "", hash: hashwasm.blake3 ? await hashwasm.blake3(b) : "", len: b.length};
+	})()`, r.d.URL, cut), chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := blake3.Sum256(want[cut:])
+	if got.Status != 206 || got.Len != size-cut || got.Hash != hex.EncodeToString(sum[:]) {
+		t.Fatalf("resume with Range from %d: %d %q, %d bytes, BLAKE3 %s; want 206, %d bytes, %x", cut, got.Status, got.Range, got.Len, got.Hash, size-cut, sum)
+	}
+	resumed, _, _ := send.waitMatch(0, "the resumed download", 10*time.Second, func(e event) bool {
+		return e.name() == "download" && e.str("state") == "done" && e.num("offset") == cut
+	})
+	t.Logf("cut after %d bytes had gone out; resumed from %d, %d bytes sent", failed.num("sent"), cut, resumed.num("sent"))
+
+	// The pieces joined up from byte 0: with --once, ferry is done.
 	send.waitEvent("done", 10*time.Second)
 	if code := send.wait(10 * time.Second); code != 0 {
 		t.Errorf("ferry send --web --once exited %d, want 0", code)

@@ -12,7 +12,7 @@ VERSION  ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null; [ $$? -eq 1 ] && echo -dirty)
 LDFLAGS  := -X github.com/ferry-lan/ferry/cli.version=$(VERSION) -X github.com/ferry-lan/ferry/cli.commit=$(COMMIT)
 
-.PHONY: build test bench fuzz install man clean web-vendor
+.PHONY: build test bench bench-web fuzz install man clean web-vendor
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BINARY) .
@@ -33,6 +33,13 @@ test:
 # Benchmarks: ferry against a bare quic-go copy measured in the same run.
 bench:
 	$(GO) run ./internal/bench $(BENCHFLAGS)
+
+# The web page's upload (ferry receive --web, Chromium in a phone namespace):
+# a 1 GiB upload against curl's PATCHes of the same bytes to the same
+# server, the receiver's peak RSS, URL-to-ready time, and a receiver killed
+# at 40 %. WEBRATE (e.g. 500mbit) caps the phone's link as a Wi-Fi would.
+bench-web:
+	FERRY_WEB_BYTES=1073741824 FERRY_WEB_RATE=$(WEBRATE) $(GO) test -count=1 -v -run '^TestWebReceive$$' ./e2e/
 
 # Every fuzz target of every package, ferry's and the forks', each for
 # FUZZTIME.

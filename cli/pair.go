@@ -71,8 +71,15 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 	}
 	defer w.Close()
 	code := w.Code().String()
+	// The QR code opens a page for phones; ferry pair takes the URL too.
+	qrText := code
+	pageURL, stopPage := pairPage(ctx, e, int(w.Addr().Port()), code, ifaces)
+	defer stopPage()
+	if pageURL != "" {
+		qrText = pageURL
+	}
 	if qrPNG != "" {
-		png, err := pairing.QRPNG(code, 512)
+		png, err := pairing.QRPNG(qrText, 512)
 		if err != nil {
 			return err
 		}
@@ -91,10 +98,10 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 	}
 	if e.json {
 		e.out.emit(map[string]any{"event": "pairing", "pin": w.PIN().String(), "code": code, "port": w.Addr().Port(),
-			"id": dev.ID.String(), "name": name, "expires": w.Expires().UTC().Format(time.RFC3339)})
+			"id": dev.ID.String(), "name": name, "expires": w.Expires().UTC().Format(time.RFC3339), "url": pageURL})
 	} else {
 		cols, rows := terminalSize(e.stdout)
-		screen, err := pairingScreen(code, w.PIN().String(), w.Expires().Local().Format("15:04:05"), cols, rows)
+		screen, err := pairingScreenQR(qrText, code, w.PIN().String(), w.Expires().Local().Format("15:04:05"), cols, rows)
 		if err != nil {
 			return err
 		}
@@ -109,7 +116,7 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 
 // joinPairing pairs with a device that shows a PIN or code.
 func joinPairing(ctx context.Context, e *env, arg, to string, timeout time.Duration, ifaces []string) error {
-	secret, err := pairing.ParseSecret(arg)
+	secret, err := pairing.ParseSecret(codeFromPairURL(arg))
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -194,6 +201,12 @@ func terminalSize(w io.Writer) (cols, rows int) {
 // code if the width allows, else below it; with a quiet zone of 2 modules,
 // else 1. When no code fits, the PIN and the text come with a note.
 func pairingScreen(code, pin, closes string, cols, rows int) (string, error) {
+	return pairingScreenQR(code, code, pin, closes, cols, rows)
+}
+
+// pairingScreenQR is pairingScreen with a QR code of qr (the page's URL,
+// which carries the code) instead of the code text.
+func pairingScreenQR(qr, code, pin, closes string, cols, rows int) (string, error) {
 	paste := "ferry pair '" + code + "'"
 	side := []string{
 		"On the other device, type",
@@ -212,7 +225,7 @@ func pairingScreen(code, pin, closes string, cols, rows int) (string, error) {
 		"This window closes at " + closes + " (3 wrong tries close it sooner).",
 	}
 	if cols <= 0 || rows <= 0 {
-		qr, err := pairing.QRTerminal(code, 4, 0, false)
+		qr, err := pairing.QRTerminal(qr, 4, 0, false)
 		if err != nil {
 			return "", err
 		}
@@ -235,7 +248,7 @@ func pairingScreen(code, pin, closes string, cols, rows int) (string, error) {
 	for _, quiet := range []int{2, 1} {
 		// Beside: the code, then the text to paste across the width.
 		maxSide := min(cols-gap-sideWidth, 2*(room-height(paste)))
-		if qr, err := pairing.QRTerminal(code, quiet, maxSide, false); err == nil {
+		if qr, err := pairing.QRTerminal(qr, quiet, maxSide, false); err == nil {
 			qrLines := strings.Split(strings.TrimSuffix(qr, "\n"), "\n")
 			top := max(0, (len(qrLines)-len(side))/2) // the text beside the code's middle
 			for i, l := range side {
@@ -248,7 +261,7 @@ func pairingScreen(code, pin, closes string, cols, rows int) (string, error) {
 	}
 	for _, quiet := range []int{2, 1} {
 		maxSide := min(cols, 2*(room-height(stacked...)))
-		if qr, err := pairing.QRTerminal(code, quiet, maxSide, false); err == nil {
+		if qr, err := pairing.QRTerminal(qr, quiet, maxSide, false); err == nil {
 			return qr + strings.Join(stacked, "\n"), nil
 		}
 	}

@@ -25,12 +25,17 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	accept := fs.String("accept", "", "accept senders by `MODE`: ask (about unpaired ones, on the terminal), all, or trusted (paired devices only); default ask on a terminal, else trusted")
 	overwrite := fs.Bool("overwrite", false, "replace an existing file of the same name instead of saving as \"name (1).ext\"")
 	ifaces := fs.StringArray("iface", nil, "advertise only on the network interface `NAME` (repeatable)")
+	webPage := fs.Bool("web", false, "also serve a page for web browsers (phones) on TCP at the same port number, and show its QR code and URL")
+	qrPNG := fs.String("qr-png", "", "with --web, also write the page's QR code as a PNG image to `FILE`")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) > 0 {
 			return usagef("receive takes no arguments (did you mean --dir %s?)", args[0])
 		}
 		if *port < 0 || *port > 65535 {
 			return usagef("--port %d is not a UDP port", *port)
+		}
+		if *qrPNG != "" && !*webPage {
+			return usagef("--qr-png is for --web")
 		}
 		interactive := isTerminal(e.stdin) && !e.json
 		policy := transfer.PolicyTrusted
@@ -106,6 +111,22 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 				fmt.Sprintf("warning: not advertised on the network (%s); senders need --to HOST:%d", msg, r.Port()))
 		} else {
 			defer ad.Close() // the goodbye, before the socket closes
+		}
+		if *webPage {
+			w, err := startWebReceiver(e, r.Port(), r.Dir(), *ifaces, *overwrite, policy, cfg.Ask, rv.onEvent, "/", "")
+			if err != nil {
+				r.Close()
+				return err
+			}
+			if err := w.show(e, *qrPNG); err != nil {
+				r.Close()
+				return err
+			}
+			// The page is served beside the QUIC receiver, in its own
+			// goroutines: a slow browser never holds up a sender.
+			webDone := make(chan error, 1)
+			go func() { webDone <- w.serve(ctx) }()
+			defer func() { cancel(); <-webDone }()
 		}
 		if err := r.Serve(ctx); err != nil {
 			return err

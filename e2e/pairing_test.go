@@ -5,6 +5,7 @@ package e2e
 // name with another key.
 
 import (
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,9 +154,36 @@ func TestPairByCode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("zbarimg %s: %v", png, err)
 	}
-	if got := strings.TrimRight(string(out), "\n"); got != code {
-		t.Errorf("the QR PNG decodes to %q, want the code %q", got, code)
+	// The QR code opens the page for phones; its URL carries the code.
+	want := ev.str("url")
+	if want == "" || !strings.HasSuffix(want, "&c="+url.QueryEscape(code)) || !strings.Contains(want, "/pair#k=") {
+		t.Fatalf("pairing event's url %q does not carry the code %q", want, code)
 	}
+	if got := strings.TrimRight(string(out), "\n"); got != want {
+		t.Errorf("the QR PNG decodes to %q, want the page's URL %q", got, want)
+	}
+}
+
+// TestPairByURL: `ferry pair URL` with the URL of the QR code (the page
+// for phones) pairs as the code text does, and the page is served while
+// the window is open (without a terminal to ask on, it refuses browsers'
+// offers).
+func TestPairByURL(t *testing.T) {
+	t.Parallel()
+	l := newLAN(t, 2)
+	a, b := newDevice(t, l.h(1), "alpha"), newDevice(t, l.h(2), "beta")
+	show, ev := showPairing(t, a.host, a.id)
+	u := ev.str("url")
+	if !strings.HasPrefix(u, "http://") {
+		t.Fatalf("no page URL in %v", ev)
+	}
+	page := b.host.command("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", strings.Replace(u[:strings.Index(u, "#")], "[", "\\[", 1))
+	if out, err := page.Output(); err != nil || string(out) != "200" {
+		t.Errorf("GET the page: %s %v", out, err)
+	}
+	join := b.start(nil, "pair", u)
+	checkPaired(t, join, a, "qr")
+	checkPaired(t, show, b, "qr")
 }
 
 // TestPairWrongPINs: three wrong PINs (by discovery, by name, by address)

@@ -41,6 +41,11 @@ func (ts *testServer) evs() []transfer.Event {
 
 // startServer runs a web receiver on loopback; port 0 picks one.
 func startServer(t *testing.T, dir string, port int, mod func(*Config)) *testServer {
+	return startServerOn(t, nil, dir, port, mod)
+}
+
+// startServerOn runs a web receiver on the listener listen returns.
+func startServerOn(t *testing.T, listen func(port int) (net.Listener, error), dir string, port int, mod func(*Config)) *testServer {
 	t.Helper()
 	sec, err := webauth.New()
 	if err != nil {
@@ -56,7 +61,12 @@ func startServer(t *testing.T, dir string, port int, mod func(*Config)) *testSer
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	var ln net.Listener
+	if listen == nil {
+		ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	} else {
+		ln, err = listen(port)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +104,7 @@ func newClient(t *testing.T, ts *testServer, id string) *client {
 	if id == "" {
 		id = webauth.NewNonce()
 	}
-	return &client{t: t, ts: ts, sec: ts.cfg.Secret, id: id, hc: &http.Client{Timeout: 20 * time.Second}}
+	return &client{t: t, ts: ts, sec: ts.cfg.Secret, id: id, hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{}}}
 }
 
 func (c *client) req(method, target string, body []byte, hdr map[string]string) *http.Response {

@@ -89,6 +89,9 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
 		info.Paths = append(info.Paths, e.Path)
 	}
 
+	// An earlier offer of the same browser ends first: it holds the same
+	// partial files, which this one resumes.
+	s.closeOffersOf(peer)
 	in, err := store.Open(s.dir, checked, store.Options{Sender: peer, Overwrite: s.cfg.Overwrite, NoTmpFiles: s.cfg.NoTmpFiles})
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, refusal{Error: "storage", Reason: err.Error()})
@@ -131,7 +134,7 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
 	}
 
 	o := &offer{
-		s: s, id: webauth.NewNonce(), peer: peer, info: info, in: in, chunk: s.cfg.ChunkSize,
+		s: s, id: webauth.NewNonce(), peer: peer, browser: addr + "/" + req.Client, info: info, in: in, chunk: s.cfg.ChunkSize,
 		progress: &transfer.Progress{Total: info.Bytes},
 		changed:  make(chan struct{}),
 	}
@@ -142,21 +145,9 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
 	o.results = make([]*fileResult, len(o.files))
 	o.left = len(o.files)
 	o.progress.Done.Store(kept)
-	// An earlier offer of the same browser is replaced: it holds the same
-	// partial files.
-	var old []*offer
 	s.mu.Lock()
-	for id, p := range s.offers {
-		if p.peer == peer {
-			old = append(old, p)
-			delete(s.offers, id)
-		}
-	}
 	s.offers[o.id] = o
 	s.mu.Unlock()
-	for _, p := range old {
-		p.close(errors.New("replaced by a new offer from the same browser"))
-	}
 	s.cfg.Events(transfer.EventSession{Info: info, Progress: o.progress, Resumed: kept})
 
 	ans := offerAnswer{Offer: o.id, Code: info.Code, Chunk: o.chunk}
@@ -170,8 +161,8 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
 	}
 	// Empty files have no chunk to come: they are finished now.
 	for i, f := range o.files {
-		if f.Size() == 0 {
-			o.finishFile(i)
+		if f.Size() == 0 && o.finishFile(i) {
+			o.close(nil)
 		}
 	}
 	writeJSON(w, http.StatusOK, ans)
@@ -252,6 +243,7 @@ type offer struct {
 	s        *Server
 	id       string
 	peer     identity.DeviceID
+	browser  string // its key in Server.browsers
 	info     transfer.OfferInfo
 	in       *store.Incoming
 	chunk    int64
@@ -290,6 +282,22 @@ func (o *offer) lastUse() time.Time {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.last
+}
+
+// closeOffersOf ends the running offers of a browser: they are replaced.
+func (s *Server) closeOffersOf(peer identity.DeviceID) {
+	var old []*offer
+	s.mu.Lock()
+	for id, p := range s.offers {
+		if p.peer == peer {
+			old = append(old, p)
+			delete(s.offers, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range old {
+		p.close(errors.New("replaced by a new offer from the same browser"))
+	}
 }
 
 // begin registers a chunk write; false once the offer is closed.
@@ -357,8 +365,10 @@ func (o *offer) snapshot() (res []fileResult, over bool, failed error, changed <
 }
 
 // finishFile checks, flushes and names a file whose every chunk is
-// verified, and reports it.
-func (o *offer) finishFile(i int) {
+// verified, and reports it. last reports that it was the offer's last
+// file: the caller then closes the offer (once its own chunk write is
+// over), which stays listed for its results.
+func (o *offer) finishFile(i int) (last bool) {
 	f := o.files[i]
 	k := f.Kept()
 	hash := wire.FileHash(f.Size(), o.chunk, k.Hashes)
@@ -378,7 +388,7 @@ func (o *offer) finishFile(i int) {
 	if err == nil {
 		o.bytes += f.Size()
 	}
-	last := o.left == 0
+	last = o.left == 0
 	if last {
 		o.finished = true
 	}
@@ -388,6 +398,7 @@ func (o *offer) finishFile(i int) {
 		o.in.SetFolderTimes()
 		o.s.cfg.Events(transfer.EventSessionEnd{Info: o.info, Files: o.doneFiles(), Bytes: o.doneBytes()})
 	}
+	return last
 }
 
 func (o *offer) finalize(f *store.File, hash [wire.HashLen]byte) (string, error) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 )
@@ -18,7 +19,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /static/", s.auth.HostOnly(http.HandlerFunc(s.serveStatic)))
 	mux.Handle("POST /api/v1/offer", s.auth.Require(http.HandlerFunc(s.postOffer)))
 	mux.Handle("GET /api/v1/events", s.auth.Require(http.HandlerFunc(s.getEvents)))
-	files := s.auth.Require(s.tus.Middleware(http.HandlerFunc(s.tusFile)))
+	files := s.auth.Require(http.HandlerFunc(s.tusPrep))
 	mux.Handle("HEAD /api/v1/files/{id}", files)
 	mux.Handle("PATCH /api/v1/files/{id}", files)
 	mux.Handle("/", s.auth.HostOnly(http.NotFoundHandler()))
@@ -38,6 +39,28 @@ func (m *strictMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.ServeMux.ServeHTTP(w, r)
 }
 
+// tusPrep readies a request for tusd: at most maxDataRequests PATCHes at
+// once, the chunk hash in the context for the store, and a context that
+// ends when the handler returns rather than when the browser goes away
+// (a browser that goes away ends the body's reads anyway; tusd's watcher
+// of a context cancelled mid-request races with its own body setup).
+func (s *Server) tusPrep(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPatch {
+		select {
+		case s.data <- struct{}{}:
+			defer func() { <-s.data }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many uploads at once", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	ctx = withChunkHash(ctx, r.Header.Get("X-Ferry-Chunk-Hash"))
+	s.tusMW.ServeHTTP(w, r.WithContext(ctx))
+}
+
 func (s *Server) tusFile(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if strings.ContainsAny(id, "/") {
@@ -55,14 +78,6 @@ func (s *Server) tusFile(w http.ResponseWriter, r *http.Request) {
 	case http.MethodHead:
 		s.tus.HeadFile(w, r)
 	case http.MethodPatch:
-		select {
-		case s.data <- struct{}{}:
-			defer func() { <-s.data }()
-		default:
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "too many uploads at once", http.StatusServiceUnavailable)
-			return
-		}
-		s.tus.PatchFile(w, r.WithContext(withChunkHash(r.Context(), r.Header.Get("X-Ferry-Chunk-Hash"))))
+		s.tus.PatchFile(w, r)
 	}
 }

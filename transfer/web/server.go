@@ -50,6 +50,8 @@ type Config struct {
 	ChunkSize int64 // a power of two; DefaultChunkSize when 0
 	// NoTmpFiles names every partial file (tests; see store.Options).
 	NoTmpFiles bool
+
+	wrap func(http.Handler) http.Handler // tests: around the whole site
 }
 
 // Server is the web receiver: the page, the offer API and tus uploads.
@@ -59,6 +61,7 @@ type Server struct {
 	log   *slog.Logger
 	auth  *webauth.Verifier
 	tus   *tushandler.UnroutedHandler
+	tusMW http.Handler // tusd's middleware around tusFile
 	mux   http.Handler
 	data  chan struct{} // a token per PATCH being written
 	start time.Time
@@ -115,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: tus handler: %w", err)
 	}
+	s.tusMW = s.tus.Middleware(http.HandlerFunc(s.tusFile))
 	s.mux = s.routes()
 	return s, nil
 }
@@ -131,8 +135,12 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // Serve answers HTTP on the listeners until ctx ends, then closes every
 // offer (partial files and journals stay for a later attempt).
 func (s *Server) Serve(ctx context.Context, ls []net.Listener) error {
+	h := s.mux
+	if s.cfg.wrap != nil {
+		h = s.cfg.wrap(h)
+	}
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           h,
 		ReadHeaderTimeout: netTimeout,
 		IdleTimeout:       netTimeout,
 		MaxHeaderBytes:    64 << 10,
@@ -227,6 +235,15 @@ func (s *Server) browser(key string) bool {
 	}
 	s.browsers[key] = now
 	return true
+}
+
+// seen notes a request from an admitted browser: uploading keeps its place.
+func (s *Server) seen(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.browsers[key]; ok {
+		s.browsers[key] = time.Now()
+	}
 }
 
 func (s *Server) offer(id string) *offer {

@@ -84,27 +84,36 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if !u.o.begin() {
 		return 0, errNoUpload
 	}
-	defer u.o.active.Done()
+	u.o.s.seen(u.o.browser)
+	n, last, err := u.writeChunk(ctx, offset, src)
+	u.o.active.Done()
+	if last {
+		u.o.close(nil) // every file is in: the incoming set closes
+	}
+	return n, err
+}
+
+func (u *upload) writeChunk(ctx context.Context, offset int64, src io.Reader) (n int64, last bool, err error) {
 	var want [wire.HashLen]byte
 	hv, _ := ctx.Value(chunkHashKey{}).(string)
 	if b, err := hex.DecodeString(hv); err != nil || len(b) != wire.HashLen || strings.ToLower(hv) != hv {
-		return 0, errHashForm
+		return 0, false, errHashForm
 	} else {
 		copy(want[:], b)
 	}
 	chunk := u.o.chunk
 	size := u.f.Size()
 	if offset%chunk != 0 || offset >= size {
-		return 0, errAlign
+		return 0, false, errAlign
 	}
 	idx := offset / chunk
-	n := min(chunk, size-offset)
+	n = min(chunk, size-offset)
 	c, err := u.f.Begin(idx, n)
 	if err != nil {
 		if errors.Is(err, wire.ErrProtocol) {
-			return 0, errFileState
+			return 0, false, errFileState
 		}
-		return 0, err
+		return 0, false, err
 	}
 	buf := make([]byte, 256<<10)
 	var got int64
@@ -113,7 +122,7 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		if m > 0 {
 			if werr := c.Write(buf[:m]); werr != nil {
 				c.Abort()
-				return 0, werr
+				return 0, false, werr
 			}
 			got += int64(m)
 		}
@@ -122,32 +131,32 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		}
 		if rerr != nil {
 			c.Abort()
-			return 0, rerr
+			return 0, false, rerr
 		}
 	}
 	if got != n {
 		c.Abort()
-		return 0, errAlign
+		return 0, false, errAlign
 	}
 	// More than the chunk in one PATCH: refused before it counts.
 	var one [1]byte
 	if m, _ := src.Read(one[:]); m > 0 {
 		c.Abort()
-		return 0, errAlign
+		return 0, false, errAlign
 	}
 	if _, err := c.Commit(want); err != nil {
 		c.Abort() // not verified: the chunk may come again
 		if errors.Is(err, store.ErrIntegrity) {
-			return 0, errHash
+			return 0, false, errHash
 		}
-		return 0, err
+		return 0, false, err
 	}
 	u.o.progress.Done.Add(n)
 	u.o.progress.Wire.Add(n)
 	if u.f.Verified() == size {
-		u.o.finishFile(u.i)
+		last = u.o.finishFile(u.i)
 	}
-	return n, nil
+	return n, last, nil
 }
 
 func (u *upload) GetReader(context.Context) (io.ReadCloser, error) {

@@ -301,16 +301,23 @@ func TestSendWebThroughput(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// curl, in the phone's namespace, into a file (as the browser does).
-	out, err := ph.command("curl", "-sS", "-o", filepath.Join(t.TempDir(), "curl.bin"), "-w", "%{size_download} %{time_total}", base+secret.SignURL("GET", "/api/v1/dl/0")).Output()
-	if err != nil {
-		t.Fatalf("curl: %v", err)
-	}
-	var curlBytes int64
-	var curlSecs float64
-	fmt.Sscan(string(out), &curlBytes, &curlSecs)
-	if curlBytes != int64(mib)<<20 {
-		t.Fatalf("curl got %d bytes", curlBytes)
+	// Best of three each: the machine is shared, single runs are noisy.
+	const rounds = 3
+	mbps := func(n int64, s float64) float64 { return float64(n) / s / 1e6 }
+	var curlBest, chromeBest float64
+	for range rounds {
+		// curl, in the phone's namespace, into a file (as the browser does).
+		out, err := ph.command("curl", "-sS", "-o", filepath.Join(t.TempDir(), "curl.bin"), "-w", "%{size_download} %{time_total}", base+secret.SignURL("GET", "/api/v1/dl/0")).Output()
+		if err != nil {
+			t.Fatalf("curl: %v", err)
+		}
+		var n int64
+		var secs float64
+		fmt.Sscan(string(out), &n, &secs)
+		if n != int64(mib)<<20 {
+			t.Fatalf("curl got %d bytes", n)
+		}
+		curlBest = max(curlBest, mbps(n, secs))
 	}
 
 	p := phone.ForTest(t, ph.nh)
@@ -319,19 +326,21 @@ func TestSendWebThroughput(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitReady(`#status[data-ready="1"]`)); err != nil {
 		t.Fatal(err)
 	}
-	begun := time.Now()
-	d, err := p.Download(ctx, chromedp.Click("#file0"))
-	took := time.Since(begun)
-	if err != nil {
-		t.Fatal(err)
+	for range rounds {
+		begun := time.Now()
+		d, err := p.Download(ctx, chromedp.Click("#file0"))
+		took := time.Since(begun)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Size != int64(mib)<<20 {
+			t.Fatalf("Chromium got %d bytes", d.Size)
+		}
+		os.Remove(d.Path)
+		chromeBest = max(chromeBest, mbps(d.Size, took.Seconds()))
 	}
-	if d.Size != int64(mib)<<20 {
-		t.Fatalf("Chromium got %d bytes", d.Size)
-	}
-	mbps := func(n int64, s float64) float64 { return float64(n) / s / 1e6 }
-	t.Logf("%d MiB: curl %.0f MB/s (%.2f s), Chromium %.0f MB/s (%.2f s, to the file on disk) = %.0f %% of curl; ferry peak RSS %.1f MiB",
-		mib, mbps(curlBytes, curlSecs), curlSecs, mbps(d.Size, took.Seconds()), took.Seconds(),
-		100*mbps(d.Size, took.Seconds())/mbps(curlBytes, curlSecs), send.peakRSS())
+	t.Logf("%d MiB, best of %d: curl %.0f MB/s, Chromium %.0f MB/s (click to file complete) = %.0f %% of curl; ferry peak RSS %.1f MiB",
+		mib, rounds, curlBest, chromeBest, 100*chromeBest/curlBest, send.peakRSS())
 }
 
 func randomBytes(t *testing.T, n int) []byte {

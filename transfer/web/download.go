@@ -149,12 +149,18 @@ func Share(paths []string, log *slog.Logger) (*Shared, error) {
 			s.Close()
 			return nil, fmt.Errorf("share %s: %w", p, err)
 		}
+		top := norm.NFC.String(filepath.Base(abs))
+		// A PATH the user named may itself be a link: its target is what is
+		// offered (under the link's name), read through the target's folder.
+		if abs, err = filepath.EvalSymlinks(abs); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("share %s: %w", p, err)
+		}
 		fi, err := os.Stat(abs)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("share %s: %w", p, err)
 		}
-		top := norm.NFC.String(filepath.Base(abs))
 		switch {
 		case fi.Mode().IsRegular():
 			ri, err := openRoot(filepath.Dir(abs))

@@ -549,3 +549,31 @@ func TestSendDownloadLimit(t *testing.T) {
 		t.Errorf("download with a free slot: %s", res.Status)
 	}
 }
+
+// A PATH that is itself a link is offered under the link's name, read
+// from its target.
+func TestShareNamedLink(t *testing.T) {
+	dir := t.TempDir()
+	want := write(t, filepath.Join(dir, "elsewhere", "real.txt"), 100)
+	os.MkdirAll(filepath.Join(dir, "here"), 0o755)
+	link := filepath.Join(dir, "here", "shown.txt")
+	if err := os.Symlink(filepath.Join(dir, "elsewhere", "real.txt"), link); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Share([]string{link}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if len(s.Files) != 1 || s.Files[0].Name != "shown.txt" {
+		t.Fatalf("files %+v", s.Files)
+	}
+	fh, _, err := s.open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if got := readAll(t, fh); !bytes.Equal(got, want) {
+		t.Error("read something else than the link's target")
+	}
+}

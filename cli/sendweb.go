@@ -83,7 +83,7 @@ func sendWeb(ctx context.Context, e *env, paths []string, f sendWebFlags) error 
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	view := &webSendView{out: e.out, active: map[string]web.DownloadEvent{}}
+	view := &webSendView{out: e.out, once: f.once, active: map[string]web.DownloadEvent{}}
 	srv := web.NewSendServer(web.SendOptions{
 		Shared: shared, Secret: secret, Hosts: hosts, ZipName: zipName, Log: e.log,
 		Events: func(ev web.DownloadEvent) {
@@ -175,7 +175,8 @@ func webSendScreen(e *env, urls []string, files int, total int64, once bool) str
 // webSendView shows the downloads: a line when one starts and ends, a
 // live line on a terminal, JSON events with --json.
 type webSendView struct {
-	out *output
+	out  *output
+	once bool // ferry ends when all is done, and says so then
 
 	mu     sync.Mutex
 	active map[string]web.DownloadEvent // by browser and file
@@ -221,7 +222,11 @@ func (v *webSendView) onEvent(ev web.DownloadEvent) {
 		j["message"] = errText(ev.Err)
 		v.out.event(j, fmt.Sprintf("%s stopped downloading %s: %s", who, name, errText(ev.Err)))
 	case web.DownloadAllDone:
-		v.out.event(map[string]any{"event": "download", "state": "all"}, "every file has been downloaded at least once")
+		text := "every file has been downloaded at least once (Ctrl-C stops the offer)"
+		if v.once {
+			text = ""
+		}
+		v.out.event(map[string]any{"event": "download", "state": "all"}, text)
 	}
 }
 

@@ -48,11 +48,24 @@ func TestSendWebPhone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send := pc.start(nil, "send", "--web", "--once", filepath.Join(dir, "trip"))
+	png := filepath.Join(t.TempDir(), "qr.png")
+	send := pc.start(nil, "send", "--web", "--once", "--qr-png", png, filepath.Join(dir, "trip"))
 	ev := send.waitEvent("web", 10*time.Second)
 	url := ev.str("url")
 	if !strings.HasPrefix(url, "http://"+pc.v4+":") || !strings.Contains(url, "/#k=") {
 		t.Fatalf("web event url %q, want http://%s:PORT/#k=…", url, pc.v4)
+	}
+	// The QR code holds that URL, and its file is the owner's only.
+	if _, err := exec.LookPath("zbarimg"); err != nil {
+		testnet.CannotRun(t, "zbarimg is missing (Debian package zbar-tools): %v", err)
+	}
+	if out, err := exec.Command("zbarimg", "--raw", "-q", png).Output(); err != nil || strings.TrimSpace(string(out)) != url {
+		t.Errorf("the QR code reads %q (%v), want %q", out, err, url)
+	}
+	if fi, err := os.Stat(png); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("the QR code file has mode %v, want 0600 (it holds the secret)", fi.Mode().Perm())
 	}
 
 	p := phone.ForTest(t, ph.nh)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ferry-lan/ferry/internal/phone"
 	"github.com/ferry-lan/ferry/internal/testnet"
+	"github.com/ferry-lan/ferry/transfer/safepath"
 	"github.com/ferry-lan/ferry/transfer/web/webauth"
 )
 
@@ -38,6 +39,7 @@ func TestSendWebPhone(t *testing.T) {
 		"trip/photo 1.jpg":                      randomBytes(t, 3<<20),
 		"trip/notes/día.txt":                    randomBytes(t, 1000),
 		"trip/<img src=x onerror=alert(1)>.txt": randomBytes(t, 10),
+		"trip/evil\u202etxt.exe":                randomBytes(t, 10), // a bidi override: shown escaped
 	}
 	for name, b := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
@@ -83,7 +85,7 @@ func TestSendWebPhone(t *testing.T) {
 	}
 	want := map[string]bool{}
 	for name := range files {
-		want[name] = true
+		want[safepath.Display(name, 0)] = true
 	}
 	for _, n := range names {
 		if !want[n] {

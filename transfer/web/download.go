@@ -19,8 +19,10 @@ package web
 //	GET /send.js, /send.css, /vendor/blake3.umd.min.js
 //	                        its script, style and the BLAKE3 it computes MACs with
 //	GET /api/v1/files       the list (MAC in X-Ferry-Auth):
-//	                        {"files":[{"i":0,"name":"a/b.txt","size":123,"mtime":1700000000000}],
-//	                         "total":123,"zip":"NAME.zip"}; mtime in Unix milliseconds
+//	                        {"files":[{"i":0,"name":"a/b.txt","shown":"a/b.txt","size":123,"mtime":1700000000000}],
+//	                         "total":123,"zip":"NAME.zip"}; mtime in Unix milliseconds; shown is
+//	                        the name as the terminal shows it (safepath.Display: control and bidi
+//	                        characters as \u202e escapes), which the page displays, as text
 //	GET /api/v1/dl/{i}      file i, through http.ServeContent: Range and If-Range
 //	                        (so a download resumes), Content-Disposition attachment
 //	                        with an RFC 5987 filename* (UTF-8) and an ASCII fallback
@@ -71,6 +73,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/ferry-lan/ferry/transfer/safepath"
 	"github.com/ferry-lan/ferry/transfer/web/webauth"
 )
 
@@ -426,6 +429,7 @@ func staticFile(name, ctype string) http.Handler {
 type listEntry struct {
 	I     int    `json:"i"`
 	Name  string `json:"name"`
+	Shown string `json:"shown"` // Name for display: control, format (bidi) and invalid characters escaped, as the terminal shows them
 	Size  int64  `json:"size"`
 	MTime int64  `json:"mtime"`
 }
@@ -433,7 +437,7 @@ type listEntry struct {
 func (s *SendServer) serveList(w http.ResponseWriter, r *http.Request) {
 	files := make([]listEntry, len(s.opt.Shared.Files))
 	for i, f := range s.opt.Shared.Files {
-		files[i] = listEntry{I: i, Name: f.Name, Size: f.Size, MTime: f.MTime.UnixMilli()}
+		files[i] = listEntry{I: i, Name: f.Name, Shown: safepath.Display(f.Name, 0), Size: f.Size, MTime: f.MTime.UnixMilli()}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"files": files, "total": s.opt.Shared.Total, "zip": s.opt.ZipName})

@@ -121,14 +121,17 @@
       a.className = "file";
       const name = document.createElement("span");
       name.className = "name";
-      const slash = f.name.lastIndexOf("/");
+      // shown: the name with control and bidi characters escaped (\u202e),
+      // so that it reads as it is; inserted as text all the same.
+      const shown = f.shown || f.name;
+      const slash = shown.lastIndexOf("/");
       if (slash >= 0) {
         const dir = document.createElement("span");
         dir.className = "dir";
-        dir.textContent = f.name.slice(0, slash + 1);
+        dir.textContent = shown.slice(0, slash + 1);
         name.appendChild(dir);
       }
-      name.appendChild(document.createTextNode(f.name.slice(slash + 1)));
+      name.appendChild(document.createTextNode(shown.slice(slash + 1)));
       const size = document.createElement("span");
       size.className = "size";
       size.textContent = human(f.size);

@@ -21,10 +21,8 @@ func pairPage(ctx context.Context, e *env, port int, code string, ifaces []strin
 			"warning: no page for phones ("+errText(err)+"); the QR code holds the code text only")
 		return "", func() {}
 	}
+	// The folder is made when the first offer is accepted, not by pairing.
 	dir, err := defaultDir()
-	if err == nil {
-		err = checkFolder(dir)
-	}
 	if err != nil {
 		return fail(err)
 	}

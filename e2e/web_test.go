@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -237,4 +238,46 @@ func jsonDecode(resp *http.Response, v any) error {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+var webURLRe = regexp.MustCompile(`^\s+(http://10\.[0-9.]+:\d+/#k=[a-z2-7]{26})\s*$`)
+
+// TestWebQuestionOnTerminal: `ferry receive --web` on a terminal shows the
+// QR code and the URL; a phone's offer is a question on the terminal, from
+// "web browser at ADDR", with the code the page shows; the answer y lets
+// the file in.
+func TestWebQuestionOnTerminal(t *testing.T) {
+	l := newLANOpts(t, 2, lanOpts{family: "fweb"})
+	pc, ph := l.h(1), l.h(2)
+	tm := newTerm(t, 110, 70)
+	dir := t.TempDir()
+	tm.run(pc.env(), "ip", "netns", "exec", pc.ns, ferryBin, "--name", "laptop-anna", "receive", "--web", "--dir", dir, "--port", "0")
+	u := tm.waitRegexp(webURLRe, 15*time.Second)[1]
+	if rows := tm.screen(); !strings.Contains(strings.Join(rows, "\n"), "▀▀▀▀") {
+		t.Errorf("no QR code on the terminal:\n%s", shown(rows))
+	}
+	p := phone.ForTest(t, ph.nh)
+	ctx, cancel := context.WithTimeout(p.Ctx, time.Minute)
+	defer cancel()
+	openPage(t, ctx, u)
+	src := filepath.Join(t.TempDir(), "from my phone.txt")
+	os.WriteFile(src, []byte("hello from the phone\n"), 0o644)
+	pageRun(t, ctx, chromedp.SetUploadFiles(`#files`, []string{src}))
+	m := tm.waitRegexp(regexp.MustCompile(`verification code: (\d{3}-\d{3})`), 15*time.Second)
+	rows := tm.screen()
+	if !strings.Contains(strings.Join(rows, "\n"), `"web browser at `+ph.v4+`"`) {
+		t.Errorf("the question does not name the browser:\n%s", shown(rows))
+	}
+	if code := pageRun(t, ctx, chromedp.Text(`#code`)); code != m[1] {
+		t.Errorf("the page shows code %q, the terminal %q", code, m[1])
+	}
+	tm.keys("y", "Enter")
+	pageRun(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent.startsWith("Done: 1 file") || null`))
+	if got, err := os.ReadFile(filepath.Join(dir, "from my phone.txt")); err != nil || string(got) != "hello from the phone\n" {
+		t.Fatalf("the file on the computer: %q %v", got, err)
+	}
+	tm.waitFor("the received line", 15*time.Second, func(rows []string) bool {
+		return strings.Contains(strings.Join(rows, "\n"), "received 1 file")
+	})
+	t.Logf("screen:\n%s", shown(tm.screen()))
 }

@@ -64,7 +64,6 @@ type Server struct {
 	tusMW http.Handler // tusd's middleware around tusFile
 	mux   http.Handler
 	data  chan struct{} // a token per PATCH being written
-	start time.Time
 
 	mu       sync.Mutex // guards the maps below and asking; no I/O under it
 	offers   map[string]*offer
@@ -97,7 +96,6 @@ func New(cfg Config) (*Server, error) {
 		offers:   make(map[string]*offer),
 		browsers: make(map[string]time.Time),
 		accepted: make(map[string]time.Time),
-		start:    time.Now(),
 	}
 	s.auth = cfg.Secret.Verifier(webauth.Options{Hosts: cfg.Hosts, Log: cfg.Logger})
 	composer := tushandler.NewStoreComposer()

@@ -97,13 +97,18 @@ is standard input, saved under the name --as gives.
 
 Both sides show the same verification code; the receiver compares it before
 accepting. If the connection breaks, the sender reconnects for 30 s; after
-that, run the same command again and only the missing chunks move.`,
+that, run the same command again and only the missing chunks move.
+
+With --web, the files are offered to web browsers instead: a phone scans the QR
+code and downloads them (one by one, resumable, or all as one zip); nothing needs
+to be installed on it.`,
 		Example: `  ferry send report.pdf photos/               # the only receiver on the network
   ferry send --to laptop-anna notes.txt       # a receiver by name (see ferry peers)
   ferry send --to 192.168.1.20 big.iso        # by address, without discovery
   tar c dir | ferry send --as dir.tar -       # standard input
   ferry send --text "the meeting moved to room 4"   # a text message (at most 64 KiB)
-  wl-paste | ferry send --text -              # a text message from standard input`,
+  wl-paste | ferry send --text -              # a text message from standard input
+  ferry send --web --once photos/             # to a phone's browser, by QR code`,
 	})
 	peers := e.leaf(peersCmd, &cobra.Command{
 		Use:        "peers [flags]",

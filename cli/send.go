@@ -26,6 +26,10 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	ifaces := fs.StringArray("iface", nil, "discover only on the network interface `NAME` (repeatable)")
 	wait := fs.Duration("timeout", 5*time.Second, "how long discovery looks for the receiver")
 	text := fs.String("text", "", "send `TEXT` as a message instead of files (- reads it from standard input); at most 64 KiB")
+	webMode := fs.Bool("web", false, "offer the files to web browsers instead: a phone scans the QR code and downloads them")
+	webPort := fs.Int("port", transfer.DefaultPort, "with --web: listen on TCP `PORT`; 0 picks a free one")
+	webOnce := fs.Bool("once", false, "with --web: stop once every file was downloaded in full")
+	webQR := fs.String("qr-png", "", "with --web: also write the QR code as a PNG image to `FILE`")
 	return func(ctx context.Context, e *env, args []string) error {
 		msg, err := textToSend(fs, *text, args, *as, e.stdin)
 		if err != nil {
@@ -33,6 +37,15 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		if len(args) == 0 && msg == "" {
 			return usagef("send needs at least one PATH (or - for standard input), or --text")
+		}
+		if *webMode && msg != "" {
+			return usagef("--text goes to a ferry receiver, not with --web")
+		}
+		if *webMode {
+			return sendWeb(ctx, e, args, sendWebFlags{port: *webPort, once: *webOnce, qrPNG: *webQR, ifaces: *ifaces})
+		}
+		if fs.Changed("port") || *webOnce || *webQR != "" {
+			return usagef("--port, --once and --qr-png go with --web")
 		}
 		stdinCount := 0
 		for _, a := range args {

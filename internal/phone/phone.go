@@ -152,6 +152,12 @@ func (p *Phone) Screenshot(ctx context.Context, path string) error {
 	return nil
 }
 
+// ErrCanceled is Download's error for a download the browser gave up:
+// cancelled, or interrupted (a connection reset, say). Headless Chromium
+// reports an interrupted download as cancelled and does not resume it by
+// itself; the Download it comes with has the URL and the name.
+var ErrCanceled = errors.New("the browser cancelled or interrupted the download")
+
 // A Download is a file the browser saved.
 type Download struct {
 	URL  string // what was downloaded
@@ -162,7 +168,8 @@ type Download struct {
 
 // Download runs trigger (a click on a link, say) and waits until the
 // download it starts has completed, or ctx is done. ctx must be derived
-// from p.Ctx. A download the browser cancels is an error.
+// from p.Ctx. A download the browser cancels or that is interrupted is
+// ErrCanceled.
 func (p *Phone) Download(ctx context.Context, trigger chromedp.Action[chromedp.Void]) (Download, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -206,7 +213,7 @@ func (p *Phone) Download(ctx context.Context, trigger chromedp.Action[chromedp.V
 			}
 			return Download{URL: b.url, Name: b.name, Path: path, Size: fi.Size()}, nil
 		case browser.DownloadProgressStateCanceled:
-			return Download{}, fmt.Errorf("the browser cancelled download %s (%s) after %.0f bytes", b.name, b.url, ev.ReceivedBytes)
+			return Download{URL: b.url, Name: b.name}, fmt.Errorf("download %s: %w", b.name, ErrCanceled)
 		}
 	}
 	return Download{}, fmt.Errorf("wait for download %s: %w", b.name, ctx.Err())

@@ -197,6 +197,7 @@ func (w *watcher) refresh(st *linkState, now time.Time) {
 		in.step++
 		qs = append(qs, question{name: in.fqdn, qtype: dns.TypeSRV})
 	}
+	w.log.Debug("asking again for SRV records", "interface", st.iface.Name, "records", len(qs), "also-ptr", len(fallback))
 	w.transmit(st, now, qs, nil)
 	if fallback != nil {
 		w.queryPTR(st, now, false, fallback)

@@ -97,7 +97,9 @@ func showPairing(ctx context.Context, e *env, timeout time.Duration, qrPNG strin
 		defer ad.Close()
 	}
 	if e.json {
-		e.out.emit(map[string]any{"event": "pairing", "pin": w.PIN().String(), "code": code, "port": w.Addr().Port(),
+		// code is what the QR code holds (the page's URL when there is one),
+		// which ferry pair takes; text is the code as text, which it takes too.
+		e.out.emit(map[string]any{"event": "pairing", "pin": w.PIN().String(), "code": qrText, "text": code, "port": w.Addr().Port(),
 			"id": dev.ID.String(), "name": name, "expires": w.Expires().UTC().Format(time.RFC3339), "url": pageURL})
 	} else {
 		cols, rows := terminalSize(e.stdout)

@@ -133,14 +133,15 @@ func TestPairByPIN(t *testing.T) {
 }
 
 // TestPairByCode: the other device uses the code text from the pairing
-// event (no discovery needed); the --qr-png image decodes to that same text.
+// event (no discovery needed); the --qr-png image decodes to the page's URL,
+// which carries that text and is the event's code.
 func TestPairByCode(t *testing.T) {
 	t.Parallel()
 	l := newLAN(t, 2)
 	a, b := newDevice(t, l.h(1), "alpha"), newDevice(t, l.h(2), "beta")
 	png := filepath.Join(t.TempDir(), "qr.png")
 	show, ev := showPairing(t, a.host, a.id, "--qr-png", png)
-	code := ev.str("code")
+	code := ev.str("text")
 	join := b.start(nil, "pair", code)
 	checkPaired(t, join, a, "qr")
 	checkPaired(t, show, b, "qr")
@@ -161,6 +162,9 @@ func TestPairByCode(t *testing.T) {
 	}
 	if got := strings.TrimRight(string(out), "\n"); got != want {
 		t.Errorf("the QR PNG decodes to %q, want the page's URL %q", got, want)
+	}
+	if got := ev.str("code"); got != want {
+		t.Errorf("the pairing event's code is %q, want what the QR code holds, %q", got, want)
 	}
 }
 

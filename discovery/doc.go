@@ -215,11 +215,6 @@
 //   - It sends no negative (NSEC) answers.
 //   - Its one-second limit counts IPv4 and IPv6 separately, because they
 //     can reach different hosts.
-//   - A question repeated within that second is answered by unicast to the
-//     asker rather than by a multicast a second later. §6 tells other
-//     implementations to ignore such replies; ferry's browser takes them, so
-//     a sender that starts right after an announcement does not wait a
-//     second for the receiver it wants while an impostor answers first.
 //   - It answers legacy (one-shot) queries at once.
 //
 // # Interfaces

@@ -214,12 +214,12 @@ func (r *responder) dueTC(now time.Time) []*tcQuery {
 // those, after a random delay; none is delayed when waited says the query
 // already waited for its known answers.
 //
-// An answer goes by multicast, except: a QU question (§5.4) is answered
-// by unicast to the querier when each answer was multicast on l within a
-// quarter of its TTL; and a question whose answers were all multicast on l
-// within the last second, which the rate limit would hold back, is answered
-// by unicast to the querier instead (a querier that just started missed
-// that multicast; the others have it).
+// An answer goes by multicast, except that a QU question (§5.4) is
+// answered by unicast to the querier when each answer was multicast on l
+// within a quarter of its TTL. A QM question asked again within a second of
+// the multicast answer waits for the rate limit (fire): its querier takes
+// no unicast answer it did not ask for (§5.4), and one that just started
+// asks QU first.
 func (r *responder) answer(questions []dns.Question, known []dns.RR, recs *recordSet, l link, from netip.AddrPort, now time.Time, waited bool) {
 	seen := newSeenRecords(known)
 	questions = distinct(questions)
@@ -233,7 +233,7 @@ func (r *responder) answer(questions []dns.Question, known []dns.RR, recs *recor
 		extra = seen.drop(extra)
 		d := dest{link: l}
 		qu := q.Qclass&qClassCacheFlush != 0
-		if qu && r.multicastWithin(l, answers, now, quarterTTL) || !qu && r.multicastWithin(l, answers, now, oneSecond) {
+		if qu && r.multicastWithin(l, answers, now, quarterTTL) {
 			d.to = netip.AddrPortFrom(from.Addr(), mdnsServicePort)
 		}
 		due := now
@@ -272,8 +272,6 @@ func (r *responder) multicastWithin(l link, rrs []dns.RR, now time.Time, span fu
 }
 
 func quarterTTL(rr dns.RR) time.Duration { return time.Duration(rr.Header().Ttl) * time.Second / 4 }
-
-func oneSecond(dns.RR) time.Duration { return rateLimit }
 
 // window is when a delayed answer to d goes out: with the answers already
 // waiting for d, if some are due within the next sharedDelayMax, so that

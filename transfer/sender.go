@@ -66,6 +66,8 @@ type sender struct {
 	accepted   bool   // the receiver accepted the offer in this run
 
 	readingStdin atomic.Bool // waiting for standard input, not for the receiver
+
+	cache *readCache // chunks shared with the other sessions of a SendMany; nil for Send
 }
 
 // Send offers paths to a receiver and moves them. A broken connection is
@@ -73,6 +75,26 @@ type sender struct {
 // that Send returns an error wrapping ErrInterrupted, and running it again
 // resumes.
 func Send(ctx context.Context, opt SendOptions) (Result, error) {
+	opt = sendDefaults(opt)
+	src, err := buildManifest(opt.Paths, opt.As, opt.Logger)
+	if err != nil {
+		return Result{}, err
+	}
+	s, err := prepareSender(opt, src)
+	if err != nil {
+		return Result{}, err
+	}
+	d, err := newDialer()
+	if err != nil {
+		return Result{}, err
+	}
+	defer d.Close()
+	s.d = d
+	return s.run(ctx)
+}
+
+// sendDefaults fills in the options left zero.
+func sendDefaults(opt SendOptions) SendOptions {
 	if opt.Streams <= 0 {
 		opt.Streams = 4
 	}
@@ -95,10 +117,12 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	src, err := buildManifest(opt.Paths, opt.As, opt.Logger)
-	if err != nil {
-		return Result{}, err
-	}
+	return opt
+}
+
+// prepareSender prepares a session of src (shared, read-only) for opt's
+// receiver: the offer, its frame and digest, the progress.
+func prepareSender(opt SendOptions, src []source) (*sender, error) {
 	s := &sender{opt: opt, src: src, log: opt.Logger}
 	s.offer = wire.Offer{Version: wire.Version, Name: opt.Name}
 	var total int64
@@ -106,7 +130,7 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 		s.offer.Entries = append(s.offer.Entries, e.Entry)
 		if e.Stream {
 			if opt.Stdin == nil {
-				return Result{}, errors.New("sending standard input needs a reader (SendOptions.Stdin)")
+				return nil, errors.New("sending standard input needs a reader (SendOptions.Stdin)")
 			}
 			s.streamed = true
 			total = -1
@@ -115,18 +139,13 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 		}
 	}
 	s.offer.Session = sessionID(s.offer.Entries)
+	var err error
 	if s.offerFrame, err = wire.AppendFrame(nil, wire.TypeOffer, s.offer); err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	s.digest = wire.OfferDigest(s.offerFrame[5:])
 	s.prog = &Progress{Total: total}
-	d, err := newDialer()
-	if err != nil {
-		return Result{}, err
-	}
-	defer d.Close()
-	s.d = d
-	return s.run(ctx)
+	return s, nil
 }
 
 func (s *sender) run(ctx context.Context) (Result, error) {

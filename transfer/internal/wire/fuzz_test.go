@@ -32,6 +32,12 @@ func frameValue(t byte) any {
 		return new(DoneFrame)
 	case TypeCommit, TypeNonce, TypeReveal:
 		return new(NonceFrame)
+	case TypeSwarm:
+		return new(Swarm)
+	case TypeHave:
+		return new(HaveChunk)
+	case TypeWant:
+		return new(WantChunk)
 	}
 	return nil
 }
@@ -216,4 +222,4 @@ func normEntries(o Offer) Offer {
 	return o
 }
 
-var frameTypes = []byte{TypeOffer, TypeDecision, TypePlan, TypeFileEnd, TypeFileDone, TypeError, TypeDone, TypeCommit, TypeNonce, TypeReveal}
+var frameTypes = []byte{TypeOffer, TypeDecision, TypePlan, TypeFileEnd, TypeFileDone, TypeError, TypeDone, TypeCommit, TypeNonce, TypeReveal, TypeSwarm, TypeHave, TypeWant}

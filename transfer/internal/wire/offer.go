@@ -65,6 +65,8 @@ func DecodeOffer(r io.Reader, n int64) (Offer, []byte, error) {
 				err = dec.Decode(&o.Session)
 			case "entries":
 				err = decodeEntries(dec, &o, n)
+			case "swarm":
+				err = dec.Decode(&o.Swarm)
 			default:
 				var skip json.RawMessage
 				err = dec.Decode(&skip)
@@ -99,7 +101,7 @@ func DecodeOffer(r io.Reader, n int64) (Offer, []byte, error) {
 // offerField maps a JSON key to the Offer field it sets, as encoding/json
 // would: exactly, else ignoring case.
 func offerField(key string) string {
-	for _, f := range []string{"v", "name", "session", "entries"} {
+	for _, f := range []string{"v", "name", "session", "entries", "swarm"} {
 		if key == f || strings.EqualFold(key, f) {
 			return f
 		}

@@ -38,6 +38,10 @@ type SendOptions struct {
 	// StallTimeout is how long a session goes on with nothing taken or
 	// confirmed by the receiver before Send gives up (default 2 minutes).
 	StallTimeout time.Duration
+	// NoSwarm (SendMany): send every receiver everything directly, as
+	// separate sends would, rather than having receivers fetch from one
+	// another.
+	NoSwarm bool
 	Events       func(Event)
 	Logger       *slog.Logger
 }
@@ -68,6 +72,10 @@ type sender struct {
 	readingStdin atomic.Bool // waiting for standard input, not for the receiver
 
 	cache *readCache // chunks shared with the other sessions of a SendMany; nil for Send
+	sw    *swarmOut  // the swarm of a SendMany; nil without one
+	// member is this session's current attempt in the swarm: nil if the
+	// receiver did not join it (an ordinary transfer).
+	member *member
 }
 
 // Send offers paths to a receiver and moves them. A broken connection is
@@ -80,7 +88,7 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	s, err := prepareSender(opt, src)
+	s, err := prepareSender(opt, src, nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -122,9 +130,9 @@ func sendDefaults(opt SendOptions) SendOptions {
 
 // prepareSender prepares a session of src (shared, read-only) for opt's
 // receiver: the offer, its frame and digest, the progress.
-func prepareSender(opt SendOptions, src []source) (*sender, error) {
-	s := &sender{opt: opt, src: src, log: opt.Logger}
-	s.offer = wire.Offer{Version: wire.Version, Name: opt.Name}
+func prepareSender(opt SendOptions, src []source, sw *swarmOut) (*sender, error) {
+	s := &sender{opt: opt, src: src, log: opt.Logger, sw: sw}
+	s.offer = wire.Offer{Version: wire.Version, Name: opt.Name, Swarm: sw != nil}
 	var total int64
 	for _, e := range src {
 		s.offer.Entries = append(s.offer.Entries, e.Entry)

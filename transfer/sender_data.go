@@ -111,7 +111,11 @@ func (s *sender) dataStream(ctx context.Context, conn *quic.Conn, token []byte, 
 				return classify(err)
 			}
 		}
-		if err := item.sf.chunkSent(item.chunk, sum, func() error { return s.endFile(item.sf, ctrl) }); err != nil {
+		if m := s.member; m != nil {
+			if err := s.sw.sent(m, item, sum); err != nil {
+				return err
+			}
+		} else if err := item.sf.chunkSent(item.chunk, sum, func() error { return s.endFile(item.sf, ctrl) }); err != nil {
 			return err
 		}
 	}

@@ -60,6 +60,10 @@ func SendMany(ctx context.Context, opt SendOptions, targets []Target) ([]Outcome
 	}
 	defer d.Close()
 	cache := newReadCache(len(targets), sharedReadBudget)
+	var sw *swarmOut
+	if len(targets) > 1 && !opt.NoSwarm {
+		sw = newSwarmOut(src)
+	}
 	out := make([]Outcome, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
@@ -69,7 +73,7 @@ func SendMany(ctx context.Context, opt SendOptions, targets []Target) ([]Outcome
 			o.Events = func(Event) {}
 		}
 		o.Logger = opt.Logger.With("receiver", i)
-		s, err := prepareSender(o, src)
+		s, err := prepareSender(o, src, sw)
 		if err != nil {
 			return nil, err
 		}

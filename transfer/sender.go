@@ -42,8 +42,8 @@ type SendOptions struct {
 	// separate sends would, rather than having receivers fetch from one
 	// another.
 	NoSwarm bool
-	Events       func(Event)
-	Logger       *slog.Logger
+	Events  func(Event)
+	Logger  *slog.Logger
 }
 
 // Result sums up a finished Send.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -108,6 +109,9 @@ type Receiver struct {
 	// flipped byte: a hostile peer, for tests only (never set outside
 	// them: no option reaches it).
 	swarmCorrupt bool
+	// swarmBans counts the swarm peers this receiver banned for a wrong
+	// chunk (tests read it).
+	swarmBans atomic.Int64
 
 	// offerBytes counts the bytes of the offers over smallOffer that are
 	// held until they are decided: a flood of large offers costs a bounded

@@ -332,7 +332,12 @@ loop:
 			why = werr.Error()
 		}
 		sw.dropLocked(p, why)
-		// what was queued or asked goes back to the sender too
+		// What was asked and not answered, or queued, goes to the sender.
+		for ref := range pending {
+			if sw.have[ref] != nil {
+				sw.wantLocked(ref)
+			}
+		}
 		for {
 			select {
 			case ref := <-p.queue:
@@ -367,15 +372,8 @@ func (sw *swarmIn) answers(ctx context.Context, p *swarmPeer, str *quic.Stream, 
 		if a := sw.have[ref]; a != nil {
 			a.busy = false
 		}
-		if err != nil {
-			if sw.have[ref] != nil {
-				sw.wantLocked(ref)
-			}
-			for r := range pending { // asked, never to be answered
-				if sw.have[r] != nil {
-					sw.wantLocked(r)
-				}
-			}
+		if err != nil && sw.have[ref] != nil {
+			sw.wantLocked(ref)
 		}
 		sw.mu.Unlock()
 		sw.nudge()
@@ -430,6 +428,7 @@ func (sw *swarmIn) answer(br *bufio.Reader, p *swarmPeer, ref chunkRef, str *qui
 	ready, err := c.Commit(a.hash)
 	if errors.Is(err, store.ErrIntegrity) {
 		c.Abort()
+		sw.s.r.swarmBans.Add(1)
 		return fmt.Errorf("banned: chunk %d of entry %d does not match the hash the sender announced", ref.chunk, ref.file)
 	}
 	if err != nil {

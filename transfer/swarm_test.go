@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -77,5 +78,95 @@ func TestSwarmWithoutSwarmReceiver(t *testing.T) {
 	}
 	if got := out[0].Result.BytesSent + out[2].Result.BytesSent; got > size*5/4 {
 		t.Errorf("the two swarm receivers were sent %d bytes of a %d-byte file", got, size)
+	}
+}
+
+// A receiver that serves its peers corrupted chunks is banned by each of
+// them: they take those chunks from the sender, and every copy is right.
+func TestSwarmCorruptPeerIsBanned(t *testing.T) {
+	seeded := make(chan struct{})
+	var once sync.Once
+	bad := startReceiver(t, func(c *ReceiverConfig, r *Receiver) {
+		if r != nil {
+			r.swarmCorrupt = true
+		}
+		if c != nil {
+			prev := c.Events
+			c.Events = func(e Event) {
+				prev(e)
+				if _, ok := e.(EventSession); ok {
+					once.Do(func() { close(seeded) })
+				}
+			}
+		}
+	})
+	// The good ones accept once the bad one has begun: what it has by then
+	// is announced to them as held by it.
+	wait := withConfig(func(c *ReceiverConfig) {
+		c.Policy = PolicyAsk
+		c.Ask = func(ctx context.Context, _ OfferInfo) (bool, error) {
+			select {
+			case <-seeded:
+				return true, nil
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+		}
+	})
+	rs := []*testReceiver{startReceiver(t, wait), bad, startReceiver(t, wait)}
+	s := newSender(t)
+	src := t.TempDir()
+	const size = 32 * mib
+	writeFile(t, src, "f.bin", size)
+	out := sendSwarm(t, s, rs, []string{filepath.Join(src, "f.bin")})
+	for i, o := range out {
+		if o.Err != nil {
+			t.Fatalf("receiver %d: %v", i, o.Err)
+		}
+		sameFile(t, filepath.Join(src, "f.bin"), filepath.Join(rs[i].cfg.Dir, "f.bin"))
+	}
+	if n := rs[0].swarmBans.Load() + rs[2].swarmBans.Load(); n == 0 {
+		t.Error("no good receiver banned the corrupting one")
+	}
+	if n := bad.swarmBans.Load(); n != 0 {
+		t.Errorf("the corrupting receiver banned %d peers, which serve good chunks", n)
+	}
+}
+
+// A receiver that stops in the middle costs the others nothing but a
+// refetch from the sender of what only it held.
+func TestSwarmPeerVanishes(t *testing.T) {
+	rs := []*testReceiver{startReceiver(t), startReceiver(t), startReceiver(t)}
+	s := newSender(t)
+	src := t.TempDir()
+	const size = 24 * mib
+	writeFile(t, src, "f.bin", size)
+	var targets []Target
+	for i, r := range rs {
+		ev := func(Event) {}
+		if i == 1 {
+			ev = func(e Event) {
+				if _, ok := e.(EventSession); ok {
+					go rs[1].cancel() // as soon as it accepted: part way
+				}
+			}
+		}
+		targets = append(targets, Target{Addrs: []string{r.addr()}, Expect: r.cfg.Device.ID, Events: ev})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	out, err := SendMany(ctx, SendOptions{Device: s.dev, Name: "sender", Paths: []string{filepath.Join(src, "f.bin")},
+		ConnectFor: 2 * time.Second, RetryFor: time.Second}, targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 2} {
+		if out[i].Err != nil {
+			t.Fatalf("receiver %d: %v", i, out[i].Err)
+		}
+		sameFile(t, filepath.Join(src, "f.bin"), filepath.Join(rs[i].cfg.Dir, "f.bin"))
+	}
+	if out[1].Err == nil {
+		t.Log("the stopped receiver finished before it stopped")
 	}
 }

@@ -23,6 +23,7 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	tos := fs.StringArray("to", nil, "the receiver: a `NAME` as ferry peers shows it, a DEVICE-ID prefix (13+ characters, 4+ for a paired device), or HOST:PORT; repeat it to send to several at once")
 	all := fs.Bool("all", false, "send to every receiver found on the network (with --paired, every paired one)")
 	pairedOnly := fs.Bool("paired", false, "with --all: only paired devices")
+	noSwarm := fs.Bool("no-swarm", false, "to several receivers: send each everything directly, rather than have them pass chunks on to one another")
 	as := fs.String("as", "", "the `NAME` standard input (PATH -) gets on the receiver")
 	streams := fs.Int("streams", 4, "use `N` data streams, 1-15")
 	ifaces := fs.StringArray("iface", nil, "discover only on the network interface `NAME` (repeatable)")
@@ -68,7 +69,7 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		if many {
 			return e.sendMany(ctx, manySend{
-				tos: *tos, all: *all, paired: *pairedOnly, paths: args, streams: *streams,
+				tos: *tos, all: *all, paired: *pairedOnly, noSwarm: *noSwarm, paths: args, streams: *streams,
 				disc: discovery.Options{Interfaces: *ifaces, Logger: e.log}, wait: *wait,
 				dev: dev, name: name, trust: trust,
 			})

@@ -25,6 +25,7 @@ type manySend struct {
 	tos     []string
 	all     bool
 	paired  bool // with all: paired devices only
+	noSwarm bool
 	paths   []string
 	streams int
 	disc    discovery.Options
@@ -63,7 +64,7 @@ func (e *env) sendMany(ctx context.Context, m manySend) error {
 	}
 	stopBoard := b.start()
 	out, err := transfer.SendMany(ctx, transfer.SendOptions{
-		Device: m.dev, Name: m.name, Paths: m.paths, Streams: m.streams, Logger: e.log,
+		Device: m.dev, Name: m.name, Paths: m.paths, Streams: m.streams, Logger: e.log, NoSwarm: m.noSwarm,
 	}, tt)
 	for _, sv := range views {
 		sv.stop()

@@ -227,6 +227,11 @@ func (s *sender) verify(conn *quic.Conn, ctrl *control, commitBody []byte, peer 
 func (s *sender) deliver(ctx context.Context, conn *quic.Conn, peer identity.DeviceID, ctrl *control, token []byte, files []*sendFile) (Result, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	work := make(chan workItem, 64)
+	if s.member != nil {
+		// A swarm hands a chunk out when a stream is ready for it: the
+		// session that drains fastest takes the most.
+		work = make(chan workItem)
+	}
 	if m := s.member; m != nil {
 		g.Go(func() error { return s.swarmSchedule(gctx, m, work) })
 	} else {

@@ -55,6 +55,24 @@ type member struct {
 	posC   int64
 	active bool // connected: may serve the others
 	done   bool // has everything
+	seeded int  // chunks handed to it first
+}
+
+// seedSlack is how many more chunks a member may have been handed first
+// than the member handed the fewest: each receiver then re-serves about
+// an equal share, whichever drains its streams first.
+const seedSlack = 2
+
+// mayseedLocked reports whether m may be handed another chunk first: it
+// is not more than seedSlack ahead of any member still receiving that
+// has something left to be handed.
+func (sw *swarmOut) mayseedLocked(m *member) bool {
+	for _, o := range sw.members {
+		if o != m && o.active && !o.done && o.posF < len(o.files) && m.seeded >= o.seeded+seedSlack {
+			return false
+		}
+	}
+	return true
 }
 
 func newSwarmOut(src []source) *swarmOut {
@@ -273,7 +291,7 @@ func (sw *swarmOut) next(ctx context.Context, m *member) (workItem, bool) {
 			sw.mu.Unlock()
 			return it, true
 		}
-		for ; m.posF < len(m.files); m.posF, m.posC = m.posF+1, 0 {
+		for ; m.posF < len(m.files) && sw.mayseedLocked(m); m.posF, m.posC = m.posF+1, 0 {
 			f, need := sw.files[m.posF], m.needs[m.posF]
 			if f == nil || need == nil {
 				continue
@@ -282,9 +300,11 @@ func (sw *swarmOut) next(ctx context.Context, m *member) (workItem, bool) {
 				c := m.posC
 				if need[c] && !f.known[c] && f.seeder[c] == nil {
 					f.seeder[c] = m
+					m.seeded++
 					need[c] = false
 					it := workItem{m.files[m.posF], c}
 					m.posC++
+					sw.wakeLocked() // the others may be waiting for m to catch up
 					sw.mu.Unlock()
 					return it, true
 				}

@@ -169,9 +169,9 @@ func (sw *swarmIn) onHave(body []byte) error {
 	}
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if sw.wanted[ref] {
-		return nil
-	}
+	// A Have of a chunk asked of the sender: the sender sent it to another
+	// receiver instead, and will not send it here.
+	delete(sw.wanted, ref)
 	if a := sw.have[ref]; a != nil && a.busy {
 		return nil // being fetched
 	}

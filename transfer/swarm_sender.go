@@ -38,6 +38,11 @@ type swarmFile struct {
 	known   []bool      // hash known: sent to someone, or kept by someone
 	holders [][]*member // who has each chunk
 	seeder  []*member   // whom each chunk not yet known went to (nil: nobody yet)
+	// resend: the member a chunk is being sent to again, for want of a
+	// holder the others could reach; waiters: those told of it once it
+	// has gone out, rather than each sent it again.
+	resend  []*member
+	waiters [][]*member
 	nKnown  int
 }
 
@@ -84,7 +89,8 @@ func newSwarmOut(src []source) *swarmOut {
 			continue
 		}
 		n := src[i].Chunks()
-		sw.files[i] = &swarmFile{hash: make([][wire.HashLen]byte, n), known: make([]bool, n), holders: make([][]*member, n), seeder: make([]*member, n)}
+		sw.files[i] = &swarmFile{hash: make([][wire.HashLen]byte, n), known: make([]bool, n), holders: make([][]*member, n), seeder: make([]*member, n),
+			resend: make([]*member, n), waiters: make([][]*member, n)}
 	}
 	return sw
 }
@@ -228,7 +234,18 @@ func (sw *swarmOut) learnLocked(m *member, i int, c int64, h [wire.HashLen]byte)
 		m.needs[i][c] = false
 	}
 	if !first {
-		return nil
+		if f.resend[c] != m {
+			return nil
+		}
+		f.resend[c] = nil
+		var frames []frame
+		for _, w := range f.waiters[c] {
+			if w != m && w.active {
+				frames = append(frames, frame{to: w, t: wire.TypeHave, v: have(i, c, h, m)})
+			}
+		}
+		f.waiters[c] = nil
+		return frames
 	}
 	var frames []frame
 	for _, o := range sw.members {
@@ -274,6 +291,14 @@ func (sw *swarmOut) want(m *member, w wire.WantChunk) error {
 	}
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	f := sw.files[w.File]
+	if r := f.resend[w.Chunk]; r != nil && r != m && r.active {
+		// Already on its way again to another receiver: m hears of it
+		// from there.
+		f.waiters[w.Chunk] = append(f.waiters[w.Chunk], m)
+		return nil
+	}
+	f.resend[w.Chunk] = m
 	m.direct = append(m.direct, workItem{m.files[w.File], w.Chunk})
 	sw.wakeLocked()
 	return nil
@@ -328,13 +353,28 @@ func (sw *swarmOut) leave(m *member) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	m.active = false
-	for _, f := range sw.files {
+	for i, f := range sw.files {
 		if f == nil {
 			continue
 		}
 		for c, sd := range f.seeder {
 			if sd == m && !f.known[c] {
 				f.seeder[c] = nil
+			}
+		}
+		for c, r := range f.resend {
+			if r != m {
+				continue
+			}
+			f.resend[c] = nil
+			for len(f.waiters[c]) > 0 { // the next waiter still connected has it sent instead
+				w := f.waiters[c][0]
+				f.waiters[c] = f.waiters[c][1:]
+				if w.active && w != m {
+					f.resend[c] = w
+					w.direct = append(w.direct, workItem{w.files[i], int64(c)})
+					break
+				}
 			}
 		}
 	}

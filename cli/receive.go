@@ -24,6 +24,7 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	once := fs.Bool("once", false, "exit after the first session that delivered all of its files")
 	accept := fs.String("accept", "", "accept senders by `MODE`: ask (about unpaired ones, on the terminal), all, or trusted (paired devices only); default ask on a terminal, else trusted")
 	overwrite := fs.Bool("overwrite", false, "replace an existing file of the same name instead of saving as \"name (1).ext\"")
+	noSwarm := fs.Bool("no-swarm", false, "take no part in a sender's swarm: fetch nothing from the other receivers, serve them nothing")
 	ifaces := fs.StringArray("iface", nil, "advertise only on the network interface `NAME` (repeatable)")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) > 0 {
@@ -75,7 +76,7 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		defer cancel()
 		rv := &receiveView{e: e, once: *once, cancel: cancel, trust: trust, accept: policyName(policy)}
 		cfg := transfer.ReceiverConfig{
-			Device: dev, Name: name, Dir: *dir, Port: *port, Overwrite: *overwrite,
+			Device: dev, Name: name, Dir: *dir, Port: *port, Overwrite: *overwrite, NoSwarm: *noSwarm,
 			Policy: policy, Trust: trust, Events: rv.onEvent, Logger: e.log,
 		}
 		if policy == transfer.PolicyAsk {

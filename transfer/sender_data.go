@@ -112,6 +112,7 @@ func (s *sender) dataStream(ctx context.Context, conn *quic.Conn, token []byte, 
 			}
 		}
 		if m := s.member; m != nil {
+			item.sf.sent.Add(item.sf.src.ChunkLen(item.chunk))
 			if err := s.sw.sent(m, item, sum); err != nil {
 				return err
 			}

@@ -305,6 +305,9 @@ func (s *sender) reports(ctx context.Context, ctrl *control, files []*sendFile, 
 				return wire.Errorf("receiver reports entry %d done, which is not a file", fd.File)
 			}
 			sf := files[fd.File]
+			if s.member != nil && !sf.skip { // what came from the other receivers counts now
+				s.prog.Done.Add(max(sf.src.Size-sf.keptLen-sf.sent.Load(), 0))
+			}
 			s.opt.Events(EventFile{Path: sf.src.Path, Name: fd.Name, Size: sf.src.Size, Existing: sf.skip})
 		case wire.TypeWant:
 			var w wire.WantChunk

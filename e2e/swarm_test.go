@@ -128,13 +128,16 @@ func TestSwarmLAN(t *testing.T) {
 
 // TestSwarmReceiverKilled: one receiver is killed half way and started
 // again on its port: the others go on meanwhile, it resumes from its
-// journal, and every copy is right.
+// journal, and every copy is right. With FERRY_SWARM_NORESTART=1 it stays
+// dead (the target of issue 15: 5 receivers, 32 MiB): the others complete
+// and the send exits 6 once the sender gives up on it.
 func TestSwarmReceiverKilled(t *testing.T) {
 	t.Parallel()
-	const n = 3
-	const size = 8 << 20
+	n := envInt("FERRY_SWARM_RECEIVERS", 3)
+	size := int64(envInt("FERRY_SWARM_MIB", 8)) << 20
+	restart := os.Getenv("FERRY_SWARM_NORESTART") == ""
 	sl := newSwarmLAN(t, n, "20mbit")
-	file, sum := sharedRandom(t, "swarm8.bin", size)
+	file, sum := sharedRandom(t, fmt.Sprintf("swarm%d.bin", size>>20), size)
 	victim := sl.rx[1]
 	// Again on a port of its own choosing, known now.
 	sl.recvs[1].killAndWait()
@@ -149,22 +152,42 @@ func TestSwarmReceiverKilled(t *testing.T) {
 	if leftovers(t, sl.ins[1]) == nil {
 		t.Error("the killed receiver left no partial file to resume from")
 	}
-	again, _ := victim.receive(sl.ins[1], port, "all")
-	code := s.wait(2 * time.Minute)
-	if code != exitOK {
-		t.Fatalf("send exited %d, want 0 (the killed receiver came back): %v\n%s", code, s.last("error"), s.dump())
+	var again *proc
+	if restart {
+		again, _ = victim.receive(sl.ins[1], port, "all")
+	}
+	code := s.wait(3 * time.Minute)
+	want := exitOK
+	if !restart {
+		want = exitPartial
+	}
+	if code != want {
+		t.Fatalf("send exited %d, want %d: %v\n%s", code, want, s.last("error"), s.dump())
 	}
 	up := sl.uploads(t)
+	var lastDone time.Duration
 	for k := range sl.rx {
+		if k == 1 && !restart {
+			continue
+		}
 		sameFile(t, filepath.Join(sl.ins[k], filepath.Base(file)), sum)
 	}
-	resumed := again.mustEvent("session").num("resumed")
-	if resumed <= 0 {
-		t.Errorf("the restarted receiver resumed %d bytes, want > 0", resumed)
+	s.mu.Lock()
+	for i, ev := range s.events {
+		if ev.name() == "file" { // a receiver reported the file verified and named
+			lastDone = s.at[i].Sub(s.begun)
+		}
 	}
-	sent := float64(up[0]-base[0]) / size
-	t.Logf("FIGURES swarm, a receiver killed at 50%% and restarted: all done in %v (%v after the kill); it resumed %d bytes; uploads per host (× the file, sender first): %s",
-		s.duration().Round(time.Millisecond), time.Since(killed).Round(time.Millisecond), resumed, ratios(up, base, size))
+	s.mu.Unlock()
+	resumed := int64(-1)
+	if restart {
+		if resumed = again.mustEvent("session").num("resumed"); resumed <= 0 {
+			t.Errorf("the restarted receiver resumed %d bytes, want > 0", resumed)
+		}
+	}
+	sent := float64(up[0]-base[0]) / float64(size)
+	t.Logf("FIGURES swarm, %d receivers, %d MiB, one killed at 50%% (restarted: %v): the last file delivered at %v (%v after the kill), exit %d after %v; restarted one resumed %d bytes; uploads per host (× the file, sender first): %s",
+		n, size>>20, restart, lastDone.Round(time.Millisecond), (lastDone - killed.Sub(s.begun)).Round(time.Millisecond), code, s.duration().Round(time.Millisecond), resumed, ratios(up, base, size))
 	// The target is 1.6× (issue 15, five receivers); with three, each
 	// holds a third, and what the killed one held and had not passed on
 	// goes out again: 1.1-2.1× measured. 2.5× still tells a swarm from

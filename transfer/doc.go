@@ -220,7 +220,9 @@
 //	24  a malformed swarm stream (no hello within 5 s, an unknown frame)
 //
 // A peer that stops reading its answers has at most 4 MiB outstanding;
-// QUIC flow control holds the rest.
+// QUIC flow control holds the rest. A swarm connection counts as unproven
+// (see Admission) until its hello names a running session that lists its
+// key.
 //
 // # Timeouts
 //

@@ -54,6 +54,9 @@ func (r *Receiver) handleSwarm(ctx context.Context, conn *quic.Conn, peer identi
 		conn.CloseWithError(code, msg)
 		return
 	}
+	// Proven: a listed peer of a running session, no longer among the
+	// connections closed first to make room.
+	r.dropPending(conn)
 	code, msg = s.swarm.serve(ctx, str, br, peer)
 	conn.CloseWithError(code, msg)
 }

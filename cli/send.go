@@ -333,7 +333,10 @@ func (v *sendView) summary(r transfer.Result) string {
 		secs = time.Since(v.start).Seconds()
 	}
 	s := fmt.Sprintf("sent %s to %s in %.1fs (%s/s)", what, to, secs, human.Bytes(int64(float64(r.BytesSent)/max(secs, 0.001))))
-	if skipped := r.Bytes - r.BytesSent; skipped > 0 && r.BytesSent < r.Bytes {
+	if r.FromPeers > 0 {
+		s += fmt.Sprintf("; %s of it from the other receivers", human.Bytes(r.FromPeers))
+	}
+	if skipped := r.Bytes - r.BytesSent - r.FromPeers; skipped > 0 && r.BytesSent < r.Bytes {
 		s += fmt.Sprintf("; %s of it was already there", human.Bytes(skipped))
 	}
 	if n := v.renamed - maxRenamedLines; n > 0 {

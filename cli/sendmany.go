@@ -87,7 +87,7 @@ func (e *env) manyResults(targets []manyTarget, views []*sendView, out []transfe
 		sv := views[i]
 		r := map[string]any{"receiver": targets[i].key, "name": targets[i].label}
 		if o.Err == nil {
-			sv.say(map[string]any{"event": "done", "files": o.Result.Files, "bytes": o.Result.Bytes, "bytes_sent": o.Result.BytesSent}, sv.summary(o.Result))
+			sv.say(map[string]any{"event": "done", "files": o.Result.Files, "bytes": o.Result.Bytes, "bytes_sent": o.Result.BytesSent, "from_peers": o.Result.FromPeers}, sv.summary(o.Result))
 			r["ok"], r["exit"] = true, ExitOK
 		} else {
 			err := sv.failure(o.Err)

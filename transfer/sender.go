@@ -52,6 +52,9 @@ type Result struct {
 	Files     int
 	Bytes     int64 // size of all files
 	BytesSent int64 // file bytes put on the wire in this run
+	// FromPeers: file bytes the receiver took from the other receivers of
+	// a swarm in this run.
+	FromPeers int64
 }
 
 type sender struct {

@@ -271,7 +271,13 @@ func (s *sender) deliver(ctx context.Context, conn *quic.Conn, peer identity.Dev
 	}
 	if errors.Is(err, errComplete) {
 		conn.CloseWithError(codeDone, "")
-		return Result{Info: s.info, Files: done.Files, Bytes: done.Bytes}, nil
+		var peers int64
+		for _, sf := range files {
+			if s.member != nil && sf != nil && !sf.skip && !sf.src.Stream {
+				peers += max(sf.src.Size-sf.keptLen-sf.sent.Load(), 0)
+			}
+		}
+		return Result{Info: s.info, Files: done.Files, Bytes: done.Bytes, FromPeers: peers}, nil
 	}
 	if err == nil {
 		err = &connLost{errors.New("the session ended early")}

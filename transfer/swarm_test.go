@@ -46,6 +46,9 @@ func TestSwarmSendsOneCopy(t *testing.T) {
 			t.Fatalf("receiver %d: %v", i, o.Err)
 		}
 		sent += o.Result.BytesSent
+		if got := o.Result.BytesSent + o.Result.FromPeers; got != size+100 {
+			t.Errorf("receiver %d: %d bytes sent + %d from peers, want %d", i, o.Result.BytesSent, o.Result.FromPeers, size+100)
+		}
 		for _, p := range []string{"big.bin", "dir/small.txt", "dir/empty"} {
 			sameFile(t, filepath.Join(src, p), filepath.Join(rs[i].cfg.Dir, p))
 		}

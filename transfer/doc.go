@@ -184,7 +184,9 @@
 // is not in the list, cannot be reached, answers nothing for 3 s (the
 // peer is dropped: everything it was to give is wanted), serves a chunk
 // that does not match (the peer is banned for the session, likewise), or
-// has still not verified the chunk 10 s after the Have. The sender sends a
+// has still not verified the chunk 10 s after the Have, or no longer
+// serves it (a receiver keeps up to 64 complete files open to serve
+// from; chunks of the others are "not any more"). The sender sends a
 // wanted chunk whose holders are all gone to the first receiver that
 // wants it, and answers the others' Wants meanwhile with a Have naming
 // that receiver once it has gone out. A receiver that has everything
@@ -203,7 +205,8 @@
 // and the server answers each ask, in order, with
 //
 //	0x22 | u8 status | u32 length | length bytes  status 0: the chunk
-//	                                              status 1: missing (length 0)
+//	                                              status 1: not yet (length 0)
+//	                                              status 2: not any more (length 0)
 //
 // The server answers only a hello whose token is that of one of its
 // running swarm sessions and a key that session's sender listed, and only
@@ -216,7 +219,8 @@
 //	21  the key is not one the sender listed for the session
 //	22  a chunk outside the session's files (an entry that is not a
 //	    file, a chunk past the file's end)
-//	23  more than 4 MiB of chunks asked and not yet answered
+//	23  more than 4 MiB of chunks asked and not yet answered (one chunk,
+//	    however large, may always be asked)
 //	24  a malformed swarm stream (no hello within 5 s, an unknown frame)
 //
 // A peer that stops reading its answers has at most 4 MiB outstanding;

@@ -257,7 +257,7 @@ func (sw *swarmIn) plan(now time.Time) ([]chunkRef, []*swarmPeer) {
 		}
 		p := sw.peers[a.holder]
 		n := f.ChunkLen(ref.chunk)
-		if p.out+n > maxOutstanding {
+		if p.out > 0 && p.out+n > maxOutstanding {
 			continue
 		}
 		select {
@@ -396,9 +396,13 @@ func (sw *swarmIn) answer(br *bufio.Reader, p *swarmPeer, ref chunkRef, str *qui
 	sw.mu.Lock()
 	a := sw.have[ref]
 	sw.mu.Unlock()
-	if status == wire.SwarmMissing {
+	if status == wire.SwarmMissing || status == wire.SwarmGone {
 		sw.mu.Lock()
-		if a != nil {
+		switch {
+		case a == nil:
+		case status == wire.SwarmGone:
+			sw.wantLocked(ref)
+		default:
 			a.next = time.Now().Add(200 * time.Millisecond)
 		}
 		sw.mu.Unlock()

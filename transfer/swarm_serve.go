@@ -108,10 +108,14 @@ func (sw *swarmIn) serve(ctx context.Context, str *quic.Stream, br *bufio.Reader
 			b := buf[:a.len]
 			err := sw.read(a.f, a.c, b)
 			var hdr []byte
-			if err != nil {
+			switch {
+			case errors.Is(err, store.ErrNotHere):
 				hdr = wire.AppendSwarmAnswer(nil, wire.SwarmMissing, 0)
 				b = nil
-			} else {
+			case err != nil: // not served any more, or changed on disk
+				hdr = wire.AppendSwarmAnswer(nil, wire.SwarmGone, 0)
+				b = nil
+			default:
 				hdr = wire.AppendSwarmAnswer(nil, wire.SwarmOK, uint32(a.len))
 			}
 			str.SetWriteDeadline(time.Now().Add(idleTimeout))
@@ -143,7 +147,7 @@ func (sw *swarmIn) serve(ctx context.Context, str *quic.Stream, br *bufio.Reader
 			break
 		}
 		n := f.ChunkLen(int64(ci))
-		if queued.Add(n) > maxOutstanding {
+		if q := queued.Add(n); q > maxOutstanding && q > n { // one chunk, however large, may always be asked
 			code, msg = codeSwarmTooMany, fmt.Sprintf("more than %d bytes asked at once", maxOutstanding)
 			break
 		}

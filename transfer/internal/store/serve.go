@@ -16,8 +16,12 @@ import (
 // chunks of the others are not served once their file is named.
 const maxServed = 64
 
-// ErrNotHere: the chunk is not verified here (yet), or no longer readable.
+// ErrNotHere: the chunk is not verified here (yet).
 var ErrNotHere = errors.New("chunk not held")
+
+// ErrNotServed: the chunk is verified here, but its file is named and was
+// not kept open (see maxServed): it cannot be read back.
+var ErrNotServed = errors.New("chunk no longer served")
 
 // Has reports whether chunk idx is verified here.
 func (f *File) Has(idx int64) bool {
@@ -59,8 +63,9 @@ func (f *File) Chunks() int64 {
 
 // ReadVerified reads verified chunk idx into buf, which must be its
 // length, and checks it against the hash it was verified with. It returns
-// ErrNotHere for a chunk that is not verified or whose file is not
-// readable here any more, and ErrIntegrity if the bytes on disk changed.
+// ErrNotHere for a chunk that is not verified, ErrNotServed for one whose
+// file is not readable here any more, and ErrIntegrity if the bytes on
+// disk changed.
 func (f *File) ReadVerified(idx int64, buf []byte) error {
 	f.mu.Lock()
 	if idx < 0 || idx >= int64(len(f.state)) || f.state[idx] != verified || int64(len(buf)) != f.e.ChunkLen(idx) {
@@ -77,7 +82,7 @@ func (f *File) ReadVerified(idx int64, buf []byte) error {
 		r = f.served
 	}
 	if r == nil {
-		return ErrNotHere
+		return ErrNotServed
 	}
 	if _, err := r.ReadAt(buf, off); err != nil {
 		return fmt.Errorf("read back chunk %d of %q: %w", idx, f.e.Path, err)

@@ -39,6 +39,7 @@ const (
 const (
 	SwarmOK      byte = 0 // the chunk follows
 	SwarmMissing byte = 1 // not (yet) verified here: ask again later or elsewhere
+	SwarmGone    byte = 2 // verified here but no longer served (its file is closed): ask elsewhere
 )
 
 // Swarm tells a receiver the token of its swarm and the other receivers
@@ -167,9 +168,9 @@ func ReadSwarmAnswer(r io.Reader, want uint32) (status byte, err error) {
 		if n != want {
 			return 0, Errorf("swarm answer of %d bytes for a chunk of %d", n, want)
 		}
-	case SwarmMissing:
+	case SwarmMissing, SwarmGone:
 		if n != 0 {
-			return 0, Errorf("swarm answer 'missing' with %d bytes", n)
+			return 0, Errorf("swarm answer %d with %d bytes", b[1], n)
 		}
 	default:
 		return 0, Errorf("swarm answer status %d", b[1])

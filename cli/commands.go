@@ -77,11 +77,16 @@ code with the sender's before answering y.
 
 An existing file is never overwritten (without --overwrite): the new one is
 saved as "name (1).ext". A re-sent identical file is recognised and not
-duplicated.`,
+duplicated.
+
+A text message (ferry send --text) is asked about like files and shown with
+its control characters and escape sequences made visible; --stdout writes it,
+as sent, to standard output when that is not a terminal.`,
 		Example: `  ferry receive                        # ask before accepting; save into ~/Downloads/ferry
   ferry receive --dir ~/inbox --once   # exit after the first complete session
   ferry receive --accept trusted       # paired devices only, e.g. as a service
-  ferry receive --json --accept all    # for scripts: one JSON event per line`,
+  ferry receive --json --accept all    # for scripts: one JSON event per line
+  ferry receive --once --stdout | wl-copy   # a text message, as sent, to the clipboard`,
 	})
 	send := e.leaf(sendCmd, &cobra.Command{
 		Use:        "send [flags] PATH...",
@@ -103,7 +108,9 @@ everything and some did not; running the same command again resumes them.`,
   ferry send --to 192.168.1.20 big.iso        # by address, without discovery
   ferry send --to anna --to ben slides.pdf    # two receivers at once
   ferry send --all --paired notes.txt         # every paired receiver found
-  tar c dir | ferry send --as dir.tar -       # standard input`,
+  tar c dir | ferry send --as dir.tar -       # standard input
+  ferry send --text "the meeting moved to room 4"   # a text message (at most 64 KiB)
+  wl-paste | ferry send --text -              # a text message from standard input`,
 	})
 	peers := e.leaf(peersCmd, &cobra.Command{
 		Use:        "peers [flags]",
@@ -165,6 +172,26 @@ device's public key in base32, in groups of four; the first two groups are its
 short form.`,
 		Example: "  ferry id\n  ferry --name laptop-anna id    # name the device; later commands remember it",
 	})
+	doctorC := e.leaf(doctorCmd, &cobra.Command{
+		Use:        "doctor [--peer NAME|ADDR] [--listen]",
+		Short:      "say why another computer is invisible: network, multicast, firewall",
+		SuggestFor: []string{"check", "diagnose", "debug"},
+		Long:       doctorLong,
+		Example: `  ferry doctor                      # the local checks
+  ferry doctor --listen             # on the other computer, then here:
+  ferry doctor --peer 192.168.1.20  # the two-sided test
+  sudo ferry doctor --json          # with the firewall; one JSON object per check`,
+	})
+	daemonC := e.leaf(daemonCmd, &cobra.Command{
+		Use:        "daemon [--install|--uninstall] [flags]",
+		Short:      "receive from paired devices as a systemd user service",
+		SuggestFor: []string{"service", "serve"},
+		Long:       daemonLong,
+		Example: `  ferry daemon --install     # write, enable and start ~/.config/systemd/user/ferry.service
+  ferry daemon --uninstall   # stop and remove it
+  ferry daemon               # in the foreground, as the unit runs it`,
+	})
+	root.AddCommand(doctorC, daemonC)
 	root.AddCommand(receive, send, peers, pair, trust, id)
 	root.SetHelpCommand(helpCommand())
 	completionCommand(root)

@@ -155,13 +155,7 @@ func (e *saidErr) Error() string   { return e.text }
 func (e *saidErr) Unwrap() []error { return e.errs }
 
 // escapeText escapes every non-graphic character of s (see errText).
-func escapeText(s string) string {
-	parts := strings.Split(s, `\`)
-	for i, p := range parts {
-		parts[i] = safepath.Display(p, 0)
-	}
-	return strings.Join(parts, `\`)
-}
+func escapeText(s string) string { return safepath.DisplayText(s, 0) }
 
 func (o *output) clearBar() {
 	if o.barRows > 0 {
@@ -382,6 +376,9 @@ func etaText(left int64, rate float64) string {
 // much it holds, then up to maxNames of its files, one a line, and how many
 // more there are.
 func describe(info transfer.OfferInfo, maxNames int) string {
+	if info.Text != "" {
+		return textDescription(info)
+	}
 	var b strings.Builder
 	b.WriteString(amount(info))
 	for i, p := range info.Paths {
@@ -398,6 +395,9 @@ func describe(info transfer.OfferInfo, maxNames int) string {
 // folder's with a slash) and how much it holds, "note.txt (15 B)" or
 // "photos/, a.txt and 3 more (14 files, 3.2 MiB)".
 func headline(info transfer.OfferInfo) string {
+	if info.Text != "" {
+		return textHeadline(info)
+	}
 	var tops []string
 	seen := make(map[string]bool)
 	for _, p := range info.Paths {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,8 @@ import (
 func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	dir := fs.String("dir", "", "save into `DIR`, created on demand (default $XDG_DOWNLOAD_DIR/ferry, else ~/Downloads/ferry)")
 	port := fs.Int("port", transfer.DefaultPort, "listen on UDP `PORT`; 0 picks a free one")
-	once := fs.Bool("once", false, "exit after the first session that delivered all of its files")
+	once := fs.Bool("once", false, "exit after the first session that delivered all of its files, or the first text")
+	stdout := fs.Bool("stdout", false, "write a text to standard output as it was sent, and everything else to standard error (on a terminal, it is still shown escaped)")
 	accept := fs.String("accept", "", "accept senders by `MODE`: ask (about unpaired ones, on the terminal), all, or trusted (paired devices only); default ask on a terminal, else trusted")
 	overwrite := fs.Bool("overwrite", false, "replace an existing file of the same name instead of saving as \"name (1).ext\"")
 	noSwarm := fs.Bool("no-swarm", false, "take no part in a sender's swarm: fetch nothing from the other receivers, serve them nothing")
@@ -32,6 +34,9 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		if *port < 0 || *port > 65535 {
 			return usagef("--port %d is not a UDP port", *port)
+		}
+		if *stdout && e.json {
+			return usagef("--stdout and --json would both write to standard output: choose one (--json has the text in its text event)")
 		}
 		interactive := isTerminal(e.stdin) && !e.json
 		policy := transfer.PolicyTrusted
@@ -74,7 +79,11 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		rv := &receiveView{e: e, once: *once, cancel: cancel, trust: trust, accept: policyName(policy)}
+		rv := &receiveView{e: e, once: *once, cancel: cancel, trust: trust, accept: policyName(policy), stdout: *stdout}
+		if *stdout && !isTerminal(e.stdout) {
+			// Standard output is the text's alone.
+			rv.raw, e.out = e.stdout, newOutput(e.stderr, e.stderr, false)
+		}
 		cfg := transfer.ReceiverConfig{
 			Device: dev, Name: name, Dir: *dir, Port: *port, Overwrite: *overwrite, NoSwarm: *noSwarm,
 			Policy: policy, Trust: trust, Events: rv.onEvent, Logger: e.log,
@@ -179,7 +188,9 @@ type receiveView struct {
 	name   string
 	failed error
 	trust  *identity.TrustStore
-	accept string // the policy, as --accept spells it
+	accept string    // the policy, as --accept spells it
+	stdout bool      // --stdout
+	raw    io.Writer // where a text goes as it was sent (--stdout, not a terminal), or nil
 
 	mu      sync.Mutex
 	stopBar func()
@@ -220,6 +231,8 @@ func (v *receiveView) onEvent(ev transfer.Event) {
 			warn = "\n" + warn
 		}
 		o.event(m, fmt.Sprintf("refused an offer from %s (%s): %s%s", quoteName(ev.Info.PeerName), ev.Info.PeerID.Short(), ev.Reason, warn))
+	case transfer.EventText:
+		v.showText(ev)
 	case transfer.EventFile:
 		m := map[string]any{"event": "file", "path": ev.Path, "size": ev.Size, "hash": ev.Hash}
 		text := fmt.Sprintf("saved %s (%s)", displayPath(ev.Path), human.Bytes(ev.Size))

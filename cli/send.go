@@ -28,9 +28,14 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	streams := fs.Int("streams", 4, "use `N` data streams, 1-15")
 	ifaces := fs.StringArray("iface", nil, "discover only on the network interface `NAME` (repeatable)")
 	wait := fs.Duration("timeout", 5*time.Second, "how long discovery looks for the receiver")
+	text := fs.String("text", "", "send `TEXT` as a message instead of files (- reads it from standard input); at most 64 KiB")
 	return func(ctx context.Context, e *env, args []string) error {
-		if len(args) == 0 {
-			return usagef("send needs at least one PATH (or - for standard input)")
+		msg, err := textToSend(fs, *text, args, *as, e.stdin)
+		if err != nil {
+			return err
+		}
+		if len(args) == 0 && msg == "" {
+			return usagef("send needs at least one PATH (or - for standard input), or --text")
 		}
 		stdinCount := 0
 		for _, a := range args {
@@ -69,7 +74,7 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		if many {
 			return e.sendMany(ctx, manySend{
-				tos: *tos, all: *all, paired: *pairedOnly, noSwarm: *noSwarm, paths: args, streams: *streams,
+				tos: *tos, all: *all, paired: *pairedOnly, noSwarm: *noSwarm, paths: args, text: msg, streams: *streams,
 				disc: discovery.Options{Interfaces: *ifaces, Logger: e.log}, wait: *wait,
 				dev: dev, name: name, trust: trust,
 			})
@@ -89,7 +94,7 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 			e.out.event(nil, fmt.Sprintf("connecting to %s…", strings.Join(tg.addrs, ", ")))
 		}
 		res, err := transfer.Send(ctx, transfer.SendOptions{
-			Device: dev, Name: name, Addrs: tg.addrs, Expect: tg.expect, Paths: args, Stdin: e.stdin, As: *as,
+			Device: dev, Name: name, Addrs: tg.addrs, Expect: tg.expect, Paths: args, Stdin: e.stdin, As: *as, Text: msg,
 			Streams: *streams, Events: sv.onEvent, Logger: e.log,
 			Paired: !tg.expect.IsZero() && trust.Trusted(tg.expect),
 		})
@@ -325,6 +330,9 @@ func (v *sendView) summary(r transfer.Result) string {
 	defer v.mu.Unlock()
 	to := quoteName(r.Info.PeerName)
 	what := headline(r.Info)
+	if r.Info.Text != "" {
+		return fmt.Sprintf("sent %s to %s", what, to)
+	}
 	if r.BytesSent == 0 && v.renamed == 0 && r.Files > 0 && v.allExisting() {
 		return fmt.Sprintf("%s already had %s; nothing was sent", to, what)
 	}

@@ -27,6 +27,7 @@ type manySend struct {
 	paired  bool // with all: paired devices only
 	noSwarm bool
 	paths   []string
+	text    string // a text message instead of paths
 	streams int
 	disc    discovery.Options
 	wait    time.Duration
@@ -64,7 +65,7 @@ func (e *env) sendMany(ctx context.Context, m manySend) error {
 	}
 	stopBoard := b.start()
 	out, err := transfer.SendMany(ctx, transfer.SendOptions{
-		Device: m.dev, Name: m.name, Paths: m.paths, Streams: m.streams, Logger: e.log, NoSwarm: m.noSwarm,
+		Device: m.dev, Name: m.name, Paths: m.paths, Text: m.text, Streams: m.streams, Logger: e.log, NoSwarm: m.noSwarm,
 	}, tt)
 	for _, sv := range views {
 		sv.stop()

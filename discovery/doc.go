@@ -74,8 +74,13 @@
 //
 // Querying (RFC 6762 §5.2). A browser asks for the PTR records of
 // _ferry._udp.local. at once with the unicast-response bit (a QU question,
-// §5.4), then one second later, then at intervals that double up to an hour:
-// 0, 1, 3, 7, 15 s, … An interface that appears, or whose addresses change,
+// §5.4), one second later, 15 s after that, then at intervals that double
+// up to an hour: 0, 1, 16, 46, 106 s, … (§5.2 asks the intervals to at
+// least double; the plain series 0, 1, 3, 7, 15 s would, at office scale,
+// send 6.6 KB of known answers three more times in the first 15 s of every
+// browser to every host, to learn what the first two queries, the
+// receivers' announcements and the SRV refreshes already tell). An
+// interface that appears, or whose addresses change,
 // starts its series again. Each query lists as known answers (§7.1) the PTR
 // records of the instances that are up and have more than half their TTL
 // left, so the receivers already known stay silent. When they do not fit
@@ -187,7 +192,9 @@
 // live recordTTL, 12 s. A PTR question is answered after a random 20–120 ms,
 // and answers that fall in that window share one packet per interface and
 // IP version (§6); a question for the instance's or the host's own records
-// is answered at once. A record that the query lists as a known answer with
+// is answered at once, unless the query also asks for other receivers'
+// records (a browser's refresh of many at once), which then wait 20–120 ms
+// too, so that 200 answers do not arrive in the same millisecond. A record that the query lists as a known answer with
 // at least half its TTL is left out (§7.1), and a truncated query waits
 // 400–500 ms for the rest of its known answers (§7.2; only packets without
 // questions continue it, since every mDNS process of a host sends from the

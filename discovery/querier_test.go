@@ -22,14 +22,15 @@ import (
 func within(d, lo, hi time.Duration) bool { return lo <= d && d <= hi }
 
 // TestWireQuerySchedule watches a browser's PTR queries on a dual-stack
-// link that nobody answers: the first at once with the QU bit, then 1 s, 2 s
-// and 4 s apart, all over IPv4 and none over IPv6; an address added to the
+// link that nobody answers: the first at once with the QU bit, the second
+// 1 s later (and none until 16 s: TestWatcherPTRSchedule has the whole
+// series), all over IPv4 and none over IPv6; an address added to the
 // interface starts the series again.
 func TestWireQuerySchedule(t *testing.T) {
 	w := newWireLAN(t, "qs", 41, true)
 	start := time.Now()
 	w.browse(Options{})
-	msgs := w.peer.collect(7500 * time.Millisecond)
+	msgs := w.peer.collect(3 * time.Second)
 	var ptr []wireMsg
 	for _, m := range msgs {
 		if m.v6 {
@@ -41,9 +42,9 @@ func TestWireQuerySchedule(t *testing.T) {
 			t.Errorf("unexpected packet %v", m)
 		}
 	}
-	want := []time.Duration{0, time.Second, 3 * time.Second, 7 * time.Second}
+	want := []time.Duration{0, time.Second}
 	if len(ptr) != len(want) {
-		t.Fatalf("%d PTR queries in 7.5 s, want %d: %v", len(ptr), len(want), ptr)
+		t.Fatalf("%d PTR queries in 3 s, want %d: %v", len(ptr), len(want), ptr)
 	}
 	if d := ptr[0].at.Sub(start); d > 200*time.Millisecond {
 		t.Errorf("first query %v after the start", d)
@@ -69,9 +70,8 @@ func TestWireQuerySchedule(t *testing.T) {
 	if d := m2.at.Sub(m.at); qu(m2) || !within(d, 980*time.Millisecond, 1100*time.Millisecond) {
 		t.Errorf("second query after the change: %v, %v after the first; want QM, 1 s", m2, d)
 	}
-	t.Logf("PTR queries at %v, %v, %v, %v; after an address change %v later",
-		ptr[0].at.Sub(start).Round(time.Millisecond), ptr[1].at.Sub(start).Round(time.Millisecond),
-		ptr[2].at.Sub(start).Round(time.Millisecond), ptr[3].at.Sub(start).Round(time.Millisecond), m.at.Sub(t0).Round(time.Millisecond))
+	t.Logf("PTR queries at %v, %v; after an address change %v later",
+		ptr[0].at.Sub(start).Round(time.Millisecond), ptr[1].at.Sub(start).Round(time.Millisecond), m.at.Sub(t0).Round(time.Millisecond))
 }
 
 // TestWireIPv6Only: on a link without IPv4, the queries go over IPv6.

@@ -7,6 +7,7 @@ import (
 // The querying schedule (RFC 6762 §5.2).
 const (
 	firstInterval = time.Second      // between the first query and the second
+	thirdAfter    = 15 * time.Second // between the second and the third
 	maxInterval   = 60 * time.Minute // the intervals double up to this
 	refreshJitter = 0.02             // of the TTL, added at random to each refresh time
 	refreshBatch  = 250 * time.Millisecond
@@ -26,8 +27,14 @@ var refreshAt = [...]float64{0.80, 0.85, 0.90, 0.95}
 const fallbackStep = 2
 
 // ptrSchedule says when a link's next PTR query goes out: at once after a
-// restart, as a QU query; then one second later; then at intervals that
-// double up to an hour.
+// restart, as a QU query; one second later; 15 s after that; then at
+// intervals that double up to an hour (0, 1, 16, 46, 106 s, …; §5.2 asks
+// for at least doubling). Two queries find every receiver that answers;
+// the ones that start later announce themselves, and the SRV refreshes keep
+// the known ones alive, so the early queries of the plain doubling (3, 7,
+// 15 s), each listing every receiver as a known answer, would only repeat
+// what the cache holds: with 200 receivers that is 6.6 KB a query, a cost
+// every host on the LAN pays for every browser that starts.
 type ptrSchedule struct {
 	next     time.Time
 	interval time.Duration // the wait after the next query; 0 before the first one
@@ -45,9 +52,12 @@ func (s *ptrSchedule) due(now time.Time) bool { return !s.next.IsZero() && !now.
 
 // sent records the next query as sent at now (or as good as sent).
 func (s *ptrSchedule) sent(now time.Time) {
-	if s.interval == 0 {
+	switch s.interval {
+	case 0:
 		s.interval = firstInterval
-	} else {
+	case firstInterval:
+		s.interval = thirdAfter
+	default:
 		s.interval = min(2*s.interval, maxInterval)
 	}
 	s.next = now.Add(s.interval)

@@ -82,10 +82,27 @@ func (w *watcher) run(ctx context.Context, pkts <-chan packet) error {
 		case <-poll.C:
 			w.refreshLinks(time.Now())
 		case now := <-wake.C:
+			w.drain(pkts)
 			w.tick(now)
 		case out <- next:
 			w.queue[0] = Event{}
 			w.queue = w.queue[1:]
+		}
+	}
+}
+
+// drain handles the packets already read before what the timer made due:
+// select picks among ready cases at random, and on a busy machine an answer
+// that came in before its record's expiry may still wait in pkts when the
+// expiry is due. It takes at most what pkts holds, so that a flood cannot
+// keep the timer from running.
+func (w *watcher) drain(pkts <-chan packet) {
+	for range cap(pkts) {
+		select {
+		case p := <-pkts:
+			w.handle(p)
+		default:
+			return
 		}
 	}
 }

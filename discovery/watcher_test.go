@@ -323,8 +323,8 @@ func TestWatcherRefreshAndExpiry(t *testing.T) {
 	}
 }
 
-// TestWatcherPTRSchedule: a link's PTR queries go out at 0 (QU), 1 s, 3 s,
-// 7 s, … doubling up to an hour; an address change starts them again.
+// TestWatcherPTRSchedule: a link's PTR queries go out at 0 (QU), 1 s, 16 s,
+// 46 s, … doubling up to an hour; an address change starts them again.
 func TestWatcherPTRSchedule(t *testing.T) {
 	w, tx := newTestWatcher()
 	delete(w.links, 3)
@@ -348,7 +348,7 @@ func TestWatcherPTRSchedule(t *testing.T) {
 			gaps = append(gaps, s.at.Sub(sent[i-1].at))
 		}
 	}
-	want := []time.Duration{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3600, 3600}
+	want := []time.Duration{1, 15, 30, 60, 120, 240, 480, 960, 1920, 3600, 3600}
 	for i := range want {
 		want[i] *= time.Second
 	}

@@ -32,10 +32,25 @@
 // the other tests wait for it; it takes about a minute at 60 receivers, and
 // under two at 200.
 //
+// text_test.go covers text messages (ferry send --text, receive --stdout),
+// on LANs whose namespaces start with "ftxt-", and on a real terminal
+// (tmux) that escape sequences and bidi overrides are shown, not obeyed.
+//
 // chaos_test.go kills either side at random points of a big transfer (the
 // seed is logged; FERRY_CHAOS_SEED=N replays it, FERRY_CHAOS_ROUNDS=N changes
 // the number of rounds), sends through 5 % loss, and breaks the target
 // folder (read-only, removed mid-transfer).
+//
+// doctor_test.go injects the faults ferry doctor must name on a LAN of
+// "fdoc-" namespaces (bridge port isolation, mDNS multicast MACs dropped on
+// the bridge, an input drop policy on the peer, a tun default route).
+// daemon_test.go (TestDaemonSystemdUser) boots a real systemd user manager
+// for a test user ("ferrysd", created with useradd when missing) in a
+// private mount namespace inside an "fdmn-" host, with systemd-journald,
+// and checks ferry daemon --install there: start, restart after kill -9,
+// the goodbye, journal priorities and idle memory. It needs the systemd
+// package (systemd, systemd-journald), util-linux (setpriv, nsenter,
+// unshare) and passwd (useradd).
 //
 // Run them one at a time on a small machine:
 //

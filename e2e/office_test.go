@@ -31,6 +31,8 @@ package e2e
 //
 //	FERRY_OFFICE_N=200 go test -run 'TestOffice$' ./e2e/ -v
 //
+// FERRY_OFFICE_DEBUG=DIR keeps each browser's debug log in DIR.
+//
 // Let the kernel finish removing one run's namespaces before the next: at
 // 200 receivers that keeps both cores busy for a minute or two after the
 // test ends, and a run started meanwhile measures that instead.
@@ -55,9 +57,10 @@ const (
 	officeExtra    = 9                // hosts for browsers beyond the watcher: 10 browsers in all
 	officeMaxBPS   = 12000            // what an idle host may receive with 5 browsers, at 200 receivers
 	officeSettle   = 5 * time.Second  // from starting browsers to measuring, as office.sh does
-	officeWindow   = 10 * time.Second // each traffic measurement
+	officeWindow   = 30 * time.Second // each traffic measurement: 3 or 4 of a browser's refresh rounds (every 9.6–9.8 s)
 	officeSteady   = 30 * time.Second // how long the watcher is observed before anyone leaves
 	officeQuiet    = 2000             // bytes/s under which the idle host finds the LAN quiet
+	officeBacklog  = 100000           // net.core.netdev_max_backlog for the test (raiseBacklog)
 )
 
 // office is the LAN of TestOffice: hosts 1..n are the receivers desk-1 to
@@ -89,8 +92,7 @@ func TestOffice(t *testing.T) {
 	t.Logf("FIGURE office_setup_ms=%d", time.Since(t0).Milliseconds())
 	o.settle()
 
-	watch := o.browser.start(nil, "peers", "--watch")
-	watch.quiet = true
+	watch := o.browse(o.browser)
 	for _, c := range []struct {
 		name  string
 		check func()
@@ -110,6 +112,28 @@ func TestOffice(t *testing.T) {
 	t.Logf("FIGURE office_total_ms=%d", time.Since(t0).Milliseconds())
 }
 
+// browse starts `ferry peers --watch` on h. With FERRY_OFFICE_DEBUG=DIR,
+// it logs at debug level, and its standard error is kept in DIR when the
+// test ends, one file per host.
+func (o *office) browse(h *host) *proc {
+	dir := os.Getenv("FERRY_OFFICE_DEBUG")
+	args := []string{"peers", "--watch"}
+	if dir != "" {
+		args = append(args, "--verbose")
+	}
+	p := h.start(nil, args...)
+	p.quiet = true
+	if dir != "" {
+		o.t.Cleanup(func() {
+			name := filepath.Join(dir, fmt.Sprintf("h%d.log", h.i))
+			if err := os.WriteFile(name, []byte(p.stderr.String()), 0o644); err != nil {
+				o.t.Logf("FERRY_OFFICE_DEBUG: %v", err)
+			}
+		})
+	}
+	return p
+}
+
 // officeN is FERRY_OFFICE_N, or 60.
 func officeN(t *testing.T) int {
 	s := os.Getenv("FERRY_OFFICE_N")
@@ -126,6 +150,7 @@ func officeN(t *testing.T) int {
 // newOffice builds the LAN (namespaces named foff-…) and starts the n
 // receivers, all at once, and returns once each is listening.
 func newOffice(t *testing.T, n int) *office {
+	raiseBacklog(t)
 	l := newLANOpts(t, n+2+officeExtra, lanOpts{family: "foff"})
 	o := &office{t: t, n: n, byID: map[string]*desk{}, browser: l.h(n + 1), idle: l.h(n + 2)}
 	o.browser.name, o.idle.name = "browser", "idle"
@@ -441,8 +466,7 @@ func (o *office) checkTraffic() {
 		start := time.Now()
 		var newer []*proc
 		for _, h := range o.extra[len(extra) : len(extra)+k] {
-			p := h.start(nil, "peers", "--watch")
-			p.quiet = true
+			p := o.browse(h)
 			newer = append(newer, p)
 		}
 		extra = append(extra, newer...)
@@ -632,4 +656,33 @@ func (o *office) logUDPErrors() {
 		}
 		return
 	}
+}
+
+// raiseBacklog lifts net.core.netdev_max_backlog to officeBacklog for the
+// test, if it is lower. Every namespace's veth queues its packets on the
+// same two per-CPU backlogs, and a multicast packet on the bridge is one
+// entry for each of the LAN's hosts: at 200 hosts, the 200 answers of one
+// refresh round overflow the default 1,000 entries (86,000 drops in one run
+// at the default), a loss that a LAN of real computers, each with its own
+// queue, does not have.
+func raiseBacklog(t *testing.T) {
+	const path = "/proc/sys/net/core/netdev_max_backlog"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("netdev_max_backlog: %v; going on", err)
+		return
+	}
+	old, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || old >= officeBacklog {
+		return
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(officeBacklog)), 0o644); err != nil {
+		t.Logf("netdev_max_backlog: %v; going on", err)
+		return
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(path, []byte(strconv.Itoa(old)), 0o644); err != nil {
+			t.Logf("netdev_max_backlog back to %d: %v", old, err)
+		}
+	})
 }

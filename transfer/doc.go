@@ -21,6 +21,7 @@
 //	receiver_session.go    one session: decision, resume, plan, data phase
 //	receiver_data.go       data streams and FileEnd frames into the store
 //	receiver_finalize.go   complete files flushed, named and reported
+//	receiver_text.go       a text message: read, decided, reported
 //	sender*.go             the other side: dial, handshake, plan, data streams
 //	control.go             the control stream, for both sides
 //	internal/wire          the protocol's bytes: frames, hashes, verification code
@@ -75,9 +76,41 @@
 // "busy" (try again later), "no-space", "version" (the two sides speak
 // different protocols). "private" says the source grants nothing to group
 // or others; the receiver then keeps the file owner-only (0600, 0700 if
-// exec). An offer lists at least one entry, and a name (if any) that
+// exec). An offer of files lists at least one entry, and a name (if any) that
 // identity.CheckName accepts: visible, no control characters, at most 63
 // bytes.
+//
+// # Text messages
+//
+// A text message (receiver_text.go, sender_text.go, internal/wire/message.go)
+// is an offer of protocol 3 with no entries and a text field, and right
+// after it, in the same write, a Text frame:
+//
+//	1 Offer     S→R  {v: 3, name, session, text: {size, sha256}}
+//	11 Text     S→R  the text's bytes as they are (not JSON)
+//
+// size is the text's length in bytes, 1 to 65536; sha256 its SHA-256
+// (base64). The receiver checks the offer, then the Text frame's header:
+// its type must be 11 and its length the offer's size, before anything is
+// allocated; then the bytes must hash to sha256 and be valid UTF-8. An
+// offer of protocol 3 that also lists entries, an offer of protocol 2 with
+// a text, or a Text frame anywhere else (11 is not a type the control
+// stream knows) breaks the protocol. Through the hash, the offer digest,
+// and so the verification code and a remembered acceptance, cover the
+// text. session is the hex of the hash's first 16 bytes (not checked).
+//
+// The rest is as for files, up to the decision: Commit, Nonce, Reveal, the
+// same policy and question. An accepting Decision carries no token and no
+// have, and ends the session: the receiver has shown the text before it
+// sends it, and the sender closes (code 0). Nothing else flows. An
+// acceptance of a text is not remembered: the same text sent again is
+// asked about again.
+//
+// Why protocol 3: a receiver of protocol 2 skips keys it does not know, and
+// would see an offer of nothing. Instead it refuses the version it does not
+// speak with a Decision {accept: false, code: "version"} that tells the
+// sender's user to update ferry on the receiving computer. Offers of files
+// stay protocol 2, so that older receivers still take them.
 //
 // # Verification code
 //

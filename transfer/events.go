@@ -21,6 +21,10 @@ type OfferInfo struct {
 	Bytes    int64 // -1 when a streamed entry's size is unknown
 	Paths    []string
 	Trusted  bool
+	// Text is the text of a text offer (Bytes is its length), as the
+	// peer sent it: valid UTF-8 of at most 64 KiB, but anything else, so
+	// escape it to show it. It is "" for an offer of files.
+	Text string
 }
 
 // Progress is a live view of a session's byte counts, safe to read from any

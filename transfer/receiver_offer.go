@@ -37,6 +37,7 @@ type offerIn struct {
 	wire.Offer
 	checked store.Checked
 	digest  []byte
+	text    string // a text offer's text (receiver_text.go)
 }
 
 // readOffer reads the offer from the control stream. An offer from a
@@ -67,6 +68,10 @@ func (r *Receiver) readOffer(ctx context.Context, c *control, peer identity.Devi
 	}
 	if o.Offer, o.digest, err = wire.DecodeOffer(c.br, n); err != nil {
 		return offerIn{}, release, err
+	}
+	if o.Text != nil {
+		o.text, err = readText(c, &o.Offer)
+		return o, release, err
 	}
 	o.checked, err = validateOffer(&o.Offer)
 	return o, release, err
@@ -116,8 +121,11 @@ func (r *Receiver) budget(ctx context.Context, n int64, deadline time.Time) (rel
 	}
 }
 
-func (r *Receiver) offerInfo(peer identity.DeviceID, o *wire.Offer) OfferInfo {
+func (r *Receiver) offerInfo(peer identity.DeviceID, o *offerIn) OfferInfo {
 	info := OfferInfo{PeerName: o.Name, PeerID: peer}
+	if o.text != "" {
+		info.Text, info.Bytes = o.text, int64(len(o.text))
+	}
 	for _, e := range o.Entries {
 		if e.Dir {
 			info.Dirs++
@@ -140,7 +148,7 @@ func (r *Receiver) offerInfo(peer identity.DeviceID, o *wire.Offer) OfferInfo {
 // validateOffer checks everything about an offer that does not need the
 // disk; its entries pass store.Check.
 func validateOffer(o *wire.Offer) (store.Checked, error) {
-	if o.Version != wire.Version {
+	if o.Version != wire.Version && o.Version != wire.TextVersion || o.Version == wire.TextVersion && o.Text == nil {
 		return store.Checked{}, &versionError{theirs: o.Version}
 	}
 	if len(o.Entries) == 0 {
@@ -149,17 +157,25 @@ func validateOffer(o *wire.Offer) (store.Checked, error) {
 	if len(o.Entries) > wire.MaxEntries {
 		return store.Checked{}, wire.Errorf("%d entries, the limit is %d", len(o.Entries), wire.MaxEntries)
 	}
-	if o.Name != "" {
-		// A name that shows as nothing, or as a control sequence, is
-		// refused; lookalikes of paired names are the CLI's to flag.
-		if err := identity.CheckName(o.Name); err != nil {
-			return store.Checked{}, wire.Errorf("sender name: %v", err)
-		}
+	if err := checkName(o); err != nil {
+		return store.Checked{}, err
 	}
 	if len(o.Session) > maxSessionID {
 		return store.Checked{}, wire.Errorf("session ID of %d bytes", len(o.Session))
 	}
 	return store.Check(o.Entries)
+}
+
+// checkName checks the sender's name in an offer.
+func checkName(o *wire.Offer) error {
+	if o.Name != "" {
+		// A name that shows as nothing, or as a control sequence, is
+		// refused; lookalikes of paired names are the CLI's to flag.
+		if err := identity.CheckName(o.Name); err != nil {
+			return wire.Errorf("sender name: %v", err)
+		}
+	}
+	return nil
 }
 
 // refuseOldSender tells a sender of protocol 1 (which cannot show an

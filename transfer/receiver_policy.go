@@ -63,7 +63,7 @@ func (s *session) decide(ctx context.Context) (decision, error) {
 	defer r.doneAsking()
 	r.dropPending(s.conn) // on the user's screen: no longer one of a flood
 	d, err := s.ask(ctx)
-	if d.accept {
+	if d.accept && s.offer.Text == nil { // a text is shown once: the same one again is asked about again
 		r.remember(key)
 	}
 	return d, err

@@ -191,7 +191,7 @@ func (s *session) open(ctx context.Context, deadline time.Time, log *slog.Logger
 		s.conn.CloseWithError(codeProtocol, truncate(err.Error()))
 		return false
 	}
-	s.info = r.offerInfo(s.peer, &o.Offer)
+	s.info = r.offerInfo(s.peer, &o)
 	if !s.info.Trusted && r.cfg.Policy == PolicyTrusted {
 		s.refuse(notTrusted)
 		return false
@@ -213,6 +213,9 @@ func (s *session) open(ctx context.Context, deadline time.Time, log *slog.Logger
 // run decides the offer and, if it is accepted, receives it: it returns
 // nil once every file is delivered.
 func (s *session) run(ctx context.Context, log *slog.Logger) error {
+	if s.offer.Text != nil {
+		return s.runText(ctx, log)
+	}
 	d, err := s.decideAndAdmit(ctx)
 	s.releaseOffer()
 	if err != nil {
@@ -290,7 +293,7 @@ func (s *session) end(ctx context.Context, err error, log *slog.Logger) {
 		}
 		t.Stop()
 		s.conn.CloseWithError(codeDone, "")
-	case errors.Is(err, errDeclinedHere):
+	case errors.Is(err, errDeclinedHere), errors.Is(err, errTextShown):
 		// already reported and closed
 	default:
 		log.Info("session ended", "err", err)

@@ -21,8 +21,11 @@ type SendOptions struct {
 	// Expect, if set, is the receiver's device ID: any other key is refused.
 	Expect identity.DeviceID
 	Paths  []string
-	Stdin  io.Reader // read when Paths has "-"
-	As     string    // the name of standard input on the receiver
+	// Text, if set, is sent as a text message instead of Paths (at most
+	// MaxText bytes of UTF-8; see CheckText).
+	Text  string
+	Stdin io.Reader // read when Paths has "-"
+	As    string    // the name of standard input on the receiver
 	// Streams is the number of data streams (default 4).
 	Streams int
 	// Conns is the number of QUIC connections the streams are spread over
@@ -65,8 +68,9 @@ type sender struct {
 	log      *slog.Logger
 	prog     *Progress
 	info     OfferInfo
-	streamed bool // standard input is part of the offer: it cannot be sent twice
-	stdinUse bool // standard input was read from
+	text     string // a text message (sender_text.go), not files
+	streamed bool   // standard input is part of the offer: it cannot be sent twice
+	stdinUse bool   // standard input was read from
 
 	offerFrame []byte // the offer as sent, the same bytes on every attempt
 	digest     []byte // OfferDigest of its body
@@ -87,6 +91,9 @@ type sender struct {
 // resumes.
 func Send(ctx context.Context, opt SendOptions) (Result, error) {
 	opt = sendDefaults(opt)
+	if opt.Text != "" {
+		return sendText(ctx, opt)
+	}
 	src, err := buildManifest(opt.Paths, opt.As, opt.Logger)
 	if err != nil {
 		return Result{}, err

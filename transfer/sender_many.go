@@ -34,7 +34,7 @@ const sharedReadBudget = 64 << 20
 // read and hashed once for all the sessions that send it at about the
 // same time (see readCache). opt's Addrs, Expect, Paired and Events are
 // ignored: each target has its own. Standard input can go to one target
-// only.
+// only. A text (opt.Text) goes to each target as Send would send it.
 //
 // The error is for what stops every session before any starts (the paths
 // cannot be listed); each target's own result is in its Outcome.
@@ -43,6 +43,20 @@ func SendMany(ctx context.Context, opt SendOptions, targets []Target) ([]Outcome
 		return nil, errors.New("no receiver to send to")
 	}
 	opt = sendDefaults(opt)
+	if opt.Text != "" { // a text message to each: small, no swarm
+		out := make([]Outcome, len(targets))
+		var wg sync.WaitGroup
+		for i, t := range targets {
+			o := opt
+			o.Addrs, o.Expect, o.Paired, o.Events = t.Addrs, t.Expect, t.Paired, t.Events
+			if o.Events == nil {
+				o.Events = func(Event) {}
+			}
+			wg.Go(func() { out[i].Result, out[i].Err = sendText(ctx, o) })
+		}
+		wg.Wait()
+		return out, nil
+	}
 	src, err := buildManifest(opt.Paths, opt.As, opt.Logger)
 	if err != nil {
 		return nil, err

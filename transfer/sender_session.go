@@ -44,6 +44,9 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if s.text != "" {
+		return s.textDelivered(conn), nil
+	}
 
 	files, plan, kept, err := s.plan(ctx, dec.Have)
 	if err != nil {
@@ -93,7 +96,7 @@ func (s *sender) identify(conn *quic.Conn, connected *bool) (identity.DeviceID, 
 		return identity.DeviceID{}, err
 	}
 	if !*connected {
-		s.info = OfferInfo{PeerID: peer, Bytes: s.prog.Total, Paths: pathsOf(s.src), Trusted: s.opt.Paired && peer == s.opt.Expect}
+		s.info = OfferInfo{PeerID: peer, Bytes: s.prog.Total, Paths: pathsOf(s.src), Trusted: s.opt.Paired && peer == s.opt.Expect, Text: s.text}
 		for _, e := range s.src {
 			if e.Dir {
 				s.info.Dirs++
@@ -155,7 +158,7 @@ func (s *sender) handshake(conn *quic.Conn, ctrl *control, peer identity.DeviceI
 		return wire.Decision{}, wire.Errorf("the receiver accepted without a verification code")
 	}
 	s.accepted = true
-	if len(dec.Token) != wire.TokenLen {
+	if len(dec.Token) != wire.TokenLen && s.text == "" {
 		return wire.Decision{}, wire.Errorf("session token of %d bytes", len(dec.Token))
 	}
 	return dec, nil

@@ -209,9 +209,10 @@ func (r *responder) dueTC(now time.Time) []*tcQuery {
 }
 
 // answer schedules the answers to questions asked on l by from, leaving
-// out what known covers. Unique records are due at once, shared ones after
-// a random delay, unless waited says the query already waited for its
-// known answers.
+// out what known covers. Unique records are due at once, unless the query
+// also asks other responders for theirs (othersAsked); shared ones, and
+// those, after a random delay; none is delayed when waited says the query
+// already waited for its known answers.
 //
 // An answer goes by multicast, except: a QU question (§5.4) is answered
 // by unicast to the querier when each answer was multicast on l within a
@@ -221,7 +222,9 @@ func (r *responder) dueTC(now time.Time) []*tcQuery {
 // that multicast; the others have it).
 func (r *responder) answer(questions []dns.Question, known []dns.RR, recs *recordSet, l link, from netip.AddrPort, now time.Time, waited bool) {
 	seen := newSeenRecords(known)
-	for _, q := range distinct(questions) {
+	questions = distinct(questions)
+	others := othersAsked(questions, recs)
+	for _, q := range questions {
 		answers, extra, unique := recs.answer(q)
 		answers = seen.drop(answers)
 		if len(answers) == 0 {
@@ -234,11 +237,26 @@ func (r *responder) answer(questions []dns.Question, known []dns.RR, recs *recor
 			d.to = netip.AddrPortFrom(from.Addr(), mdnsServicePort)
 		}
 		due := now
-		if !unique && !waited {
+		if (!unique || others) && !waited {
 			due = r.window(d, now)
 		}
 		r.enqueue(d, answers, extra, due)
 	}
+}
+
+// othersAsked reports whether some of questions are for records this
+// server does not hold. Other responders then answer the same query, such
+// as a browser's refresh of many receivers' SRV records in one packet, and
+// its unique records are delayed as shared ones are (RFC 6762 §6: "in any
+// case where there may be multiple responses"), so that a LAN's answers
+// spread over the window instead of arriving in one burst.
+func othersAsked(questions []dns.Question, recs *recordSet) bool {
+	for _, q := range questions {
+		if answers, _, _ := recs.answer(q); len(answers) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // multicastWithin reports whether every record of rrs was multicast on l

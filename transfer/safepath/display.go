@@ -15,10 +15,19 @@ import (
 // If the result is longer than max runes, Display keeps its start and end
 // and puts "…" in the middle, never splitting an escape, so the result is at
 // most max runes. A max of zero or less means no limit.
-func Display(name string, max int) string {
+func Display(name string, max int) string { return display(name, max, false) }
+
+// DisplayText is Display for text that is not one name: a message, an
+// error, a text message a peer sent. It escapes what Display escapes, but
+// leaves a backslash as it is, so that text escaped before (an error that
+// quotes a peer's escaped reason) is not escaped twice.
+func DisplayText(text string, max int) string { return display(text, max, true) }
+
+// display is Display, or DisplayText with keepSlash.
+func display(name string, max int, keepSlash bool) string {
 	width, plain := 0, true
 	for i := 0; i < len(name); {
-		size, w, esc := nextPiece(name[i:])
+		size, w, esc := nextPiece(name[i:], keepSlash)
 		i += size
 		width += w
 		plain = plain && !esc
@@ -27,7 +36,7 @@ func Display(name string, max int) string {
 		if plain {
 			return name
 		}
-		return string(appendPieces(make([]byte, 0, width), name))
+		return string(appendPieces(make([]byte, 0, width), name, keepSlash))
 	}
 
 	// Keep as many whole pieces from each end as fit around the "…".
@@ -36,21 +45,21 @@ func Display(name string, max int) string {
 	b := make([]byte, 0, 4*max)
 	i, used := 0, 0
 	for i < len(name) {
-		size, w, _ := nextPiece(name[i:])
+		size, w, _ := nextPiece(name[i:], keepSlash)
 		if used+w > headRoom {
 			break
 		}
-		b = appendPieces(b, name[i:i+size])
+		b = appendPieces(b, name[i:i+size], keepSlash)
 		i += size
 		used += w
 	}
 	for i < len(name) && width-used > tailRoom {
-		size, w, _ := nextPiece(name[i:])
+		size, w, _ := nextPiece(name[i:], keepSlash)
 		i += size
 		used += w
 	}
 	b = append(b, "…"...)
-	return string(appendPieces(b, name[i:]))
+	return string(appendPieces(b, name[i:], keepSlash))
 }
 
 // A piece is what Display writes for one rune, or one invalid byte, of its
@@ -83,12 +92,14 @@ func (k pieceKind) width() int {
 }
 
 // classify returns the first rune of s, its size in bytes, and how Display
-// writes it.
-func classify(s string) (rune, int, pieceKind) {
+// (DisplayText with keepSlash) writes it.
+func classify(s string, keepSlash bool) (rune, int, pieceKind) {
 	r, size := utf8.DecodeRuneInString(s)
 	switch {
 	case r == utf8.RuneError && size == 1:
 		return r, size, escByte
+	case r == '\\' && keepSlash:
+		return r, size, plainRune
 	case r == '\\':
 		return r, size, escSlash
 	case unicode.IsGraphic(r):
@@ -104,16 +115,16 @@ func classify(s string) (rune, int, pieceKind) {
 
 // nextPiece returns how many bytes of s the first piece of Display's output
 // stands for, how many runes wide that piece is, and whether it is escaped.
-func nextPiece(s string) (size, width int, escaped bool) {
-	_, size, kind := classify(s)
+func nextPiece(s string, keepSlash bool) (size, width int, escaped bool) {
+	_, size, kind := classify(s, keepSlash)
 	return size, kind.width(), kind != plainRune
 }
 
 // appendPieces appends the Display form of s, in full, to b.
-func appendPieces(b []byte, s string) []byte {
+func appendPieces(b []byte, s string, keepSlash bool) []byte {
 	const hex = "0123456789abcdef"
 	for i := 0; i < len(s); {
-		r, size, kind := classify(s[i:])
+		r, size, kind := classify(s[i:], keepSlash)
 		switch kind {
 		case plainRune:
 			b = append(b, s[i:i+size]...)

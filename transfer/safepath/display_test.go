@@ -53,3 +53,28 @@ func TestDisplayLong(t *testing.T) {
 		t.Errorf("Display = %q", got)
 	}
 }
+
+// DisplayText escapes what Display escapes, cuts as Display cuts, and
+// leaves a backslash as it is.
+func TestDisplayText(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		max  int
+		want string
+	}{
+		{`C:\x`, 0, `C:\x`},
+		{`peer: \x1b[2J (escaped before)`, 0, `peer: \x1b[2J (escaped before)`},
+		{"a\nb\tc\x1b[2J\u202e\xff\\", 0, `a\x0ab\x09c\x1b[2J\u202e\xff\`},
+		{`\\\\\\\\\\\\`, 5, `\\…\\`},
+		{"ab\x1bcdefgh", 5, "ab…gh"},
+	} {
+		got := DisplayText(tc.text, tc.max)
+		if got != tc.want {
+			t.Errorf("DisplayText(%q, %d) = %q, want %q", tc.text, tc.max, got, tc.want)
+		}
+		assertPrintable(t, got)
+		if d := Display(tc.text, tc.max); strings.ReplaceAll(d, `\\`, `\`) != got && !strings.Contains(tc.text, `\`) {
+			t.Errorf("DisplayText(%q) = %q differs from Display's %q", tc.text, got, d)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"unicode/utf8"
 )
 
 // frameValue returns a value of the type a control frame of type t carries.
@@ -194,6 +196,8 @@ func FuzzDecodeOffer(f *testing.F) {
 	f.Add([]byte(`{"v":2,"entries":[{"path":"x"}],"v":3}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"V":2,"Entries":null} `))
+	f.Add([]byte(`{"v":3,"name":"a","text":{"size":5,"sha256":"LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="}}`))
+	f.Add([]byte(`{"v":3,"text":{"size":5,"SIZE":6,"sha256":""},"Text":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		o, digest, err := DecodeOffer(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
@@ -223,3 +227,32 @@ func normEntries(o Offer) Offer {
 }
 
 var frameTypes = []byte{TypeOffer, TypeDecision, TypePlan, TypeFileEnd, TypeFileDone, TypeError, TypeDone, TypeCommit, TypeNonce, TypeReveal, TypeSwarm, TypeHave, TypeWant}
+
+// ReadText, the receiver's reader of the Text frame after a text offer
+// that announced size bytes hashing to the SHA-256 of want: it accepts
+// exactly a frame of that length whose bytes hash so and are UTF-8, and
+// refuses anything else as a protocol violation or a short read.
+func FuzzReadText(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, size uint32, want []byte) {
+		sum := sha256.Sum256(want)
+		ref := &TextRef{Size: int64(size), Hash: sum[:]}
+		if CheckTextRef(ref) != nil {
+			return // the receiver checks the offer's description first
+		}
+		text, err := ReadText(bytes.NewReader(data), ref)
+		wellFormed := len(data) >= 5 && data[0] == TypeText && binary.BigEndian.Uint32(data[1:5]) == size &&
+			int64(len(data)-5) >= int64(size) && bytes.Equal(data[5:5+int(size)], want) && utf8.Valid(want)
+		if err != nil {
+			if wellFormed {
+				t.Fatalf("a well-formed text was refused: %v", err)
+			}
+			if !errors.Is(err, ErrProtocol) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			return
+		}
+		if !wellFormed || text != string(want) {
+			t.Fatalf("accepted %q from %q (size %d)", text, data, size)
+		}
+	})
+}

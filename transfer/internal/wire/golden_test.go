@@ -34,6 +34,7 @@ func TestGolden(t *testing.T) {
 		"commitment_":    checkCommitment,
 		"code_":          checkCode,
 		"protocol_names": checkProtocolNames,
+		"text_frame":     checkTextFrame,
 	})
 	for name := range goldenFrames {
 		if _, err := os.Stat(filepath.Join("testdata/golden", name)); err != nil {
@@ -54,6 +55,12 @@ var goldenFrames = map[string]any{
 			{Path: "photos/run.sh", Size: 13, Chunk: 65536, Exec: true, MTime: 1767225600000000001},
 			{Path: "notes.txt", Size: -1, Chunk: 4 << 20, Stream: true},
 		},
+	},
+	"frame_offer_text.txt": &Offer{
+		Version: 3,
+		Name:    "Zoë's laptop",
+		Session: "f20892a9cf948d2626a844405f8a1910",
+		Text:    &TextRef{Size: 57, Hash: unhex("f20892a9cf948d2626a844405f8a19100b68ccb830ca2915abe3ec491bb3f356")},
 	},
 	"frame_decision_accept.txt": &Decision{
 		Accept: true,
@@ -267,5 +274,21 @@ func checkProtocolNames(t *testing.T, f *golden.File) {
 		if want := f.String(c.key); c.got != want {
 			t.Errorf("%s = %q, want %q", c.key, c.got, want)
 		}
+	}
+}
+
+func checkTextFrame(t *testing.T, f *golden.File) {
+	prefix, text, sum := f.Hex("prefix"), f.Hex("text"), f.Hex("sha256")
+	ref := NewTextRef(string(text))
+	if !bytes.Equal(ref.Hash, sum) || ref.Size != int64(len(text)) {
+		t.Errorf("NewTextRef = %d bytes, %x; want %d, %x", ref.Size, ref.Hash, len(text), sum)
+	}
+	frame := append(prefix, text...)
+	if got := AppendText([]byte("x"), string(text)); !bytes.Equal(got[1:], frame) || got[0] != 'x' {
+		t.Errorf("AppendText = %x, want %x", got[1:], frame)
+	}
+	r := bytes.NewReader(frame)
+	if got, err := ReadText(r, ref); err != nil || got != string(text) || r.Len() != 0 {
+		t.Errorf("ReadText = %q, %v with %d bytes left; want the text", got, err, r.Len())
 	}
 }

@@ -65,6 +65,8 @@ func DecodeOffer(r io.Reader, n int64) (Offer, []byte, error) {
 				err = dec.Decode(&o.Session)
 			case "entries":
 				err = decodeEntries(dec, &o, n)
+			case "text":
+				err = decodeTextRef(dec, &o)
 			case "swarm":
 				err = dec.Decode(&o.Swarm)
 			default:
@@ -101,7 +103,7 @@ func DecodeOffer(r io.Reader, n int64) (Offer, []byte, error) {
 // offerField maps a JSON key to the Offer field it sets, as encoding/json
 // would: exactly, else ignoring case.
 func offerField(key string) string {
-	for _, f := range []string{"v", "name", "session", "entries", "swarm"} {
+	for _, f := range []string{"v", "name", "session", "entries", "text", "swarm"} {
 		if key == f || strings.EqualFold(key, f) {
 			return f
 		}
@@ -143,6 +145,22 @@ func decodeEntries(dec *json.Decoder, o *Offer, n int64) error {
 	}
 	_, err = dec.Token() // the closing bracket
 	return err
+}
+
+// decodeTextRef decodes a text offer's description (see message.go).
+func decodeTextRef(dec *json.Decoder, o *Offer) error {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	if err := onceEach(raw, "size", "sha256"); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, &o.Text); err != nil {
+		// Bad base64 in sha256 is neither a syntax nor a type error.
+		return Errorf("malformed frame type %d: text: %v", TypeOffer, err)
+	}
+	return nil
 }
 
 // onceEach checks that the JSON object raw gives none of fields twice (as

@@ -82,9 +82,12 @@ func FrameCap(t byte) (int, bool) {
 // Offer is the sender's manifest.
 type Offer struct {
 	Version int     `json:"v"`
-	Name    string  `json:"name"`    // the sender's display name
-	Session string  `json:"session"` // hex digest of the manifest; a retry of the same send has the same one
-	Entries []Entry `json:"entries"`
+	Name    string  `json:"name"`              // the sender's display name
+	Session string  `json:"session"`           // hex digest of the manifest; a retry of the same send has the same one
+	Entries []Entry `json:"entries,omitempty"` // none in a text offer
+	// Text, in an offer of protocol TextVersion (and only there), says a
+	// Text frame follows: a text message instead of files (message.go).
+	Text *TextRef `json:"text,omitempty"`
 	// Swarm: the sender sends to several receivers and can have them
 	// fetch chunks from one another (see Decision.Swarm).
 	Swarm bool `json:"swarm,omitempty"`

@@ -95,7 +95,8 @@ func TestPeerText(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain text, with ünïcode": "plain text, with ünïcode",
 		"\x1b[2J":                  `\x1b[2J`,
-		"a\nb\tc":                  `a\nb\tc`,
+		"a\nb\tc":                  `a\x0ab\x09c`,
+		`C:\dir, \x1b as text`:     `C:\dir, \x1b as text`,
 		"evil\u202etxt":            `evil\u202etxt`,
 		"bad \xff byte":            `bad \xff byte`,
 		"zero\u200bwidth":          `zero\u200bwidth`,
@@ -107,7 +108,7 @@ func TestPeerText(t *testing.T) {
 		}
 	}
 	long := PeerText(strings.Repeat("\x00", 10000))
-	if len(long) > 600 || !strings.HasSuffix(long, "…") {
+	if len([]rune(long)) > 512 || !strings.Contains(long, "…") || !strings.HasPrefix(long, `\x00`) {
 		t.Errorf("long text: %d bytes", len(long))
 	}
 }

@@ -546,6 +546,40 @@ zeros in both halves: each half is written with three digits.
 # about 2^-44.9, so finding one takes some 2^45 SHAKE256 evaluations.
 assert 2**64 % 10**6 == 551616
 
+# --- text messages -----------------------------------------------------------------
+
+TEXT = "Zoë: the meeting moved to room 4\r\n\tbring \x1b[1mslides\x1b[0m\n".encode()
+TEXT_OFFER = {
+    "v": 3,
+    "name": "Zoë's laptop",
+    "session": hashlib.sha256(TEXT).digest()[:16].hex(),
+    "text": {"size": len(TEXT), "sha256": b64(hashlib.sha256(TEXT).digest())},
+}
+b = body(TEXT_OFFER)
+write(
+    "frame_offer_text.txt",
+    """
+An offer (type 1) of a text message: protocol 3, no entries, and text: the
+size and SHA-256 (base64) of the text in the Text frame that follows (as in
+text_frame.txt). session is the hex of the hash's first 16 bytes (not
+checked). offer-digest is SHA-256 of the body: through the text's hash, the
+verification code covers the text.
+The frame is prefix (type, u32 length) then body. Written by gen.py.
+""",
+    [("type", "1"), ("prefix", f"01 {len(b):08x}"), ("body", b.decode()), ("offer-digest", hashlib.sha256(b).hexdigest())],
+)
+write(
+    "text_frame.txt",
+    """
+The Text frame (type 11) that follows frame_offer_text.txt's offer: the
+type, the text's length as a u32, and the text's UTF-8 bytes as they are
+(not JSON): here with CRLF, a tab and escape sequences, which the receiver
+escapes only when it shows them. sha256 is the hash the offer gives.
+Written by gen.py.
+""",
+    [("prefix", f"0b {len(TEXT):08x}"), ("text", hexlines(TEXT)), ("sha256", hashlib.sha256(TEXT).hexdigest())],
+)
+
 write(
     "protocol_names.txt",
     """

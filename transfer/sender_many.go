@@ -25,7 +25,10 @@ type Outcome struct {
 
 // sharedReadBudget is how many bytes of chunks SendMany keeps for the
 // sessions that have not sent them yet.
-const sharedReadBudget = 64 << 20
+const (
+	sharedReadBudget = 64 << 20
+	swarmReadBudget  = 8 << 20
+)
 
 // SendMany offers the same paths to several receivers at once: one session
 // per target, each with its own offer, verification code, decision and
@@ -73,11 +76,15 @@ func SendMany(ctx context.Context, opt SendOptions, targets []Target) ([]Outcome
 		return nil, err
 	}
 	defer d.Close()
-	cache := newReadCache(len(targets), sharedReadBudget)
+	budget := int64(sharedReadBudget)
 	var sw *swarmOut
 	if len(targets) > 1 && !opt.NoSwarm {
 		sw = newSwarmOut(src)
+		// Most chunks go on the wire once: only receivers outside the
+		// swarm, and resends, share reads.
+		budget = swarmReadBudget
 	}
+	cache := newReadCache(len(targets), budget)
 	out := make([]Outcome, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {

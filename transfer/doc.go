@@ -180,8 +180,8 @@
 // SendMany (ferry send --to A --to B …, --all) runs one session per
 // receiver at once, each exactly as above: its own offer bytes, code,
 // decision, plan and resume. The paths are listed once, and a chunk read
-// and hashed for one session is kept (up to 64 MiB, oldest first out) for
-// the others that send it at about the same time.
+// and hashed for one session is kept (up to 64 MiB, 8 MiB with a swarm;
+// oldest first out) for the others that send it at about the same time.
 //
 // # Swarm
 //

@@ -147,6 +147,12 @@ func TestSwarmReceiverKilled(t *testing.T) {
 	base := sl.uploads(t)
 	s := sl.tx.start(nil, append(append([]string{"send"}, sl.to...), file)...)
 	victim.waitRx(victim.rxBytes(), size/2, time.Minute, s)
+	// Half of the bytes can all be in flight (four streams from the
+	// sender, 4 MiB asked of peers): wait until some are verified too, as
+	// its progress events say.
+	sl.recvs[1].waitMatch(0, "verified bytes", time.Minute, func(e event) bool {
+		return e.name() == "progress" && e.num("bytes") >= 1<<20
+	})
 	sl.recvs[1].killAndWait()
 	killed := time.Now()
 	if leftovers(t, sl.ins[1]) == nil {

@@ -193,6 +193,8 @@
 //	12 Swarm  S→R  {token, peers:[{id, addrs:[host:port…]}]}   (cap 1 MiB)
 //	13 Have   S→R  {file, chunk, hash, holder}                  (cap 64 KiB)
 //	14 Want   R→S  {file, chunk}                                (cap 64 KiB)
+//	15 Got    R→S  {file, chunk}                                (cap 64 KiB)
+//	15 Got    R→S  {file, chunk}                                (cap 64 KiB)
 //
 // Swarm gives the swarm's token (16 random bytes, the same for every
 // receiver of the send) and the receivers in it: device ID (text), and
@@ -219,9 +221,12 @@
 // that does not match (the peer is banned for the session, likewise), or
 // has still not verified the chunk 10 s after the Have, or no longer
 // serves it (a receiver keeps up to 64 complete files open to serve
-// from; chunks of the others are "not any more"). The sender sends a
-// wanted chunk whose holders are all gone to the first receiver that
-// wants it, and answers the others' Wants meanwhile with a Have naming
+// from; chunks of the others are "not any more"). A receiver that
+// verified a chunk fetched from a peer says so with Got: it holds it too.
+// The sender answers a Want with a Have naming a connected holder the
+// receiver was not yet told of for that chunk, if there is one; else it
+// sends the chunk, to the first receiver that wants it if its holders are
+// all gone, and answers the others' Wants meanwhile with a Have naming
 // that receiver once it has gone out. A receiver that has everything
 // (Done sent) keeps serving until the sender closes its connection, which
 // it does once no receiver of the swarm is still receiving, or 30 s

@@ -329,6 +329,17 @@ func (s *sender) reports(ctx context.Context, ctrl *control, files []*sendFile, 
 			if err := s.sw.want(s.member, w); err != nil {
 				return err
 			}
+		case wire.TypeGot:
+			var g wire.WantChunk
+			if s.member == nil {
+				return wire.Errorf("got from a receiver outside the swarm")
+			}
+			if err := wire.DecodeFrame(t, wire.TypeGot, body, &g); err != nil {
+				return err
+			}
+			if err := s.sw.got(s.member, g); err != nil {
+				return err
+			}
 		case wire.TypeDone:
 			if err := wire.DecodeFrame(t, wire.TypeDone, body, done); err != nil {
 				return err

@@ -65,6 +65,7 @@ type swarmIn struct {
 	have   map[chunkRef]*announced // announced, not yet here
 	wanted map[chunkRef]bool       // asked of the sender
 	wants  []chunkRef              // to ask of the sender
+	gots   []chunkRef              // fetched from peers, to tell the sender
 }
 
 type swarmPeer struct {
@@ -230,6 +231,15 @@ func (sw *swarmIn) run(ctx context.Context, g interface{ Go(func() error) }) err
 		}
 		for _, ref := range wants {
 			if err := sw.s.ctrl.send(wire.TypeWant, wire.WantChunk{File: ref.file, Chunk: ref.chunk}); err != nil {
+				return err
+			}
+		}
+		sw.mu.Lock()
+		gots := sw.gots
+		sw.gots = nil
+		sw.mu.Unlock()
+		for _, ref := range gots {
+			if err := sw.s.ctrl.send(wire.TypeGot, wire.WantChunk{File: ref.file, Chunk: ref.chunk}); err != nil {
 				return err
 			}
 		}
@@ -443,7 +453,9 @@ func (sw *swarmIn) answer(br *bufio.Reader, p *swarmPeer, ref chunkRef, str *qui
 	sw.s.prog.Wire.Add(n)
 	sw.mu.Lock()
 	delete(sw.have, ref)
+	sw.gots = append(sw.gots, ref)
 	sw.mu.Unlock()
+	sw.nudge()
 	if ready {
 		if err := sw.s.enqueue(f); err != nil {
 			return &localErr{err}

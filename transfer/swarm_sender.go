@@ -61,6 +61,9 @@ type member struct {
 	active bool // connected: may serve the others
 	done   bool // has everything
 	seeded int  // chunks handed to it first
+	// told: the holders m was told of, by chunk; a Want is answered with
+	// a holder not among them, if there is one (else the chunk itself).
+	told map[chunkRef][]*member
 }
 
 // seedSlack is how many more chunks a member may have been handed first
@@ -143,7 +146,7 @@ func (sw *swarmOut) join(s *sender, id identity.DeviceID, addr string, ctrl *con
 				continue
 			}
 			if h := sw.holderLocked(f, c, m); h != nil {
-				frames = append(frames, frame{to: m, t: wire.TypeHave, v: have(i, int64(c), f.hash[c], h)})
+				frames = append(frames, m.haveFrame(i, int64(c), f.hash[c], h))
 			} else {
 				m.direct = append(m.direct, workItem{files[i], int64(c)})
 			}
@@ -194,6 +197,17 @@ func have(file int, c int64, h [wire.HashLen]byte, holder *member) wire.HaveChun
 	return wire.HaveChunk{File: file, Chunk: c, Hash: h[:], Holder: holder.id.String()}
 }
 
+// haveFrame is a Have for m naming holder, which m is then known to have
+// been told of (under the swarm's lock).
+func (m *member) haveFrame(file int, c int64, h [wire.HashLen]byte, holder *member) frame {
+	ref := chunkRef{file, c}
+	if m.told == nil {
+		m.told = make(map[chunkRef][]*member)
+	}
+	m.told[ref] = append(m.told[ref], holder)
+	return frame{to: m, t: wire.TypeHave, v: have(file, c, h, holder)}
+}
+
 // listLocked is the Swarm frame: the token and every connected member.
 func (sw *swarmOut) listLocked() wire.Swarm {
 	l := wire.Swarm{Token: sw.token}
@@ -241,7 +255,7 @@ func (sw *swarmOut) learnLocked(m *member, i int, c int64, h [wire.HashLen]byte)
 		var frames []frame
 		for _, w := range f.waiters[c] {
 			if w != m && w.active {
-				frames = append(frames, frame{to: w, t: wire.TypeHave, v: have(i, c, h, m)})
+				frames = append(frames, w.haveFrame(i, c, h, m))
 			}
 		}
 		f.waiters[c] = nil
@@ -250,7 +264,7 @@ func (sw *swarmOut) learnLocked(m *member, i int, c int64, h [wire.HashLen]byte)
 	var frames []frame
 	for _, o := range sw.members {
 		if o != m && o.active && o.needs[i] != nil && o.needs[i][c] {
-			frames = append(frames, frame{to: o, t: wire.TypeHave, v: have(i, c, h, m)})
+			frames = append(frames, o.haveFrame(i, c, h, m))
 		}
 	}
 	if f.nKnown == len(f.known) {
@@ -290,8 +304,17 @@ func (sw *swarmOut) want(m *member, w wire.WantChunk) error {
 		return wire.Errorf("want of chunk %d of entry %d", w.Chunk, w.File)
 	}
 	sw.mu.Lock()
-	defer sw.mu.Unlock()
 	f := sw.files[w.File]
+	if f.known[w.Chunk] {
+		for _, h := range f.holders[w.Chunk] {
+			if h != m && h.active && !slices.Contains(m.told[chunkRef{w.File, w.Chunk}], h) {
+				fr := m.haveFrame(w.File, w.Chunk, f.hash[w.Chunk], h)
+				sw.mu.Unlock()
+				return sw.sendFor(m, []frame{fr})
+			}
+		}
+	}
+	defer sw.mu.Unlock()
 	if r := f.resend[w.Chunk]; r != nil && r != m && r.active {
 		// Already on its way again to another receiver: m hears of it
 		// from there.
@@ -301,6 +324,28 @@ func (sw *swarmOut) want(m *member, w wire.WantChunk) error {
 	f.resend[w.Chunk] = m
 	m.direct = append(m.direct, workItem{m.files[w.File], w.Chunk})
 	sw.wakeLocked()
+	return nil
+}
+
+// got records that m fetched a chunk from another receiver: m holds it
+// too, and may be named to those whose holder fails them.
+func (sw *swarmOut) got(m *member, g wire.WantChunk) error {
+	if g.File < 0 || g.File >= len(m.files) || m.files[g.File] == nil || sw.files[g.File] == nil ||
+		g.Chunk < 0 || g.Chunk >= int64(len(sw.files[g.File].known)) {
+		return wire.Errorf("got of chunk %d of entry %d", g.Chunk, g.File)
+	}
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	f := sw.files[g.File]
+	if !f.known[g.Chunk] {
+		return wire.Errorf("got of chunk %d of entry %d, which nobody was sent", g.Chunk, g.File)
+	}
+	if !slices.Contains(f.holders[g.Chunk], m) {
+		f.holders[g.Chunk] = append(f.holders[g.Chunk], m)
+	}
+	if m.needs[g.File] != nil {
+		m.needs[g.File][g.Chunk] = false
+	}
 	return nil
 }
 

@@ -38,7 +38,7 @@ func frameValue(t byte) any {
 		return new(Swarm)
 	case TypeHave:
 		return new(HaveChunk)
-	case TypeWant:
+	case TypeWant, TypeGot:
 		return new(WantChunk)
 	}
 	return nil
@@ -226,7 +226,7 @@ func normEntries(o Offer) Offer {
 	return o
 }
 
-var frameTypes = []byte{TypeOffer, TypeDecision, TypePlan, TypeFileEnd, TypeFileDone, TypeError, TypeDone, TypeCommit, TypeNonce, TypeReveal, TypeSwarm, TypeHave, TypeWant}
+var frameTypes = []byte{TypeOffer, TypeDecision, TypePlan, TypeFileEnd, TypeFileDone, TypeError, TypeDone, TypeCommit, TypeNonce, TypeReveal, TypeSwarm, TypeHave, TypeWant, TypeGot}
 
 // ReadText, the receiver's reader of the Text frame after a text offer
 // that announced size bytes hashing to the SHA-256 of want: it accepts

@@ -16,6 +16,7 @@ const (
 	TypeSwarm byte = 12 // sender → receiver: the session's swarm token and the other receivers
 	TypeHave  byte = 13 // sender → receiver: a chunk, its hash and a receiver that holds it
 	TypeWant  byte = 14 // receiver → sender: send this chunk directly (no peer could)
+	TypeGot   byte = 15 // receiver → sender: a chunk fetched from a peer and verified: a holder now
 )
 
 // Swarm stream frames (on a bidirectional stream of a swarm connection).
@@ -87,7 +88,8 @@ type HaveChunk struct {
 	Holder string `json:"holder"`
 }
 
-// WantChunk asks the sender for a chunk directly.
+// WantChunk asks the sender for a chunk directly (Want), or tells it a
+// chunk was fetched from a peer (Got).
 type WantChunk struct {
 	File  int   `json:"file"`
 	Chunk int64 `json:"chunk"`
@@ -97,7 +99,7 @@ func swarmFrameCap(t byte) (int, bool) {
 	switch t {
 	case TypeSwarm:
 		return MaxSwarmFrame, true
-	case TypeHave, TypeWant:
+	case TypeHave, TypeWant, TypeGot:
 		return MaxSmallFrame, true
 	}
 	return 0, false

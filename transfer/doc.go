@@ -194,7 +194,6 @@
 //	13 Have   S→R  {file, chunk, hash, holder}                  (cap 64 KiB)
 //	14 Want   R→S  {file, chunk}                                (cap 64 KiB)
 //	15 Got    R→S  {file, chunk}                                (cap 64 KiB)
-//	15 Got    R→S  {file, chunk}                                (cap 64 KiB)
 //
 // Swarm gives the swarm's token (16 random bytes, the same for every
 // receiver of the send) and the receivers in it: device ID (text), and

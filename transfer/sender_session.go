@@ -237,6 +237,7 @@ func (s *sender) deliver(ctx context.Context, conn *quic.Conn, peer identity.Dev
 	}
 	if m := s.member; m != nil {
 		g.Go(func() error { return s.swarmSchedule(gctx, m, work) })
+		g.Go(func() error { return s.sw.writer(gctx, m) })
 	} else {
 		g.Go(func() error { return s.schedule(gctx, files, ctrl, work) })
 	}

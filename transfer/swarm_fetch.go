@@ -307,6 +307,7 @@ func (sw *swarmIn) fetchFrom(ctx context.Context, p *swarmPeer) error {
 	go func() { errc <- sw.answers(ctx, p, str, pending) }() // ends when pending closes or the stream fails
 	bw := bufio.NewWriter(str)
 	var werr error
+	var lost []chunkRef // taken from the queue, never asked
 loop:
 	for {
 		select {
@@ -316,7 +317,15 @@ loop:
 			errc <- err
 			break loop
 		case ref := <-p.queue:
-			pending <- ref
+			select { // the reader may have ended: then nobody drains pending
+			case pending <- ref:
+			case err := <-errc:
+				errc <- err
+				lost = append(lost, ref)
+				break loop
+			case <-ctx.Done():
+				break loop
+			}
 			bw.Write(wire.AppendSwarmAsk(nil, uint32(ref.file), uint32(ref.chunk)))
 			if len(p.queue) == 0 {
 				if werr = bw.Flush(); werr != nil {
@@ -343,6 +352,11 @@ loop:
 		}
 		sw.dropLocked(p, why)
 		// What was asked and not answered, or queued, goes to the sender.
+		for _, ref := range lost {
+			if sw.have[ref] != nil {
+				sw.wantLocked(ref)
+			}
+		}
 		for ref := range pending {
 			if sw.have[ref] != nil {
 				sw.wantLocked(ref)

@@ -64,6 +64,9 @@ type member struct {
 	// told: the holders m was told of, by chunk; a Want is answered with
 	// a holder not among them, if there is one (else the chunk itself).
 	told map[chunkRef][]*member
+	// outbox: control frames for m, sent by its writer; kick wakes it.
+	outbox []frame
+	kick   chan struct{}
 }
 
 // seedSlack is how many more chunks a member may have been handed first
@@ -118,7 +121,7 @@ type frame struct {
 // the end of every file whose hashes are all known. What it kept from
 // earlier attempts makes it a holder.
 func (sw *swarmOut) join(s *sender, id identity.DeviceID, addr string, ctrl *control, files []*sendFile) (*member, error) {
-	m := &member{s: s, id: id, addr: addr, ctrl: ctrl, files: files, active: true,
+	m := &member{s: s, id: id, addr: addr, ctrl: ctrl, files: files, active: true, kick: make(chan struct{}, 1),
 		needs: make([][]bool, len(files)), ended: make([]bool, len(files))}
 	sw.mu.Lock()
 	var frames []frame
@@ -160,13 +163,14 @@ func (sw *swarmOut) join(s *sender, id identity.DeviceID, addr string, ctrl *con
 			frames = append(frames, frame{to: o, t: wire.TypeSwarm, v: sw.listLocked()})
 		}
 	}
-	sw.wakeLocked()
-	sw.mu.Unlock()
 	// The list first: a Have names a holder from it.
 	slices.SortStableFunc(frames, func(a, b frame) int {
 		return boolInt(b.t == wire.TypeSwarm && b.end == nil) - boolInt(a.t == wire.TypeSwarm && a.end == nil)
 	})
-	return m, sw.sendFor(m, frames)
+	sw.postLocked(frames)
+	sw.wakeLocked()
+	sw.mu.Unlock()
+	return m, nil
 }
 
 func boolInt(b bool) int {
@@ -176,21 +180,44 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// sendFor sends frames; an error sending to m itself is returned, errors
-// sending to the others are theirs to find.
-func (sw *swarmOut) sendFor(m *member, frames []frame) error {
+// postLocked puts frames in their members' outboxes, in order; each
+// member's writer sends them. Nobody writes a control stream but its
+// writer: a goroutine that also reads one (the sender's reports) never
+// waits for a receiver that may be waiting for it.
+func (sw *swarmOut) postLocked(frames []frame) {
 	for _, f := range frames {
-		var err error
-		if f.end != nil {
-			err = f.to.s.swarmFileEnd(f.end, f.to.ctrl)
-		} else {
-			err = f.to.ctrl.send(f.t, f.v)
-		}
-		if err != nil && f.to == m {
-			return err
+		f.to.outbox = append(f.to.outbox, f)
+		select {
+		case f.to.kick <- struct{}{}:
+		default:
 		}
 	}
-	return nil
+}
+
+// writer sends m's outbox on its control stream until ctx ends.
+func (sw *swarmOut) writer(ctx context.Context, m *member) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.kick:
+		}
+		sw.mu.Lock()
+		batch := m.outbox
+		m.outbox = nil
+		sw.mu.Unlock()
+		for _, f := range batch {
+			var err error
+			if f.end != nil {
+				err = m.s.swarmFileEnd(f.end, m.ctrl)
+			} else {
+				err = m.ctrl.send(f.t, f.v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
 }
 
 func have(file int, c int64, h [wire.HashLen]byte, holder *member) wire.HaveChunk {
@@ -292,9 +319,9 @@ func (sw *swarmOut) fileEndLocked(m *member, i int) []frame {
 // sent records that chunk it went on the wire to m, with its hash.
 func (sw *swarmOut) sent(m *member, it workItem, sum [wire.HashLen]byte) error {
 	sw.mu.Lock()
-	frames := sw.learnLocked(m, it.sf.idx, it.chunk, sum)
+	sw.postLocked(sw.learnLocked(m, it.sf.idx, it.chunk, sum))
 	sw.mu.Unlock()
-	return sw.sendFor(m, frames)
+	return nil
 }
 
 // want queues chunk c of file i for m directly (m's Want).
@@ -308,9 +335,9 @@ func (sw *swarmOut) want(m *member, w wire.WantChunk) error {
 	if f.known[w.Chunk] {
 		for _, h := range f.holders[w.Chunk] {
 			if h != m && h.active && !slices.Contains(m.told[chunkRef{w.File, w.Chunk}], h) {
-				fr := m.haveFrame(w.File, w.Chunk, f.hash[w.Chunk], h)
+				sw.postLocked([]frame{m.haveFrame(w.File, w.Chunk, f.hash[w.Chunk], h)})
 				sw.mu.Unlock()
-				return sw.sendFor(m, []frame{fr})
+				return nil
 			}
 		}
 	}

@@ -28,6 +28,9 @@ const (
 	ExitDeclined    = 3
 	ExitUnreachable = 4
 	ExitInterrupted = 5
+	// ExitPartial: a send to several receivers delivered everything to
+	// some of them and not to the others.
+	ExitPartial = 6
 )
 
 // errUsage marks a command line that makes no sense.
@@ -138,6 +141,8 @@ func jsonFlag(args []string) bool {
 // that does.
 func exitCode(err error) int {
 	switch {
+	case errors.Is(err, errPartial):
+		return ExitPartial
 	case errors.Is(err, errUsage):
 		return ExitUsage
 	case errors.Is(err, transfer.ErrDeclined):

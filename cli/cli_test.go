@@ -36,6 +36,7 @@ func TestExitCodes(t *testing.T) {
 		fmt.Errorf("a: %w", transfer.ErrUnreachable): ExitUnreachable,
 		fmt.Errorf("a: %w", transfer.ErrInterrupted): ExitInterrupted,
 		errors.New("disk on fire"):                   ExitError,
+		said("2 of 3", errPartial):                   ExitPartial,
 	} {
 		if got := exitCode(err); got != want {
 			t.Errorf("exitCode(%v) = %d, want %d", err, got, want)
@@ -76,6 +77,9 @@ func TestUsageErrors(t *testing.T) {
 		{"--home", home, "receive", "--port", "70000"},
 		{"--home", home, "id", "extra"},
 		{"--home", home, "send", "--streams", "0", "x"},
+		{"--home", home, "send", "--paired", "x"},
+		{"--home", home, "send", "--all", "--to", "a", "x"},
+		{"--home", home, "send", "--to", "10.0.0.1:1", "--to", "10.0.0.2:1", "-", "--as", "x"},
 		{"--home", home, "--name", strings.Repeat("n", 64), "id"},
 	} {
 		var out, errOut bytes.Buffer

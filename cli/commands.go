@@ -22,7 +22,8 @@ no setup. Every connection is QUIC with mutual TLS between two device keys; an
 interrupted transfer resumes where it stopped.
 
 Exit codes: 0 done, 1 error, 2 usage, 3 declined, 4 receiver unreachable,
-5 interrupted (run the same command again to resume).`
+5 interrupted (run the same command again to resume), 6 a send to several
+receivers reached some of them but not all (run it again to resume the others).`
 
 // newRoot builds ferry's commands and flags, the one set of definitions
 // that parsing, help, suggestions, completion and the man pages read.
@@ -101,10 +102,16 @@ that, run the same command again and only the missing chunks move.
 
 With --web, the files are offered to web browsers instead: a phone scans the QR
 code and downloads them (one by one, resumable, or all as one zip); nothing needs
-to be installed on it.`,
+to be installed on it.
+
+--to given several times, or --all, sends to several receivers at once: each
+has its own code and decision, and a line of the display. Exit 6 means some got
+everything and some did not; running the same command again resumes them.`,
 		Example: `  ferry send report.pdf photos/               # the only receiver on the network
   ferry send --to laptop-anna notes.txt       # a receiver by name (see ferry peers)
   ferry send --to 192.168.1.20 big.iso        # by address, without discovery
+  ferry send --to anna --to ben slides.pdf    # two receivers at once
+  ferry send --all --paired notes.txt         # every paired receiver found
   tar c dir | ferry send --as dir.tar -       # standard input
   ferry send --text "the meeting moved to room 4"   # a text message (at most 64 KiB)
   wl-paste | ferry send --text -              # a text message from standard input

@@ -27,6 +27,10 @@ type output struct {
 	json   bool
 	tty    bool
 	barLen int // length of the progress line on screen, 0 if none
+	// barRows: lines of a block of progress lines (one per receiver of a
+	// send to several) on screen, the cursor at the end of the last; 0 if
+	// none.
+	barRows int
 	// asking: a question is on screen and the cursor after it, on its
 	// line; what comes next starts on a new line unless an answer ended
 	// that line.
@@ -154,6 +158,10 @@ func (e *saidErr) Unwrap() []error { return e.errs }
 func escapeText(s string) string { return safepath.DisplayText(s, 0) }
 
 func (o *output) clearBar() {
+	if o.barRows > 0 {
+		fmt.Fprint(o.w, "\r\x1b[2K"+strings.Repeat("\x1b[1A\x1b[2K", o.barRows-1))
+		o.barRows = 0
+	}
 	if o.barLen > 0 {
 		fmt.Fprintf(o.w, "\r%s\r", strings.Repeat(" ", o.barLen))
 		o.barLen = 0

@@ -26,6 +26,7 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 	stdout := fs.Bool("stdout", false, "write a text to standard output as it was sent, and everything else to standard error (on a terminal, it is still shown escaped)")
 	accept := fs.String("accept", "", "accept senders by `MODE`: ask (about unpaired ones, on the terminal), all, or trusted (paired devices only); default ask on a terminal, else trusted")
 	overwrite := fs.Bool("overwrite", false, "replace an existing file of the same name instead of saving as \"name (1).ext\"")
+	noSwarm := fs.Bool("no-swarm", false, "take no part in a sender's swarm: fetch nothing from the other receivers, serve them nothing")
 	ifaces := fs.StringArray("iface", nil, "advertise only on the network interface `NAME` (repeatable)")
 	webPage := fs.Bool("web", false, "also serve a page for web browsers (phones) on TCP at the same port number, and show its QR code and URL")
 	qrPNG := fs.String("qr-png", "", "with --web, also write the page's QR code as a PNG image to `FILE`")
@@ -89,7 +90,7 @@ func receiveCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 			rv.raw, e.out = e.stdout, newOutput(e.stderr, e.stderr, false)
 		}
 		cfg := transfer.ReceiverConfig{
-			Device: dev, Name: name, Dir: *dir, Port: *port, Overwrite: *overwrite,
+			Device: dev, Name: name, Dir: *dir, Port: *port, Overwrite: *overwrite, NoSwarm: *noSwarm,
 			Policy: policy, Trust: trust, Events: rv.onEvent, Logger: e.log,
 		}
 		if policy == transfer.PolicyAsk {

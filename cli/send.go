@@ -20,7 +20,10 @@ import (
 )
 
 func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
-	to := fs.String("to", "", "the receiver: a `NAME` as ferry peers shows it, a DEVICE-ID prefix (13+ characters, 4+ for a paired device), or HOST:PORT")
+	tos := fs.StringArray("to", nil, "the receiver: a `NAME` as ferry peers shows it, a DEVICE-ID prefix (13+ characters, 4+ for a paired device), or HOST:PORT; repeat it to send to several at once")
+	all := fs.Bool("all", false, "send to every receiver found on the network (with --paired, every paired one)")
+	pairedOnly := fs.Bool("paired", false, "with --all: only paired devices")
+	noSwarm := fs.Bool("no-swarm", false, "to several receivers: send each everything directly, rather than have them pass chunks on to one another")
 	as := fs.String("as", "", "the `NAME` standard input (PATH -) gets on the receiver")
 	streams := fs.Int("streams", 4, "use `N` data streams, 1-15")
 	ifaces := fs.StringArray("iface", nil, "discover only on the network interface `NAME` (repeatable)")
@@ -40,6 +43,9 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		if *webMode && msg != "" {
 			return usagef("--text goes to a ferry receiver, not with --web")
+		}
+		if *webMode && (len(*tos) > 0 || *all || *noSwarm) {
+			return usagef("--web offers the files to browsers: --to, --all and --no-swarm go without it")
 		}
 		if *webMode {
 			return sendWeb(ctx, e, args, sendWebFlags{port: *webPort, once: *webOnce, qrPNG: *webQR, ifaces: *ifaces})
@@ -65,12 +71,33 @@ func sendCmd(fs *pflag.FlagSet) func(context.Context, *env, []string) error {
 		if *wait <= 0 {
 			return usagef("--timeout must be positive")
 		}
+		if *pairedOnly && !*all {
+			return usagef("--paired goes with --all")
+		}
+		if *all && len(*tos) > 0 {
+			return usagef("--all and --to exclude each other")
+		}
+		many := *all || len(*tos) > 1
+		if many && stdinCount > 0 {
+			return usagef("standard input (-) can be sent to one receiver only")
+		}
 		dev, name, trust, err := e.deviceAndTrust()
 		if err != nil {
 			return err
 		}
 		if err := checkPaths(args); err != nil {
 			return err
+		}
+		if many {
+			return e.sendMany(ctx, manySend{
+				tos: *tos, all: *all, paired: *pairedOnly, noSwarm: *noSwarm, paths: args, text: msg, streams: *streams,
+				disc: discovery.Options{Interfaces: *ifaces, Logger: e.log}, wait: *wait,
+				dev: dev, name: name, trust: trust,
+			})
+		}
+		to := new(string)
+		if len(*tos) == 1 {
+			to = &(*tos)[0]
 		}
 		sv := &sendView{e: e, trust: trust}
 		defer sv.stop()
@@ -143,8 +170,12 @@ func containsColon(s string) bool {
 
 // sendView renders a sender's events.
 type sendView struct {
-	e      *env
-	trust  *identity.TrustStore
+	e     *env
+	trust *identity.TrustStore
+	// row, for one of several receivers: text lines are prefixed with its
+	// label, JSON events carry its receiver field, and the progress is
+	// its line of a shared display.
+	row    *manyRow
 	addrs  []string
 	expect identity.DeviceID // the key the receiver must present, if known
 
@@ -208,12 +239,13 @@ func (v *sendView) pairedPeer() (identity.Peer, bool) {
 
 func (v *sendView) onEvent(ev transfer.Event) {
 	o := v.e.out
+	say := v.say
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	switch ev := ev.(type) {
 	case transfer.EventConnected:
 		v.info, v.connected = ev.Info, true
-		o.event(map[string]any{"event": "connected", "id": ev.Info.PeerID.String(), "code": ev.Info.Code, "trusted": ev.Info.Trusted},
+		say(map[string]any{"event": "connected", "id": ev.Info.PeerID.String(), "code": ev.Info.Code, "trusted": ev.Info.Trusted},
 			v.connectedText(ev.Info))
 	case transfer.EventReconnected:
 		v.stopLocked()
@@ -222,7 +254,7 @@ func (v *sendView) onEvent(ev transfer.Event) {
 		if _, paired := v.pairedPeer(); paired {
 			text = fmt.Sprintf("reconnected to %s", v.peer())
 		}
-		o.event(map[string]any{"event": "reconnected", "id": ev.Info.PeerID.String(), "code": ev.Info.Code}, text)
+		say(map[string]any{"event": "reconnected", "id": ev.Info.PeerID.String(), "code": ev.Info.Code}, text)
 	case transfer.EventSession:
 		v.stopLocked()
 		again := v.accepted
@@ -236,8 +268,8 @@ func (v *sendView) onEvent(ev transfer.Event) {
 		} else if _, paired := v.pairedPeer(); paired && ev.Resumed <= 0 {
 			text = "" // a paired device accepts without asking: nothing to wait for was said
 		}
-		o.event(map[string]any{"event": "accepted", "name": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "resumed": ev.Resumed}, text)
-		v.stopBar = o.progress(ev.Progress, progressView{verb: "sending", stall: quoteName(ev.Info.PeerName) + " not answering for %s"})
+		say(map[string]any{"event": "accepted", "name": ev.Info.PeerName, "id": ev.Info.PeerID.String(), "resumed": ev.Resumed}, text)
+		v.stopBar = v.progress(ev.Progress, progressView{verb: "sending", stall: quoteName(ev.Info.PeerName) + " not answering for %s"})
 	case transfer.EventFile:
 		v.files++
 		m := map[string]any{"event": "file", "path": ev.Path, "name": ev.Name, "size": ev.Size}
@@ -250,14 +282,14 @@ func (v *sendView) onEvent(ev transfer.Event) {
 				text = fmt.Sprintf("%s was saved on %s as %s (that name was taken)", displayPath(ev.Path), quoteName(v.info.PeerName), displayPath(ev.Name))
 			}
 		}
-		o.event(m, text)
+		say(m, text)
 	case transfer.EventRetry:
 		v.stopLocked()
 		msg := errText(ev.Err)
 		if v.e.log != nil {
 			v.e.log.Debug("connection lost; reconnecting", "err", ev.Err, "until", ev.Until)
 		}
-		o.event(map[string]any{"event": "retry", "message": msg, "until": ev.Until.UTC().Format(time.RFC3339)}, "")
+		say(map[string]any{"event": "retry", "message": msg, "until": ev.Until.UTC().Format(time.RFC3339)}, "")
 		if o.json {
 			return
 		}
@@ -267,12 +299,31 @@ func (v *sendView) onEvent(ev transfer.Event) {
 		status := func() string {
 			return fmt.Sprintf("%s stopped answering; retrying, %s left", peer, max(time.Until(ev.Until), 0).Round(time.Second))
 		}
-		if o.tty {
+		if o.tty && v.row != nil {
+			v.row.setStatus(status)
+			v.stopStatus = func() { v.row.setStatus(nil) }
+		} else if o.tty {
 			v.stopStatus = o.status(status)
 		} else if first {
-			o.event(nil, status())
+			say(nil, status())
 		}
 	}
+}
+
+// say is o.event for this receiver: see row.
+func (v *sendView) say(m map[string]any, text string) {
+	if v.row != nil {
+		m, text = v.row.tag(m, text)
+	}
+	v.e.out.event(m, text)
+}
+
+// progress shows a session's progress: its own live line, or its row.
+func (v *sendView) progress(p *transfer.Progress, pv progressView) func() {
+	if v.row != nil {
+		return v.row.progress(p, pv)
+	}
+	return v.e.out.progress(p, pv)
 }
 
 // connectedText says who answered and what happens next: for a paired
@@ -306,7 +357,10 @@ func (v *sendView) summary(r transfer.Result) string {
 		secs = time.Since(v.start).Seconds()
 	}
 	s := fmt.Sprintf("sent %s to %s in %.1fs (%s/s)", what, to, secs, human.Bytes(int64(float64(r.BytesSent)/max(secs, 0.001))))
-	if skipped := r.Bytes - r.BytesSent; skipped > 0 && r.BytesSent < r.Bytes {
+	if r.FromPeers > 0 {
+		s += fmt.Sprintf("; %s of it from the other receivers", human.Bytes(r.FromPeers))
+	}
+	if skipped := r.Bytes - r.BytesSent - r.FromPeers; skipped > 0 && r.BytesSent < r.Bytes {
 		s += fmt.Sprintf("; %s of it was already there", human.Bytes(skipped))
 	}
 	if n := v.renamed - maxRenamedLines; n > 0 {

@@ -30,6 +30,13 @@ const (
 	codeCanceled   quic.ApplicationErrorCode = 9  // the sender stopped
 	codeTargetGone quic.ApplicationErrorCode = 10 // the receiving folder vanished
 	codeVersion    quic.ApplicationErrorCode = 11 // the peer speaks another protocol version
+
+	// Refusals on a swarm connection (ALPN ferry-swarm/1), see doc.go.
+	codeSwarmUnknown   quic.ApplicationErrorCode = 20 // no running swarm session has that token
+	codeSwarmNotListed quic.ApplicationErrorCode = 21 // the key is not one the sender listed for the session
+	codeSwarmRange     quic.ApplicationErrorCode = 22 // a chunk outside the session's files
+	codeSwarmTooMany   quic.ApplicationErrorCode = 23 // more asked at once than a peer may have outstanding
+	codeSwarmProtocol  quic.ApplicationErrorCode = 24 // a malformed swarm stream
 )
 
 // Timeouts of a transfer connection.
@@ -61,7 +68,7 @@ func serverTLS(dev *identity.Device) *tls.Config {
 		Certificates: []tls.Certificate{dev.Cert},
 		ClientAuth:   tls.RequireAnyClientCert,
 		MinVersion:   tls.VersionTLS13,
-		NextProtos:   []string{wire.ALPN, wire.ALPNv1}, // ferry/1 only to tell old senders to update
+		NextProtos:   []string{wire.ALPN, wire.ALPNv1, wire.ALPNSwarm}, // ferry/1 only to tell old senders to update
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			_, err := identity.PeerID(cs)
 			return err

@@ -26,6 +26,10 @@
 //	control.go             the control stream, for both sides
 //	internal/wire          the protocol's bytes: frames, hashes, verification code
 //	internal/store         the receive store: partial files, journals, final names
+//	sender_many.go         SendMany: several receivers, one manifest, a shared read cache
+//	swarm_sender.go        the sender's swarm: who is handed each chunk first, Have, Want
+//	swarm_fetch.go         a receiver's swarm: Swarm and Have frames, fetching from peers
+//	swarm_serve.go         serving peers: ferry-swarm/1 connections and their refusals
 //
 // # Connection
 //
@@ -170,6 +174,96 @@
 // control stream is never closed by the sender. Either ending elsewhere, an
 // unknown frame type, or a frame out of place is a protocol violation that
 // ends the session.
+//
+// # Several receivers
+//
+// SendMany (ferry send --to A --to B …, --all) runs one session per
+// receiver at once, each exactly as above: its own offer bytes, code,
+// decision, plan and resume. The paths are listed once, and a chunk read
+// and hashed for one session is kept (up to 64 MiB, 8 MiB with a swarm;
+// oldest first out) for the others that send it at about the same time.
+//
+// # Swarm
+//
+// With two receivers or more, the offer carries "swarm": true. A receiver
+// that takes part answers with "swarm": true in its accepting Decision;
+// any other gets the ordinary session above. With a receiver in the
+// swarm, after the Plan, the control stream also carries:
+//
+//	12 Swarm  S→R  {token, peers:[{id, addrs:[host:port…]}]}   (cap 1 MiB)
+//	13 Have   S→R  {file, chunk, hash, holder}                  (cap 64 KiB)
+//	14 Want   R→S  {file, chunk}                                (cap 64 KiB)
+//	15 Got    R→S  {file, chunk}                                (cap 64 KiB)
+//
+// Swarm gives the swarm's token (16 random bytes, the same for every
+// receiver of the send) and the receivers in it: device ID (text), and
+// the address the sender reached it at. A later Swarm frame adds to the
+// list; the token never changes. At most 64 peers of up to 8 addresses of
+// up to 64 bytes.
+//
+// The sender puts each chunk on the wire once, to the receiver whose data
+// stream asks for work first, and no receiver is handed more than 2
+// chunks first beyond the one handed the fewest (so each re-serves about
+// an equal share). Once a chunk has gone out, every other receiver in the
+// swarm that needs it gets a Have naming the chunk, its BLAKE3-256 hash
+// and its holder; a receiver that joins later gets a Have for each chunk
+// it needs that a connected receiver holds (its kept chunks make it a
+// holder too). A FileEnd goes to every receiver once the hash of every
+// chunk of the file is known. A receiver never gets a chunk both on a
+// data stream and in a Have.
+//
+// A receiver fetches each chunk a Have names from its holder and accepts
+// it only if it matches the Have's hash. It asks the sender with Want,
+// and the sender then sends the chunk on a data stream, when the holder
+// is not in the list, cannot be reached, answers nothing for 3 s (the
+// peer is dropped: everything it was to give is wanted), serves a chunk
+// that does not match (the peer is banned for the session, likewise), or
+// has still not verified the chunk 10 s after the Have, or no longer
+// serves it (a receiver keeps up to 64 complete files open to serve
+// from; chunks of the others are "not any more"). A receiver that
+// verified a chunk fetched from a peer says so with Got: it holds it too.
+// The sender answers a Want with a Have naming a connected holder the
+// receiver was not yet told of for that chunk, if there is one; else it
+// sends the chunk, to the first receiver that wants it if its holders are
+// all gone, and answers the others' Wants meanwhile with a Have naming
+// that receiver once it has gone out. A receiver that has everything
+// (Done sent) keeps serving until the sender closes its connection, which
+// it does once no receiver of the swarm is still receiving, or 30 s
+// after the last request.
+//
+// Receivers connect to one another on their receiving port, QUIC with TLS
+// 1.3 as above, ALPN "ferry-swarm/1", each presenting its device
+// certificate; the fetcher pins the key the sender listed. The fetcher
+// opens one bidirectional stream and writes
+//
+//	0x20 | token (16 bytes)                       hello, first
+//	0x21 | u32 file | u32 chunk                   ask, any number
+//
+// and the server answers each ask, in order, with
+//
+//	0x22 | u8 status | u32 length | length bytes  status 0: the chunk
+//	                                              status 1: not yet (length 0)
+//	                                              status 2: not any more (length 0)
+//
+// The server answers only a hello whose token is that of one of its
+// running swarm sessions and a key that session's sender listed, and only
+// with chunks of that session verified in its store, read back and hashed
+// again before they leave. The asker knows each chunk's length from its
+// own offer; any other length is a protocol violation. Everything else
+// closes the connection with a code and no data:
+//
+//	20  no running swarm session here has that token
+//	21  the key is not one the sender listed for the session
+//	22  a chunk outside the session's files (an entry that is not a
+//	    file, a chunk past the file's end)
+//	23  more than 4 MiB of chunks asked and not yet answered (one chunk,
+//	    however large, may always be asked)
+//	24  a malformed swarm stream (no hello within 5 s, an unknown frame)
+//
+// A peer that stops reading its answers has at most 4 MiB outstanding;
+// QUIC flow control holds the rest. A swarm connection counts as unproven
+// (see Admission) until its hello names a running session that lists its
+// key.
 //
 // # Timeouts
 //

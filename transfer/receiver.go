@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -73,6 +74,9 @@ type ReceiverConfig struct {
 	Events      func(Event)
 	Logger      *slog.Logger
 	MaxSessions int
+	// NoSwarm: answer a sender's swarm offer as an ordinary one (fetch
+	// nothing from other receivers, serve them nothing).
+	NoSwarm bool
 }
 
 // Receiver accepts transfer sessions and writes files into a folder.
@@ -101,6 +105,13 @@ type Receiver struct {
 	// noTmpFiles names every partial file, as where O_TMPFILE is missing
 	// (tests).
 	noTmpFiles bool
+	// swarmCorrupt makes this receiver serve its swarm peers chunks with a
+	// flipped byte: a hostile peer, for tests only (never set outside
+	// them: no option reaches it).
+	swarmCorrupt bool
+	// swarmBans counts the swarm peers this receiver banned for a wrong
+	// chunk (tests read it).
+	swarmBans atomic.Int64
 
 	// offerBytes counts the bytes of the offers over smallOffer that are
 	// held until they are decided: a flood of large offers costs a bounded

@@ -17,8 +17,7 @@ import (
 // readControl takes the sender's FileEnd frames during the data phase.
 func (s *session) readControl() error {
 	for {
-		var fe wire.FileEnd
-		err := s.ctrl.expect(wire.TypeFileEnd, &fe)
+		t, body, err := s.ctrl.recv()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return wire.Errorf("the sender closed the control stream")
 		}
@@ -26,20 +25,35 @@ func (s *session) readControl() error {
 			return err
 		}
 		s.touch()
-		f := s.file(fe.File)
-		if f == nil {
-			return wire.Errorf("end of entry %d, which is not a file", fe.File)
+		switch {
+		case s.swarm != nil && t == wire.TypeSwarm:
+			err = s.swarm.onSwarm(body)
+		case s.swarm != nil && t == wire.TypeHave:
+			err = s.swarm.onHave(body)
+		default:
+			err = s.fileEnd(t, body)
 		}
-		ready, err := f.End(fe.Size, fe.Hash)
 		if err != nil {
 			return err
 		}
-		if ready {
-			if err := s.enqueue(f); err != nil {
-				return err
-			}
-		}
 	}
+}
+
+// fileEnd takes a FileEnd frame.
+func (s *session) fileEnd(t byte, body []byte) error {
+	var fe wire.FileEnd
+	if err := wire.DecodeFrame(t, wire.TypeFileEnd, body, &fe); err != nil {
+		return err
+	}
+	f := s.file(fe.File)
+	if f == nil {
+		return wire.Errorf("end of entry %d, which is not a file", fe.File)
+	}
+	ready, err := f.End(fe.Size, fe.Hash)
+	if err != nil || !ready {
+		return err
+	}
+	return s.enqueue(f)
 }
 
 // acceptData takes the sender's data streams on conn.

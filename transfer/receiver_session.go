@@ -63,6 +63,11 @@ type session struct {
 	started chan struct{} // closed once g runs (made when the token is registered)
 	closed  bool          // g is ending: nothing joins any more
 
+	// swarm is the session's part in its sender's swarm; nil unless the
+	// offer asked for one and this receiver takes part (set before the
+	// decision, never changed).
+	swarm *swarmIn
+
 	endCode quic.ApplicationErrorCode // why the session ended, set before ended closes
 	endMsg  string
 	further int // further connections of the sender, waiting or joined (under r.mu)
@@ -101,6 +106,10 @@ func (r *Receiver) handleConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	log := r.log.With("peer", peer.Short(), "addr", conn.RemoteAddr().String())
+	if conn.ConnectionState().TLS.NegotiatedProtocol == wire.ALPNSwarm {
+		r.handleSwarm(ctx, conn, peer)
+		return
+	}
 	deadline := time.Now().Add(r.offerTimeout)
 	actx, cancel := context.WithDeadline(ctx, deadline)
 	ctrl, data, err := firstStream(actx, conn)
@@ -218,7 +227,8 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	s.cancel = cancel
-	in, err := store.Open(s.r.dir, s.offer.checked, store.Options{Sender: s.peer, Overwrite: s.r.cfg.Overwrite, NoTmpFiles: s.r.noTmpFiles})
+	swarm := s.offer.Swarm && !s.r.cfg.NoSwarm
+	in, err := store.Open(s.r.dir, s.offer.checked, store.Options{Sender: s.peer, Overwrite: s.r.cfg.Overwrite, NoTmpFiles: s.r.noTmpFiles, Serve: swarm})
 	if err != nil {
 		return err
 	}
@@ -239,6 +249,9 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 	if d, ok := s.checkSpace(need); !ok {
 		return s.decline(d)
 	}
+	if swarm {
+		s.swarm = newSwarmIn(s)
+	}
 	if err := s.accept(have, kept, log); err != nil {
 		return err
 	}
@@ -249,7 +262,13 @@ func (s *session) run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	s.r.cfg.Events(EventSession{Info: s.info, Progress: s.prog, Resumed: s.prog.Done.Load()})
-	return s.receive(ctx)
+	if err := s.receive(ctx); err != nil {
+		return err
+	}
+	if s.swarm != nil {
+		s.swarm.linger(ctx)
+	}
+	return nil
 }
 
 // end reports how the session ended, lets go of its slot and files, and
@@ -344,7 +363,7 @@ func (s *session) accept(have []wire.Have, kept int64, log *slog.Logger) error {
 	s.r.register(s)
 	s.prog = &Progress{Total: s.info.Bytes}
 	s.prog.Done.Store(kept)
-	if err := s.ctrl.send(wire.TypeDecision, wire.Decision{Accept: true, Token: s.token, Name: s.r.cfg.Name, Have: have}); err != nil {
+	if err := s.ctrl.send(wire.TypeDecision, wire.Decision{Accept: true, Token: s.token, Name: s.r.cfg.Name, Have: have, Swarm: s.swarm != nil}); err != nil {
 		return err
 	}
 	log.Info("accepted", "files", s.nFiles, "bytes", s.info.Bytes, "resumed", kept)
@@ -421,6 +440,9 @@ func (s *session) receive(ctx context.Context) error {
 	g.Go(func() error { return s.acceptData(gctx, s.conn, g) })
 	g.Go(func() error { return s.finalize(gctx) })
 	g.Go(func() error { return s.watchdog(gctx) })
+	if s.swarm != nil {
+		g.Go(func() error { return s.swarm.run(gctx, g) })
+	}
 	err := g.Wait()
 	if s.complete.Load() {
 		// Done is sent: whatever the sender's close did to the readers

@@ -41,8 +41,12 @@ type SendOptions struct {
 	// StallTimeout is how long a session goes on with nothing taken or
 	// confirmed by the receiver before Send gives up (default 2 minutes).
 	StallTimeout time.Duration
-	Events       func(Event)
-	Logger       *slog.Logger
+	// NoSwarm (SendMany): send every receiver everything directly, as
+	// separate sends would, rather than having receivers fetch from one
+	// another.
+	NoSwarm bool
+	Events  func(Event)
+	Logger  *slog.Logger
 }
 
 // Result sums up a finished Send.
@@ -51,6 +55,9 @@ type Result struct {
 	Files     int
 	Bytes     int64 // size of all files
 	BytesSent int64 // file bytes put on the wire in this run
+	// FromPeers: file bytes the receiver took from the other receivers of
+	// a swarm in this run.
+	FromPeers int64
 }
 
 type sender struct {
@@ -70,6 +77,12 @@ type sender struct {
 	accepted   bool   // the receiver accepted the offer in this run
 
 	readingStdin atomic.Bool // waiting for standard input, not for the receiver
+
+	cache *readCache // chunks shared with the other sessions of a SendMany; nil for Send
+	sw    *swarmOut  // the swarm of a SendMany; nil without one
+	// member is this session's current attempt in the swarm: nil if the
+	// receiver did not join it (an ordinary transfer).
+	member *member
 }
 
 // Send offers paths to a receiver and moves them. A broken connection is
@@ -77,6 +90,29 @@ type sender struct {
 // that Send returns an error wrapping ErrInterrupted, and running it again
 // resumes.
 func Send(ctx context.Context, opt SendOptions) (Result, error) {
+	opt = sendDefaults(opt)
+	if opt.Text != "" {
+		return sendText(ctx, opt)
+	}
+	src, err := buildManifest(opt.Paths, opt.As, opt.Logger)
+	if err != nil {
+		return Result{}, err
+	}
+	s, err := prepareSender(opt, src, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	d, err := newDialer()
+	if err != nil {
+		return Result{}, err
+	}
+	defer d.Close()
+	s.d = d
+	return s.run(ctx)
+}
+
+// sendDefaults fills in the options left zero.
+func sendDefaults(opt SendOptions) SendOptions {
 	if opt.Streams <= 0 {
 		opt.Streams = 4
 	}
@@ -99,21 +135,20 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opt.Text != "" {
-		return sendText(ctx, opt)
-	}
-	src, err := buildManifest(opt.Paths, opt.As, opt.Logger)
-	if err != nil {
-		return Result{}, err
-	}
-	s := &sender{opt: opt, src: src, log: opt.Logger}
-	s.offer = wire.Offer{Version: wire.Version, Name: opt.Name}
+	return opt
+}
+
+// prepareSender prepares a session of src (shared, read-only) for opt's
+// receiver: the offer, its frame and digest, the progress.
+func prepareSender(opt SendOptions, src []source, sw *swarmOut) (*sender, error) {
+	s := &sender{opt: opt, src: src, log: opt.Logger, sw: sw}
+	s.offer = wire.Offer{Version: wire.Version, Name: opt.Name, Swarm: sw != nil}
 	var total int64
 	for _, e := range src {
 		s.offer.Entries = append(s.offer.Entries, e.Entry)
 		if e.Stream {
 			if opt.Stdin == nil {
-				return Result{}, errors.New("sending standard input needs a reader (SendOptions.Stdin)")
+				return nil, errors.New("sending standard input needs a reader (SendOptions.Stdin)")
 			}
 			s.streamed = true
 			total = -1
@@ -122,18 +157,13 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 		}
 	}
 	s.offer.Session = sessionID(s.offer.Entries)
+	var err error
 	if s.offerFrame, err = wire.AppendFrame(nil, wire.TypeOffer, s.offer); err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	s.digest = wire.OfferDigest(s.offerFrame[5:])
 	s.prog = &Progress{Total: total}
-	d, err := newDialer()
-	if err != nil {
-		return Result{}, err
-	}
-	defer d.Close()
-	s.d = d
-	return s.run(ctx)
+	return s, nil
 }
 
 func (s *sender) run(ctx context.Context) (Result, error) {

@@ -111,7 +111,12 @@ func (s *sender) dataStream(ctx context.Context, conn *quic.Conn, token []byte, 
 				return classify(err)
 			}
 		}
-		if err := item.sf.chunkSent(item.chunk, sum, func() error { return s.endFile(item.sf, ctrl) }); err != nil {
+		if m := s.member; m != nil {
+			item.sf.sent.Add(item.sf.src.ChunkLen(item.chunk))
+			if err := s.sw.sent(m, item, sum); err != nil {
+				return err
+			}
+		} else if err := item.sf.chunkSent(item.chunk, sum, func() error { return s.endFile(item.sf, ctrl) }); err != nil {
 			return err
 		}
 	}
@@ -126,6 +131,9 @@ func (s *sender) sendChunk(d *dataWriter, it workItem, buf []byte) ([wire.HashLe
 		return sum, err
 	}
 	length := it.sf.src.ChunkLen(it.chunk)
+	if s.cache != nil && length <= maxCachedChunk {
+		return s.sendShared(d, it, f, length)
+	}
 	if err := d.header(wire.ChunkHeader{File: uint32(it.sf.idx), Chunk: uint32(it.chunk), Len: uint32(length)}); err != nil {
 		return sum, err
 	}
@@ -150,6 +158,43 @@ func (s *sender) sendChunk(d *dataWriter, it workItem, buf []byte) ([wire.HashLe
 	}
 	h.Sum(sum[:0])
 	return sum, d.trailer(sum)
+}
+
+// sendShared writes one chunk taken from the read cache: read and hashed
+// once for all the sessions of a SendMany.
+func (s *sender) sendShared(d *dataWriter, it workItem, f *os.File, length int64) ([wire.HashLen]byte, error) {
+	data, sum, err := s.cache.get(chunkKey{it.sf.src, it.chunk}, length, func() ([]byte, [wire.HashLen]byte, error) {
+		return readChunk(f, it.sf.src, it.chunk, length)
+	})
+	if err != nil {
+		return sum, err
+	}
+	if err := d.header(wire.ChunkHeader{File: uint32(it.sf.idx), Chunk: uint32(it.chunk), Len: uint32(length)}); err != nil {
+		return sum, err
+	}
+	for len(data) > 0 { // piece by piece, so that progress moves as the stream does
+		n := min(len(data), pieceSize)
+		if _, err := d.bw.Write(data[:n]); err != nil {
+			return sum, classify(err)
+		}
+		s.prog.add(it.sf.fp, int64(n))
+		data = data[n:]
+	}
+	return sum, d.trailer(sum)
+}
+
+// readChunk reads a chunk of src into a new buffer and hashes it.
+func readChunk(f *os.File, src *source, chunk, length int64) ([]byte, [wire.HashLen]byte, error) {
+	var sum [wire.HashLen]byte
+	buf := make([]byte, length)
+	m, err := f.ReadAt(buf, chunk*src.Chunk)
+	if int64(m) < length {
+		if err == nil || errors.Is(err, io.EOF) {
+			return nil, sum, fmt.Errorf("%w: %s is shorter than when the transfer started", ErrSourceChanged, src.abs)
+		}
+		return nil, sum, fmt.Errorf("read %s: %w", src.abs, err)
+	}
+	return buf, blake3.Sum256(buf), nil
 }
 
 func (sf *sendFile) open() (*os.File, error) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
@@ -22,6 +23,11 @@ type sendFile struct {
 	hashes [][wire.HashLen]byte
 
 	fp *FileProgress
+	// In a swarm: bytes of the file kept by the receiver and sent to it
+	// directly, so that its delivery counts the rest, which came from the
+	// other receivers.
+	keptLen int64
+	sent    atomic.Int64
 
 	mu   sync.Mutex
 	left int // chunks of need not yet written
@@ -158,6 +164,7 @@ func (sf *sendFile) needAllBut(kept []int64) {
 	for _, c := range kept {
 		keptLen += sf.src.ChunkLen(c)
 	}
+	sf.keptLen = keptLen
 	sf.fp = newFileProgress(sf.src.Path, sf.src.Size, keptLen)
 }
 

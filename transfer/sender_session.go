@@ -55,6 +55,15 @@ func (s *sender) attempt(ctx context.Context, connected *bool) (Result, error) {
 	if err := ctrl.send(wire.TypePlan, plan); err != nil {
 		return Result{}, err
 	}
+	s.member = nil
+	if s.sw != nil && dec.Swarm {
+		m, err := s.sw.join(s, peer, conn.RemoteAddr().String(), ctrl, files)
+		defer s.sw.leave(m)
+		if err != nil {
+			return Result{}, err
+		}
+		s.member = m
+	}
 	s.prog.Done.Store(kept)
 	s.opt.Events(EventSession{Info: s.info, Progress: s.prog, Resumed: kept})
 	return s.deliver(ctx, conn, peer, ctrl, dec.Token, files)
@@ -221,7 +230,17 @@ func (s *sender) verify(conn *quic.Conn, ctrl *control, commitBody []byte, peer 
 func (s *sender) deliver(ctx context.Context, conn *quic.Conn, peer identity.DeviceID, ctrl *control, token []byte, files []*sendFile) (Result, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	work := make(chan workItem, 64)
-	g.Go(func() error { return s.schedule(gctx, files, ctrl, work) })
+	if s.member != nil {
+		// A swarm hands a chunk out when a stream is ready for it: the
+		// session that drains fastest takes the most.
+		work = make(chan workItem)
+	}
+	if m := s.member; m != nil {
+		g.Go(func() error { return s.swarmSchedule(gctx, m, work) })
+		g.Go(func() error { return s.sw.writer(gctx, m) })
+	} else {
+		g.Go(func() error { return s.schedule(gctx, files, ctrl, work) })
+	}
 	// Each QUIC connection has its own congestion controller: spreading the
 	// streams over several connections keeps the link full when one of
 	// them backs off after a loss (quic-go's NewReno halves on every loss).
@@ -244,9 +263,25 @@ func (s *sender) deliver(ctx context.Context, conn *quic.Conn, peer identity.Dev
 	g.Go(func() error { return s.watchdog(gctx, &heard) })
 	g.Go(func() error { return s.reports(gctx, ctrl, files, &heard, &done) })
 	err := g.Wait()
+	if errors.Is(err, errComplete) && s.member != nil {
+		// Done here, but the others may still fetch from this receiver:
+		// its connection stays until the swarm ends.
+		s.sw.finished(s.member)
+		wctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(conn.Context(), cancel)
+		s.sw.waitEnd(wctx, swarmIdle)
+		stop()
+		cancel()
+	}
 	if errors.Is(err, errComplete) {
 		conn.CloseWithError(codeDone, "")
-		return Result{Info: s.info, Files: done.Files, Bytes: done.Bytes}, nil
+		var peers int64
+		for _, sf := range files {
+			if s.member != nil && sf != nil && !sf.skip && !sf.src.Stream {
+				peers += max(sf.src.Size-sf.keptLen-sf.sent.Load(), 0)
+			}
+		}
+		return Result{Info: s.info, Files: done.Files, Bytes: done.Bytes, FromPeers: peers}, nil
 	}
 	if err == nil {
 		err = &connLost{errors.New("the session ended early")}
@@ -280,7 +315,32 @@ func (s *sender) reports(ctx context.Context, ctrl *control, files []*sendFile, 
 				return wire.Errorf("receiver reports entry %d done, which is not a file", fd.File)
 			}
 			sf := files[fd.File]
+			if s.member != nil && !sf.skip { // what came from the other receivers counts now
+				s.prog.Done.Add(max(sf.src.Size-sf.keptLen-sf.sent.Load(), 0))
+			}
 			s.opt.Events(EventFile{Path: sf.src.Path, Name: fd.Name, Size: sf.src.Size, Existing: sf.skip})
+		case wire.TypeWant:
+			var w wire.WantChunk
+			if s.member == nil {
+				return wire.Errorf("want from a receiver outside the swarm")
+			}
+			if err := wire.DecodeFrame(t, wire.TypeWant, body, &w); err != nil {
+				return err
+			}
+			if err := s.sw.want(s.member, w); err != nil {
+				return err
+			}
+		case wire.TypeGot:
+			var g wire.WantChunk
+			if s.member == nil {
+				return wire.Errorf("got from a receiver outside the swarm")
+			}
+			if err := wire.DecodeFrame(t, wire.TypeGot, body, &g); err != nil {
+				return err
+			}
+			if err := s.sw.got(s.member, g); err != nil {
+				return err
+			}
 		case wire.TypeDone:
 			if err := wire.DecodeFrame(t, wire.TypeDone, body, done); err != nil {
 				return err

@@ -90,6 +90,10 @@ type config struct {
 	profile   bool
 	smallFS   string // (c) receives into: "ext4" (a fresh one, as root) or "here"
 	out       string
+	// (g): the swarm
+	swarmN    int
+	swarmSize int64
+	swarmRate string
 }
 
 type bench struct {
@@ -113,7 +117,11 @@ func benchMain() int {
 	flag.IntVar(&cfg.lossPct, "loss", 1, "UDP loss in percent for case d")
 	flag.DurationVar(&cfg.delay, "delay", 2*time.Millisecond, "delay added to the sender-to-receiver direction for case d, on the receiving host through NFQUEUE (veth only; needs iptables-legacy; 0: none)")
 	flag.StringVar(&setups, "setups", "loopback,veth", "where to measure: loopback, veth (veth needs root)")
-	flag.StringVar(&cases, "cases", "a,b,c,d,e,f", "cases to run")
+	flag.StringVar(&cases, "cases", "a,b,c,d,e,f", "cases to run (g, the swarm, on request: it takes a few minutes)")
+	var swarmSize string
+	flag.IntVar(&cfg.swarmN, "swarmreceivers", 5, "case g: receivers")
+	flag.StringVar(&swarmSize, "swarmsize", "32MiB", "case g: the file")
+	flag.StringVar(&cfg.swarmRate, "swarmrate", "20mbit", "case g: every host's uplink (tc tbf rate)")
 	flag.BoolVar(&cfg.quick, "quick", false, "tiny sizes and 1 run (smoke test); explicit flags still win")
 	flag.BoolVar(&cfg.profile, "profile", false, "also make one CPU-profiled baseline and ferry run per setup (pprof files next to -out)")
 	flag.StringVar(&cfg.smallFS, "smallfs", "ext4", "case c receives into: ext4 (a fresh ext4 in a loop file, as root; see internal/bench/fs.go) or here (next to the test data)")
@@ -138,7 +146,7 @@ func benchMain() int {
 	for _, p := range []struct {
 		s   string
 		dst *int64
-	}{{size, &cfg.size}, {lossSize, &cfg.lossSize}, {smallSize, &cfg.smallSize}} {
+	}{{size, &cfg.size}, {lossSize, &cfg.lossSize}, {smallSize, &cfg.smallSize}, {swarmSize, &cfg.swarmSize}} {
 		if *p.dst, err = parseSize(p.s); err != nil || *p.dst <= 0 {
 			fmt.Fprintf(os.Stderr, "bench: bad size %q\n", p.s)
 			return 2
@@ -153,7 +161,7 @@ func benchMain() int {
 	}
 	cfg.cases = map[string]bool{}
 	for _, c := range strings.Split(cases, ",") {
-		if len(c) != 1 || c[0] < 'a' || c[0] > 'f' {
+		if len(c) != 1 || c[0] < 'a' || c[0] > 'g' {
 			fmt.Fprintf(os.Stderr, "bench: unknown case %q\n", c)
 			return 2
 		}
@@ -278,6 +286,13 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			continue
 		}
 		rep.measure(ctx, b, s)
+	}
+	if b.cfg.cases["g"] && ctx.Err() == nil {
+		if os.Geteuid() != 0 {
+			rep.Notes = append(rep.Notes, "case g skipped: needs root")
+		} else {
+			rep.Swarm = append(rep.Swarm, b.swarmCase(ctx))
+		}
 	}
 	rep.finish()
 	return rep, nil

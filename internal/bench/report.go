@@ -107,15 +107,16 @@ func mib(kib int64) float64 { return float64(kib) / 1024 }
 
 // report is what the bench prints and writes as JSON.
 type report struct {
-	Started   time.Time `json:"started"`
-	Secs      float64   `json:"secs"`
-	Host      hostInfo  `json:"host"`
-	Commit    string    `json:"commit"`
-	Config    any       `json:"config"`
-	LoadStart string    `json:"loadavg_start"`
-	LoadEnd   string    `json:"loadavg_end"`
-	Rows      []row     `json:"rows"`
-	Notes     []string  `json:"notes,omitempty"`
+	Started   time.Time  `json:"started"`
+	Secs      float64    `json:"secs"`
+	Host      hostInfo   `json:"host"`
+	Commit    string     `json:"commit"`
+	Config    any        `json:"config"`
+	LoadStart string     `json:"loadavg_start"`
+	LoadEnd   string     `json:"loadavg_end"`
+	Rows      []row      `json:"rows"`
+	Swarm     []swarmRow `json:"swarm,omitempty"`
+	Notes     []string   `json:"notes,omitempty"`
 }
 
 type hostInfo struct {
@@ -189,6 +190,11 @@ func (rep *report) finish() {
 }
 
 func (rep *report) failed() bool {
+	for _, r := range rep.Swarm {
+		if r.Err != "" {
+			return true
+		}
+	}
 	for _, r := range rep.Rows {
 		for _, s := range r.Series {
 			if len(s.Errors) > 0 {
@@ -412,6 +418,7 @@ func (rep *report) print(w *os.File) {
 			or(r.Target, "-"), or(r.Meets, "-"), r.Notes)
 	}
 	tw.Flush()
+	rep.printSwarm(w)
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}

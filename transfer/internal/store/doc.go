@@ -13,6 +13,11 @@
 // name (Incoming.Name): never over another file unless Options.Overwrite,
 // else "name (1).ext".
 //
+// For a swarm, a verified chunk can be read back and is hashed again on
+// the way (File.ReadVerified): from the partial file, or with
+// Options.Serve from the complete file, whose descriptor is kept open
+// after it is named (up to 64 files a set), until Close (serve.go).
+//
 // Every path comes through safepath (Check) and every file operation goes
 // through an os.Root, so nothing is created outside the folder or through a
 // symlink. Partial files and journals are created exclusively, owner-only;

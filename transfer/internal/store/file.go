@@ -25,6 +25,7 @@ type File struct {
 
 	opening sync.Mutex // held while the partial file is made (File.open)
 	f       *os.File   // the partial file, once open (set under opening)
+	served  *os.File   // the complete file, kept open to serve from (under opening; see keepServing)
 	tmp     bool       // f is an unnamed file (O_TMPFILE), linked under its final name when done
 
 	mu         sync.Mutex

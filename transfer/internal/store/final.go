@@ -76,6 +76,9 @@ func (in *Incoming) prepare(f *File) error {
 // descriptors are closed and its journal removed, whatever the outcome.
 func (in *Incoming) Name(f *File) (string, error) {
 	name, err := in.rename(f)
+	if err == nil {
+		f.keepServing()
+	}
 	f.closeFiles()
 	if err != nil {
 		return "", in.storageErr(err)

@@ -26,6 +26,9 @@ type Options struct {
 	// NoTmpFiles names every partial file, as where O_TMPFILE is missing
 	// (tests).
 	NoTmpFiles bool
+	// Serve keeps complete files open (up to maxServed) so that their
+	// chunks can be read back (File.ReadVerified) until Close.
+	Serve bool
 }
 
 // Incoming is one set of files being received into a folder.
@@ -39,6 +42,7 @@ type Incoming struct {
 	tmpChecked bool
 	noLink     bool                       // no hard links here: named partials are renamed (see place)
 	perDir     map[string]int             // files of the set, by folder
+	served     int                        // complete files kept open to serve from (see keepServing)
 	listed     map[string]map[string]bool // names in a folder at the start, for existing
 
 	// hashers are the chunk hashers not in use: a BLAKE3 hasher is large
@@ -91,6 +95,7 @@ func (in *Incoming) Close() {
 	for _, f := range in.files {
 		if f != nil {
 			f.closeFiles()
+			f.closeServed()
 		}
 	}
 	in.mu.Lock()

@@ -34,6 +34,12 @@ func frameValue(t byte) any {
 		return new(DoneFrame)
 	case TypeCommit, TypeNonce, TypeReveal:
 		return new(NonceFrame)
+	case TypeSwarm:
+		return new(Swarm)
+	case TypeHave:
+		return new(HaveChunk)
+	case TypeWant, TypeGot:
+		return new(WantChunk)
 	}
 	return nil
 }
@@ -220,7 +226,7 @@ func normEntries(o Offer) Offer {
 	return o
 }
 
-var frameTypes = []byte{TypeOffer, TypeDecision, TypePlan, TypeFileEnd, TypeFileDone, TypeError, TypeDone, TypeCommit, TypeNonce, TypeReveal}
+var frameTypes = []byte{TypeOffer, TypeDecision, TypePlan, TypeFileEnd, TypeFileDone, TypeError, TypeDone, TypeCommit, TypeNonce, TypeReveal, TypeSwarm, TypeHave, TypeWant, TypeGot}
 
 // ReadText, the receiver's reader of the Text frame after a text offer
 // that announced size bytes hashing to the SHA-256 of want: it accepts

@@ -67,6 +67,8 @@ func DecodeOffer(r io.Reader, n int64) (Offer, []byte, error) {
 				err = decodeEntries(dec, &o, n)
 			case "text":
 				err = decodeTextRef(dec, &o)
+			case "swarm":
+				err = dec.Decode(&o.Swarm)
 			default:
 				var skip json.RawMessage
 				err = dec.Decode(&skip)
@@ -101,7 +103,7 @@ func DecodeOffer(r io.Reader, n int64) (Offer, []byte, error) {
 // offerField maps a JSON key to the Offer field it sets, as encoding/json
 // would: exactly, else ignoring case.
 func offerField(key string) string {
-	for _, f := range []string{"v", "name", "session", "entries", "text"} {
+	for _, f := range []string{"v", "name", "session", "entries", "text", "swarm"} {
 		if key == f || strings.EqualFold(key, f) {
 			return f
 		}

@@ -76,7 +76,7 @@ func FrameCap(t byte) (int, bool) {
 	case TypeCommit, TypeNonce, TypeReveal:
 		return MaxNonceFrame, true
 	}
-	return 0, false
+	return swarmFrameCap(t)
 }
 
 // Offer is the sender's manifest.
@@ -88,6 +88,9 @@ type Offer struct {
 	// Text, in an offer of protocol TextVersion (and only there), says a
 	// Text frame follows: a text message instead of files (message.go).
 	Text *TextRef `json:"text,omitempty"`
+	// Swarm: the sender sends to several receivers and can have them
+	// fetch chunks from one another (see Decision.Swarm).
+	Swarm bool `json:"swarm,omitempty"`
 }
 
 // Entry is one file or folder of an offer. Path is relative, "/"-separated, NFC.
@@ -125,6 +128,10 @@ type Decision struct {
 	Token  []byte  `json:"token,omitempty"` // data streams present it
 	Name   string  `json:"name,omitempty"`  // the receiver's display name
 	Have   []Have  `json:"have,omitempty"`  // verified chunks kept from earlier attempts
+	// Swarm: the receiver takes part in the sender's swarm (only in answer
+	// to an offer with Swarm): it takes Swarm, Have frames and fetches
+	// chunks from the other receivers.
+	Swarm bool `json:"swarm,omitempty"`
 }
 
 // Decline says why a receiver refused an offer; a sender acts on it.

@@ -1,0 +1,519 @@
+package transfer
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ferry-lan/ferry/identity"
+	"github.com/ferry-lan/ferry/transfer/internal/wire"
+)
+
+// The sender's side of a swarm (see doc.go, "Swarm"): each chunk goes on
+// the wire once, to the receiver whose data streams ask for work first
+// (the one with the shortest queue), and every other receiver that needs
+// it is told who holds it and its hash. A receiver's Want, a chunk whose
+// holders are all gone, or a receiver that joins when no one else can
+// give it a chunk, is sent directly: the sender is the holder of last
+// resort.
+
+// swarmOut is one SendMany's swarm.
+type swarmOut struct {
+	token []byte
+	src   []source
+
+	mu      sync.Mutex
+	wake    chan struct{} // closed and replaced whenever work may have appeared
+	members []*member
+	files   []*swarmFile // by entry; nil for folders
+}
+
+// swarmFile is what the swarm knows of one file.
+type swarmFile struct {
+	hash    [][wire.HashLen]byte
+	known   []bool      // hash known: sent to someone, or kept by someone
+	holders [][]*member // who has each chunk
+	seeder  []*member   // whom each chunk not yet known went to (nil: nobody yet)
+	// resend: the member a chunk is being sent to again, for want of a
+	// holder the others could reach; waiters: those told of it once it
+	// has gone out, rather than each sent it again.
+	resend  []*member
+	waiters [][]*member
+	nKnown  int
+}
+
+// member is one receiver's session in the swarm (one attempt of it).
+type member struct {
+	s      *sender
+	id     identity.DeviceID
+	addr   string
+	ctrl   *control
+	files  []*sendFile
+	needs  [][]bool   // by file and chunk: still to come from the swarm
+	direct []workItem // to send this member directly
+	ended  []bool     // FileEnd sent
+	posF   int        // the seeding cursor: no chunk before it is left to seed
+	posC   int64
+	active bool // connected: may serve the others
+	done   bool // has everything
+	seeded int  // chunks handed to it first
+	// told: the holders m was told of, by chunk; a Want is answered with
+	// a holder not among them, if there is one (else the chunk itself).
+	told map[chunkRef][]*member
+	// outbox: control frames for m, sent by its writer; kick wakes it.
+	outbox []frame
+	kick   chan struct{}
+}
+
+// seedSlack is how many more chunks a member may have been handed first
+// than the member handed the fewest: each receiver then re-serves about
+// an equal share, whichever drains its streams first.
+const seedSlack = 2
+
+// mayseedLocked reports whether m may be handed another chunk first: it
+// is not more than seedSlack ahead of any member still receiving that
+// has something left to be handed.
+func (sw *swarmOut) mayseedLocked(m *member) bool {
+	for _, o := range sw.members {
+		if o != m && o.active && !o.done && o.posF < len(o.files) && m.seeded >= o.seeded+seedSlack {
+			return false
+		}
+	}
+	return true
+}
+
+func newSwarmOut(src []source) *swarmOut {
+	sw := &swarmOut{token: make([]byte, wire.TokenLen), src: src, wake: make(chan struct{})}
+	rand.Read(sw.token)
+	sw.files = make([]*swarmFile, len(src))
+	for i := range src {
+		if src[i].Dir || src[i].Stream {
+			continue
+		}
+		n := src[i].Chunks()
+		sw.files[i] = &swarmFile{hash: make([][wire.HashLen]byte, n), known: make([]bool, n), holders: make([][]*member, n), seeder: make([]*member, n),
+			resend: make([]*member, n), waiters: make([][]*member, n)}
+	}
+	return sw
+}
+
+// wakeLocked tells every waiting scheduler to look again.
+func (sw *swarmOut) wakeLocked() {
+	close(sw.wake)
+	sw.wake = make(chan struct{})
+}
+
+// frame is a control frame for one member, sent outside the lock.
+type frame struct {
+	to  *member
+	t   byte
+	v   any
+	end *sendFile // a FileEnd: sent through the member's endFile
+}
+
+// join adds an accepted session, after its plan, to the swarm: it gets
+// the list of the others (and they the new list), a Have for each chunk it
+// needs that someone holds, or the chunk directly if no one else does, and
+// the end of every file whose hashes are all known. What it kept from
+// earlier attempts makes it a holder.
+func (sw *swarmOut) join(s *sender, id identity.DeviceID, addr string, ctrl *control, files []*sendFile) (*member, error) {
+	m := &member{s: s, id: id, addr: addr, ctrl: ctrl, files: files, active: true, kick: make(chan struct{}, 1),
+		needs: make([][]bool, len(files)), ended: make([]bool, len(files))}
+	sw.mu.Lock()
+	var frames []frame
+	for i, sf := range files {
+		f := sw.files[i]
+		if sf == nil || f == nil || sf.skip {
+			continue
+		}
+		m.needs[i] = make([]bool, len(f.known))
+		for _, c := range sf.need {
+			m.needs[i][c] = true
+		}
+		for c := range f.known {
+			if !m.needs[i][c] {
+				frames = append(frames, sw.learnLocked(m, i, int64(c), sf.hashes[c])...)
+			}
+		}
+	}
+	sw.members = slices.DeleteFunc(sw.members, func(o *member) bool { return o.s == s }) // an earlier attempt
+	sw.members = append(sw.members, m)
+	for i, need := range m.needs {
+		f := sw.files[i]
+		for c, n := range need {
+			if !n || !f.known[c] {
+				continue
+			}
+			if h := sw.holderLocked(f, c, m); h != nil {
+				frames = append(frames, m.haveFrame(i, int64(c), f.hash[c], h))
+			} else {
+				m.direct = append(m.direct, workItem{files[i], int64(c)})
+			}
+		}
+	}
+	for i := range files {
+		frames = append(frames, sw.fileEndLocked(m, i)...)
+	}
+	for _, o := range sw.members {
+		if o.active {
+			frames = append(frames, frame{to: o, t: wire.TypeSwarm, v: sw.listLocked()})
+		}
+	}
+	// The list first: a Have names a holder from it.
+	slices.SortStableFunc(frames, func(a, b frame) int {
+		return boolInt(b.t == wire.TypeSwarm && b.end == nil) - boolInt(a.t == wire.TypeSwarm && a.end == nil)
+	})
+	sw.postLocked(frames)
+	sw.wakeLocked()
+	sw.mu.Unlock()
+	return m, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// postLocked puts frames in their members' outboxes, in order; each
+// member's writer sends them. Nobody writes a control stream but its
+// writer: a goroutine that also reads one (the sender's reports) never
+// waits for a receiver that may be waiting for it.
+func (sw *swarmOut) postLocked(frames []frame) {
+	for _, f := range frames {
+		f.to.outbox = append(f.to.outbox, f)
+		select {
+		case f.to.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// writer sends m's outbox on its control stream until ctx ends.
+func (sw *swarmOut) writer(ctx context.Context, m *member) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.kick:
+		}
+		sw.mu.Lock()
+		batch := m.outbox
+		m.outbox = nil
+		sw.mu.Unlock()
+		for _, f := range batch {
+			var err error
+			if f.end != nil {
+				err = m.s.swarmFileEnd(f.end, m.ctrl)
+			} else {
+				err = m.ctrl.send(f.t, f.v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func have(file int, c int64, h [wire.HashLen]byte, holder *member) wire.HaveChunk {
+	return wire.HaveChunk{File: file, Chunk: c, Hash: h[:], Holder: holder.id.String()}
+}
+
+// haveFrame is a Have for m naming holder, which m is then known to have
+// been told of (under the swarm's lock).
+func (m *member) haveFrame(file int, c int64, h [wire.HashLen]byte, holder *member) frame {
+	ref := chunkRef{file, c}
+	if m.told == nil {
+		m.told = make(map[chunkRef][]*member)
+	}
+	m.told[ref] = append(m.told[ref], holder)
+	return frame{to: m, t: wire.TypeHave, v: have(file, c, h, holder)}
+}
+
+// listLocked is the Swarm frame: the token and every connected member.
+func (sw *swarmOut) listLocked() wire.Swarm {
+	l := wire.Swarm{Token: sw.token}
+	for _, o := range sw.members {
+		if o.active && len(l.Peers) < wire.MaxSwarmPeers {
+			l.Peers = append(l.Peers, wire.SwarmPeer{ID: o.id.String(), Addrs: []string{o.addr}})
+		}
+	}
+	return l
+}
+
+// holderLocked is a connected holder of chunk c other than m, the one with
+// the fewest chunks to give (a rough shortest queue), or nil.
+func (sw *swarmOut) holderLocked(f *swarmFile, c int, m *member) *member {
+	var best *member
+	for _, h := range f.holders[c] {
+		if h != m && h.active && (best == nil || len(h.direct) < len(best.direct)) {
+			best = h
+		}
+	}
+	return best
+}
+
+// learnLocked records that m holds chunk c of file i with hash h, and
+// returns the Haves for the others that need it and the ends of files now
+// fully known.
+func (sw *swarmOut) learnLocked(m *member, i int, c int64, h [wire.HashLen]byte) []frame {
+	f := sw.files[i]
+	first := !f.known[c]
+	if first {
+		f.known[c], f.hash[c] = true, h
+		f.nKnown++
+	}
+	if !slices.Contains(f.holders[c], m) {
+		f.holders[c] = append(f.holders[c], m)
+	}
+	if m.needs[i] != nil {
+		m.needs[i][c] = false
+	}
+	if !first {
+		if f.resend[c] != m {
+			return nil
+		}
+		f.resend[c] = nil
+		var frames []frame
+		for _, w := range f.waiters[c] {
+			if w != m && w.active {
+				frames = append(frames, w.haveFrame(i, c, h, m))
+			}
+		}
+		f.waiters[c] = nil
+		return frames
+	}
+	var frames []frame
+	for _, o := range sw.members {
+		if o != m && o.active && o.needs[i] != nil && o.needs[i][c] {
+			frames = append(frames, o.haveFrame(i, c, h, m))
+		}
+	}
+	if f.nKnown == len(f.known) {
+		for _, o := range sw.members {
+			if o.active {
+				frames = append(frames, sw.fileEndLocked(o, i)...)
+			}
+		}
+	}
+	return frames
+}
+
+// fileEndLocked is m's FileEnd of file i if every hash of the file is
+// known and m has not had it.
+func (sw *swarmOut) fileEndLocked(m *member, i int) []frame {
+	f, sf := sw.files[i], m.files[i]
+	if f == nil || sf == nil || sf.skip || m.ended[i] || f.nKnown != len(f.known) {
+		return nil
+	}
+	m.ended[i] = true
+	copy(sf.hashes, f.hash)
+	return []frame{{to: m, end: sf}}
+}
+
+// sent records that chunk it went on the wire to m, with its hash.
+func (sw *swarmOut) sent(m *member, it workItem, sum [wire.HashLen]byte) error {
+	sw.mu.Lock()
+	sw.postLocked(sw.learnLocked(m, it.sf.idx, it.chunk, sum))
+	sw.mu.Unlock()
+	return nil
+}
+
+// want queues chunk c of file i for m directly (m's Want).
+func (sw *swarmOut) want(m *member, w wire.WantChunk) error {
+	if w.File < 0 || w.File >= len(m.files) || m.files[w.File] == nil || sw.files[w.File] == nil ||
+		w.Chunk < 0 || w.Chunk >= int64(len(sw.files[w.File].known)) {
+		return wire.Errorf("want of chunk %d of entry %d", w.Chunk, w.File)
+	}
+	sw.mu.Lock()
+	f := sw.files[w.File]
+	if f.known[w.Chunk] {
+		for _, h := range f.holders[w.Chunk] {
+			if h != m && h.active && !slices.Contains(m.told[chunkRef{w.File, w.Chunk}], h) {
+				sw.postLocked([]frame{m.haveFrame(w.File, w.Chunk, f.hash[w.Chunk], h)})
+				sw.mu.Unlock()
+				return nil
+			}
+		}
+	}
+	defer sw.mu.Unlock()
+	if r := f.resend[w.Chunk]; r != nil && r != m && r.active {
+		// Already on its way again to another receiver: m hears of it
+		// from there.
+		f.waiters[w.Chunk] = append(f.waiters[w.Chunk], m)
+		return nil
+	}
+	f.resend[w.Chunk] = m
+	m.direct = append(m.direct, workItem{m.files[w.File], w.Chunk})
+	sw.wakeLocked()
+	return nil
+}
+
+// got records that m fetched a chunk from another receiver: m holds it
+// too, and may be named to those whose holder fails them.
+func (sw *swarmOut) got(m *member, g wire.WantChunk) error {
+	if g.File < 0 || g.File >= len(m.files) || m.files[g.File] == nil || sw.files[g.File] == nil ||
+		g.Chunk < 0 || g.Chunk >= int64(len(sw.files[g.File].known)) {
+		return wire.Errorf("got of chunk %d of entry %d", g.Chunk, g.File)
+	}
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	f := sw.files[g.File]
+	if !f.known[g.Chunk] {
+		return wire.Errorf("got of chunk %d of entry %d, which nobody was sent", g.Chunk, g.File)
+	}
+	if !slices.Contains(f.holders[g.Chunk], m) {
+		f.holders[g.Chunk] = append(f.holders[g.Chunk], m)
+	}
+	if m.needs[g.File] != nil {
+		m.needs[g.File][g.Chunk] = false
+	}
+	return nil
+}
+
+// next is m's next chunk to send: one it asked for or must have directly,
+// else the next chunk nobody has had yet that m needs. ok is false when
+// ctx ends.
+func (sw *swarmOut) next(ctx context.Context, m *member) (workItem, bool) {
+	for {
+		sw.mu.Lock()
+		if len(m.direct) > 0 {
+			it := m.direct[0]
+			m.direct = m.direct[1:]
+			sw.mu.Unlock()
+			return it, true
+		}
+		for ; m.posF < len(m.files) && sw.mayseedLocked(m); m.posF, m.posC = m.posF+1, 0 {
+			f, need := sw.files[m.posF], m.needs[m.posF]
+			if f == nil || need == nil {
+				continue
+			}
+			for ; m.posC < int64(len(need)); m.posC++ {
+				c := m.posC
+				if need[c] && !f.known[c] && f.seeder[c] == nil {
+					f.seeder[c] = m
+					m.seeded++
+					need[c] = false
+					it := workItem{m.files[m.posF], c}
+					m.posC++
+					sw.wakeLocked() // the others may be waiting for m to catch up
+					sw.mu.Unlock()
+					return it, true
+				}
+			}
+		}
+		wake := sw.wake
+		sw.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return workItem{}, false
+		case <-wake:
+		}
+	}
+}
+
+// leave takes m out of the swarm: its attempt ended (done: with every
+// file delivered). Chunks handed to it that never went out go to whoever
+// asks next; those it held are fetched elsewhere (receivers that fail to
+// reach it ask the sender).
+func (sw *swarmOut) leave(m *member) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	m.active = false
+	for i, f := range sw.files {
+		if f == nil {
+			continue
+		}
+		for c, sd := range f.seeder {
+			if sd == m && !f.known[c] {
+				f.seeder[c] = nil
+			}
+		}
+		for c, r := range f.resend {
+			if r != m {
+				continue
+			}
+			f.resend[c] = nil
+			for len(f.waiters[c]) > 0 { // the next waiter still connected has it sent instead
+				w := f.waiters[c][0]
+				f.waiters[c] = f.waiters[c][1:]
+				if w.active && w != m {
+					f.resend[c] = w
+					w.direct = append(w.direct, workItem{w.files[i], int64(c)})
+					break
+				}
+			}
+		}
+	}
+	for _, o := range sw.members {
+		o.posF, o.posC = 0, 0
+	}
+	sw.wakeLocked()
+}
+
+// finished marks m as having everything; it keeps serving the others.
+func (sw *swarmOut) finished(m *member) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	m.done = true
+	sw.wakeLocked()
+}
+
+// waitEnd waits until no member is still receiving (connected and not
+// done), ctx ends, or limit passes: then the swarm is over for a member
+// that is done, and its connection may close.
+func (sw *swarmOut) waitEnd(ctx context.Context, limit time.Duration) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		sw.mu.Lock()
+		busy := slices.ContainsFunc(sw.members, func(o *member) bool { return o.active && !o.done })
+		wake := sw.wake
+		sw.mu.Unlock()
+		if !busy {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-wake:
+		}
+	}
+}
+
+// swarmFileEnd sends a FileEnd in a swarm: as endFile, but the source
+// stays open (the receiver may still want chunks of it directly).
+func (s *sender) swarmFileEnd(sf *sendFile, ctrl *control) error {
+	fi, err := os.Stat(sf.src.abs)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", sf.src.abs, err)
+	}
+	if fi.Size() != sf.src.Size || fi.ModTime().UnixNano() != sf.src.MTime {
+		return fmt.Errorf("%w: %s; send it again when it is complete", ErrSourceChanged, sf.src.abs)
+	}
+	sum := wire.FileHash(sf.src.Size, sf.src.Chunk, sf.hashes)
+	return ctrl.send(wire.TypeFileEnd, wire.FileEnd{File: sf.idx, Size: sf.src.Size, Hash: sum[:]})
+}
+
+// swarmSchedule feeds work with m's chunks until ctx ends.
+func (s *sender) swarmSchedule(ctx context.Context, m *member, work chan<- workItem) error {
+	defer close(work)
+	for {
+		it, ok := s.sw.next(ctx, m)
+		if !ok {
+			return nil
+		}
+		select {
+		case work <- it:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}

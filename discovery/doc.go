@@ -113,9 +113,14 @@
 // refresh is due within 2 % of the TTL and 250 ms), this browser takes the
 // question as asked, unless that query lists the record as a known answer
 // with at least half its TTL, which would keep the responder silent. A PTR
-// query due within a second is taken as asked likewise, when the other host
-// asks the same question with no known answer this browser would not list.
-// A browser's own queries, which come back to it, do not count.
+// query is taken as asked likewise, when the other host asks the same
+// question with no known answer this browser would not list, and this
+// browser's is due within a second or within the later half of its wait:
+// on a LAN of many browsers their queries stand in for one another, and the
+// LAN carries about one browser's. A query whose known answers span several
+// packets (TC) is looked at once its last packet, from the same address and
+// port within 500 ms, is in; not at all if that never comes. A browser's
+// own queries, which come back to it, do not count.
 //
 // A unicast response is accepted only within two seconds of a QU query on
 // that interface, and only from an address of that interface's networks

@@ -63,6 +63,17 @@ func (s *ptrSchedule) sent(now time.Time) {
 	s.next = now.Add(s.interval)
 }
 
+// dupPTRSpan is how soon a link's next PTR query, after a wait of interval,
+// must be due to count as sent when another host asks the same question
+// with known answers that this browser would all list too (§7.3): within
+// the second, or within the later half of the wait. Every answer that
+// browser's query draws reaches this one, so on a LAN of many browsers
+// their queries stand in for one another and the LAN carries about one
+// browser's queries, while each browser still asks at least every interval.
+func dupPTRSpan(interval time.Duration) time.Duration {
+	return max(dupPTRWindow, interval/2)
+}
+
 // dupSRVWindow is how soon a refresh query must be due to count as sent when
 // another host asks the same question (§7.3): browsers that hold the same
 // record plan their refreshes at the same fractions of its TTL, apart by the

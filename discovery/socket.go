@@ -201,7 +201,9 @@ func deliver(ctx context.Context, out chan<- packet, b []byte, ifIndex int, dst 
 		p.resp = &r
 	} else {
 		q, err := queryOf(msg)
-		if err != nil || len(q.questions) == 0 || p.unicast {
+		// A packet without questions may carry more known answers of a
+		// truncated query (§7.2).
+		if err != nil || len(q.questions) == 0 && len(q.knownPTR) == 0 || p.unicast {
 			return true
 		}
 		p.query, p.digest = &q, digest(b)

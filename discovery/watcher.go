@@ -41,7 +41,8 @@ type watcher struct {
 	links   map[int]*linkState // by interface index
 	linkErr string             // the last interface error logged
 	warned  map[string]bool
-	own     map[uint64]time.Time // digests of the queries sent lately, to know them when they loop back
+	own     map[uint64]time.Time           // digests of the queries sent lately, to know them when they loop back
+	split   map[netip.AddrPort]*splitQuery // other hosts' truncated queries, until their last packet
 
 	dirty      bool
 	dirtySince time.Time
@@ -144,6 +145,11 @@ func (w *watcher) tick(now time.Time) {
 			delete(w.own, d)
 		}
 	}
+	for src, sq := range w.split {
+		if now.Sub(sq.at) > splitWait {
+			delete(w.split, src)
+		}
+	}
 	if w.dirty && !now.Before(w.dirtySince.Add(coalesce)) {
 		w.flush(now)
 	}
@@ -222,14 +228,56 @@ func (w *watcher) transmit(st *linkState, now time.Time, qs []question, known []
 	}
 }
 
+// splitQuery is another host's query whose known answers span several
+// packets (§7.2): its first packet, with the questions and the TC bit, and
+// the known answers of the packets without questions that followed from the
+// same address and port.
+type splitQuery struct {
+	q       query
+	ifIndex int
+	at      time.Time // when its first packet came
+}
+
+// Bounds on the truncated queries a browser assembles to observe them.
+const (
+	splitWait = 500 * time.Millisecond // a query's last packet comes within this of its first (§7.2 allows a responder 400–500 ms)
+	maxSplit  = 64                     // sources at once
+)
+
 // observeQuery notes another host's query on the group (RFC 6762 §7.3): a
 // question this browser is about to ask counts as asked, since the answer
 // will reach this browser too, unless the other host's known answers would
-// keep a responder from answering what this browser needs.
+// keep a responder from answering what this browser needs. A query whose
+// known answers span several packets is looked at once its last packet
+// (the one without the TC bit) is in; one not complete within splitWait,
+// or that kept fewer known answers than it listed, is not.
 func (w *watcher) observeQuery(p packet) {
-	st := w.linkFor(p.ifIndex)
 	q := p.query
-	if st == nil || q.tc || q.partial {
+	if len(q.questions) == 0 { // more known answers for a truncated query
+		sq := w.split[p.src]
+		if sq == nil || sq.ifIndex != p.ifIndex || p.at.Sub(sq.at) > splitWait {
+			delete(w.split, p.src)
+			return
+		}
+		sq.q.knownPTR = append(sq.q.knownPTR, q.knownPTR...)
+		sq.q.knownSRV = append(sq.q.knownSRV, q.knownSRV...)
+		sq.q.partial = sq.q.partial || q.partial || len(sq.q.knownPTR)+len(sq.q.knownSRV) > maxKnown
+		if q.tc {
+			return
+		}
+		delete(w.split, p.src)
+		q, p.at = &sq.q, sq.at
+	} else if q.tc {
+		if w.split == nil {
+			w.split = make(map[netip.AddrPort]*splitQuery)
+		}
+		if _, ok := w.split[p.src]; ok || len(w.split) < maxSplit {
+			w.split[p.src] = &splitQuery{q: *q, ifIndex: p.ifIndex, at: p.at}
+		}
+		return
+	}
+	st := w.linkFor(p.ifIndex)
+	if st == nil || q.partial {
 		return
 	}
 	for _, qn := range q.questions {
@@ -270,7 +318,7 @@ func (w *watcher) observeSRVQuestion(st *linkState, q *query, qn question, at ti
 
 func (w *watcher) observePTRQuestion(st *linkState, q *query, qn question, at time.Time) {
 	names := w.lookup.names()
-	if len(names) != 1 || qn.name != strings.ToLower(names[0]) || st.ptr.first() || st.ptr.next.Sub(at) > dupPTRWindow {
+	if len(names) != 1 || qn.name != strings.ToLower(names[0]) || st.ptr.first() || st.ptr.next.Sub(at) > dupPTRSpan(st.ptr.interval) {
 		return
 	}
 	owner, _ := ptrOwner(qn.name)

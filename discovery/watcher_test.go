@@ -761,3 +761,80 @@ func TestWatcherBrowsersShareRefreshes(t *testing.T) {
 		}
 	}
 }
+
+// TestWatcherDuplicatePTRTruncated: another browser's PTR query whose known
+// answers span several packets (TC) counts as this browser's next PTR
+// query (RFC 6762 §7.3) once its last packet is in, if this browser would
+// list all of them too and its own query is due within the later half of
+// its wait; not if the other lists an instance this browser does not know,
+// not if its last packet never comes, and not too early.
+func TestWatcherDuplicatePTRTruncated(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var rs []rec
+	for i := range 200 {
+		rs = append(rs, rec{svc: Service{Name: fmt.Sprintf("desk-%d", i), ID: testID(fmt.Sprintf("d%d", i)), Port: 1},
+			ttl: 4500, addrs: []string{"10.231.0.7"}})
+	}
+	stranger := rec{svc: Service{Name: "stranger", ID: testID("stranger"), Port: 1}, ttl: 4500, addrs: []string{"10.231.0.9"}}
+	other := netip.MustParseAddrPort("10.231.0.50:5353")
+	for _, tc := range []struct {
+		name     string
+		extra    bool          // the other browser knows one more instance
+		dropLast bool          // the other's last packet is lost
+		before   time.Duration // how long before this browser's query the other's goes out
+		counts   bool
+	}{
+		{name: "covered, in the later half", before: 10 * time.Second, counts: true},
+		{name: "covered, too early", before: 20 * time.Second},
+		{name: "lists a stranger", extra: true, before: 10 * time.Second},
+		{name: "last packet lost", dropLast: true, before: 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := t0.Add(40 * time.Second)
+			at := next.Add(-tc.before)
+			seen := at.Add(-time.Second) // both caches fresh when the other asks
+			w, _ := newTestWatcher()
+			for i := 0; i < len(rs); i += 10 {
+				w.feed(t, seen, 2, false, rs[i:i+10]...)
+			}
+			st := w.links[2]
+			st.ptr = ptrSchedule{next: next, interval: 30 * time.Second}
+
+			// The other browser's query, as it sends it: same cache (and
+			// perhaps one more), so the same known answers.
+			w2, tx2 := newTestWatcher()
+			for i := 0; i < len(rs); i += 10 {
+				w2.feed(t, seen, 2, false, rs[i:i+10]...)
+			}
+			if tc.extra {
+				w2.feed(t, seen, 2, false, stranger)
+			}
+			w2.queryPTR(w2.links[2], at, false, nil)
+			sent := tx2.take()
+			if len(sent) < 3 || !sent[0].msg.Truncated {
+				t.Fatalf("the other browser's query is %d packets, want several, the first truncated", len(sent))
+			}
+			if tc.dropLast {
+				sent = sent[:len(sent)-1]
+			}
+			for i, s := range sent {
+				b, err := s.msg.Pack()
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, err := parseQuery(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w.handle(packet{ifIndex: 2, at: at.Add(time.Duration(i) * time.Millisecond), src: other, query: &q, digest: digest(b)})
+			}
+			moved := st.ptr.next != next
+			if moved != tc.counts {
+				t.Errorf("next PTR query moved %v (to %v), want %v", moved, st.ptr.next.Sub(t0), tc.counts)
+			}
+			if tc.counts && st.ptr.next != at.Add(60*time.Second) {
+				t.Errorf("next PTR query at %v, want the doubled wait after the other's, %v", st.ptr.next.Sub(t0), at.Add(60*time.Second).Sub(t0))
+			}
+		})
+	}
+}

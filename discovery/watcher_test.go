@@ -38,6 +38,12 @@ func (r *recorder) send(ifi *net.Interface, v6 bool, b []byte) error {
 	return nil
 }
 
+// parsed is the query as another browser would decode it, and its bytes.
+func (s sentQuery) parsed(t *testing.T) (query, []byte) {
+	t.Helper()
+	return mustParseQuery(t, s.msg)
+}
+
 // take returns what was sent since the last take.
 func (r *recorder) take() []sentQuery {
 	s := r.sent
@@ -714,14 +720,7 @@ func TestWatcherBrowsersShareRefreshes(t *testing.T) {
 				}
 				batches[i]++
 				asked[i] += len(s.msg.Question)
-				b, err := s.msg.Pack()
-				if err != nil {
-					t.Fatal(err)
-				}
-				q, err := parseQuery(b)
-				if err != nil {
-					t.Fatal(err)
-				}
+				q, b := s.parsed(t)
 				for j, other := range ws {
 					if j != i {
 						inFlight = append(inFlight, delivery{at: now.Add(latency), to: other, p: packet{ifIndex: 2, at: now.Add(latency), query: &q, digest: digest(b)}})
@@ -818,14 +817,7 @@ func TestWatcherDuplicatePTRTruncated(t *testing.T) {
 				sent = sent[:len(sent)-1]
 			}
 			for i, s := range sent {
-				b, err := s.msg.Pack()
-				if err != nil {
-					t.Fatal(err)
-				}
-				q, err := parseQuery(b)
-				if err != nil {
-					t.Fatal(err)
-				}
+				q, b := s.parsed(t)
 				w.handle(packet{ifIndex: 2, at: at.Add(time.Duration(i) * time.Millisecond), src: other, query: &q, digest: digest(b)})
 			}
 			moved := st.ptr.next != next

@@ -341,21 +341,23 @@ func TestOldReceiverToldToUpdate(t *testing.T) {
 	tr, udp := loopbackTransport(t)
 	tlsConf := serverTLS(dev)
 	tlsConf.NextProtos = []string{wire.ALPNv1}
-	ln, err := tr.Listen(tlsConf, quicConfig())
+	// An early listener hands over the connection before the handshake
+	// completes on this side: the sender closes as soon as it is done on its
+	// side, and a close that overtakes its Finished would otherwise end a
+	// connection Accept never returns (then nothing here saw it).
+	ln, err := tr.ListenEarly(tlsConf, quicConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := make(chan *quic.ApplicationError, 1)
+	closed := make(chan error, 1)
 	go func() {
 		conn, err := ln.Accept(context.Background())
 		if err != nil {
-			closed <- nil
+			closed <- err
 			return
 		}
 		<-conn.Context().Done()
-		var ae *quic.ApplicationError
-		errors.As(context.Cause(conn.Context()), &ae)
-		closed <- ae
+		closed <- context.Cause(conn.Context())
 	}()
 	s := newSender(t)
 	src := t.TempDir()
@@ -367,9 +369,21 @@ func TestOldReceiverToldToUpdate(t *testing.T) {
 		t.Fatalf("Send: %v", err)
 	}
 	select {
-	case ae := <-closed:
-		if ae == nil || ae.ErrorCode != codeVersion || !strings.Contains(ae.ErrorMessage, "update ferry") {
-			t.Errorf("the old receiver saw %v", ae)
+	case cause := <-closed:
+		var ae *quic.ApplicationError
+		var te *quic.TransportError
+		switch {
+		case errors.As(cause, &ae):
+			if ae.ErrorCode != codeVersion || !strings.Contains(ae.ErrorMessage, "update ferry") {
+				t.Errorf("the old receiver saw %v", ae)
+			}
+		case errors.As(cause, &te) && te.ErrorCode == quic.ApplicationErrorErrorCode:
+			// The close came before this side's handshake was done: QUIC
+			// then carries an application's close as APPLICATION_ERROR,
+			// without its code and reason (RFC 9000 §10.2.3).
+			t.Logf("closed during the handshake: %v", te)
+		default:
+			t.Errorf("the old receiver's connection ended by %v, want the sender's close", cause)
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("the connection was not closed")

@@ -178,39 +178,7 @@ const allQuiet = time.Second
 // answered for allQuiet since the last one, and returns the matches in the
 // order they answered.
 func collectAll(ctx context.Context, opts discovery.Options, wait time.Duration, match func(discovery.Peer) bool) ([]discovery.Peer, error) {
-	b, err := discovery.Browse(ctx, opts)
-	if err != nil {
-		return nil, discoveryErr(err)
-	}
-	defer b.Close()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	var quiet <-chan time.Time
-	var found []discovery.Peer
-	for {
-		select {
-		case ev, ok := <-b.Events():
-			if !ok {
-				return found, b.Close()
-			}
-			i := slices.IndexFunc(found, func(p discovery.Peer) bool { return p.ID == ev.Peer.ID })
-			switch {
-			case ev.Type == discovery.PeerDown && i >= 0:
-				found = slices.Delete(found, i, i+1)
-			case ev.Type != discovery.PeerDown && i >= 0:
-				found[i] = ev.Peer
-			case ev.Type != discovery.PeerDown && match(ev.Peer):
-				found = append(found, ev.Peer)
-				quiet = time.After(allQuiet)
-			}
-		case <-quiet:
-			return found, nil
-		case <-deadline.C:
-			return found, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	return browseFor(ctx, opts, wait, match, allQuiet, true)
 }
 
 // board is the live display of a send to several receivers: a line per

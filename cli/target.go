@@ -217,6 +217,13 @@ func hasIDPrefix(id identity.DeviceID, s string, min int) bool {
 // collectPeers browses until the first matching peer answers (or wait
 // passes), then a little longer, and returns every match by device ID.
 func collectPeers(ctx context.Context, opts discovery.Options, wait time.Duration, match func(discovery.Peer) bool) ([]discovery.Peer, error) {
+	return browseFor(ctx, opts, wait, match, settle, false)
+}
+
+// browseFor browses for peers that match, in the order they answer, until
+// wait passes or linger after a match: after the first one (and then
+// regardless of wait), or, with everyNew, after the latest new one.
+func browseFor(ctx context.Context, opts discovery.Options, wait time.Duration, match func(discovery.Peer) bool, linger time.Duration, everyNew bool) ([]discovery.Peer, error) {
 	b, err := discovery.Browse(ctx, opts)
 	if err != nil {
 		return nil, discoveryErr(err)
@@ -224,7 +231,11 @@ func collectPeers(ctx context.Context, opts discovery.Options, wait time.Duratio
 	defer b.Close()
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	var found []discovery.Peer
+	var (
+		until = deadline.C
+		quiet <-chan time.Time
+		found []discovery.Peer
+	)
 	for {
 		select {
 		case ev, ok := <-b.Events():
@@ -238,12 +249,17 @@ func collectPeers(ctx context.Context, opts discovery.Options, wait time.Duratio
 			case ev.Type != discovery.PeerDown && match(ev.Peer) && i >= 0:
 				found[i] = ev.Peer
 			case ev.Type != discovery.PeerDown && match(ev.Peer):
-				if len(found) == 0 {
-					deadline.Reset(settle)
+				if everyNew || len(found) == 0 {
+					quiet = time.After(linger)
+				}
+				if !everyNew {
+					until = nil
 				}
 				found = append(found, ev.Peer)
 			}
-		case <-deadline.C:
+		case <-quiet:
+			return found, nil
+		case <-until:
 			return found, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()

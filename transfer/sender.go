@@ -102,6 +102,11 @@ func Send(ctx context.Context, opt SendOptions) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	return s.runAlone(ctx)
+}
+
+// runAlone runs s over a dialer of its own, closed when it is done.
+func (s *sender) runAlone(ctx context.Context) (Result, error) {
 	d, err := newDialer()
 	if err != nil {
 		return Result{}, err

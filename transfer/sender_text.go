@@ -40,13 +40,7 @@ func sendText(ctx context.Context, opt SendOptions) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	d, err := newDialer()
-	if err != nil {
-		return Result{}, err
-	}
-	defer d.Close()
-	s.d = d
-	return s.run(ctx)
+	return s.runAlone(ctx)
 }
 
 // textSender prepares the session of opt's text for opt's receiver: the

@@ -476,20 +476,28 @@ func TestHostileSymlinks(t *testing.T) {
 	}
 }
 
-// With --overwrite a symlink under the final name is not replaced either.
+// With --overwrite a symlink under the final name is not replaced or
+// followed either: the file takes the next free name.
 func TestHostileSymlinkOverwrite(t *testing.T) {
 	env := newHostileEnv(t, withConfig(func(c *ReceiverConfig) { c.Overwrite = true }))
 	if err := os.Symlink(filepath.Join(env.out, "precious"), filepath.Join(env.r.Dir(), "victim.txt")); err != nil {
 		t.Fatal(err)
 	}
+	env.expect["victim (1).txt"] = []byte("pwn")
 	env.run(t, "overwrite-link", func(t *testing.T, h *hostile) {
 		h.accepted(file("victim.txt", 3))
 		h.plan(wire.Plan{})
 		str := h.dataStream(h.dec.Token)
 		h.chunk(str, 0, 0, []byte("pwn"))
 		h.fileEnd(0, 3, fileHashOf([]byte("pwn")))
-		h.expectClosed(codeFatal, "other than a file")
+		h.expectDelivered(1)
 	})
+	if fi, err := os.Lstat(filepath.Join(env.r.Dir(), "victim.txt")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Error("victim.txt is no longer the planted symlink")
+	}
+	if got, err := os.ReadFile(filepath.Join(env.r.Dir(), "victim (1).txt")); err != nil || string(got) != "pwn" {
+		t.Errorf("victim (1).txt: %q, %v", got, err)
+	}
 }
 
 // Sizes, indexes and hashes that lie.

@@ -11,7 +11,7 @@
 // once both say the file is ready, checks it against its file hash
 // (Incoming.Prepare), flushes it (Incoming.Flush) and gives it its final
 // name (Incoming.Name): never over another file unless Options.Overwrite,
-// else "name (1).ext".
+// else "name (1).ext"; never over a folder or a symlink, even then.
 //
 // For a swarm, a verified chunk can be read back and is hashed again on
 // the way (File.ReadVerified): from the partial file, or with

@@ -72,7 +72,8 @@ func (in *Incoming) prepare(f *File) error {
 
 // Name gives a flushed file its final name and returns it, relative to
 // the folder: the offered name if it is free, else "name (1).ext" and so
-// on, or over the existing file with Options.Overwrite. The file's
+// on, or over the existing file with Options.Overwrite (over a file only:
+// a folder or a symlink under the name is never replaced). The file's
 // descriptors are closed and its journal removed, whatever the outcome.
 func (in *Incoming) Name(f *File) (string, error) {
 	name, err := in.rename(f)
@@ -116,19 +117,24 @@ func (in *Incoming) renameOnce(f *File) (string, error) {
 		return "", fmt.Errorf("finish %q: %w", f.e.Path, err)
 	}
 	defer release()
+	first := 0
 	if in.opt.Overwrite {
-		if fi, err := in.root.Lstat(path.Join(f.parent, f.base)); err == nil && !fi.Mode().IsRegular() {
-			return "", fmt.Errorf("finish %q: %w: something other than a file has that name", f.e.Path, fs.ErrExist)
+		// Overwrite replaces a file. A folder or a symlink under the name
+		// is left alone and the file is numbered as without Overwrite.
+		fi, err := in.root.Lstat(path.Join(f.parent, f.base))
+		if err == nil && !fi.Mode().IsRegular() {
+			first = 1
+		} else {
+			if err := renameReplace(dir, path.Base(f.part), f.base); err != nil {
+				return "", fmt.Errorf("finish %q: %w", f.e.Path, err)
+			}
+			if err := in.checkNamed(f, f.base); err != nil {
+				return "", fmt.Errorf("finish %q: %w", f.e.Path, err)
+			}
+			return path.Join(f.parent, f.base), nil
 		}
-		if err := renameReplace(dir, path.Base(f.part), f.base); err != nil {
-			return "", fmt.Errorf("finish %q: %w", f.e.Path, err)
-		}
-		if err := in.checkNamed(f, f.base); err != nil {
-			return "", fmt.Errorf("finish %q: %w", f.e.Path, err)
-		}
-		return path.Join(f.parent, f.base), nil
 	}
-	for n := 0; n < 10000; n++ {
+	for n := first; n < 10000; n++ {
 		name := numbered(f.base, n)
 		err := in.place(f, dir, name)
 		if err == nil {

@@ -21,7 +21,8 @@ type Options struct {
 	// Sender names the partial files: each sender resumes its own.
 	Sender identity.DeviceID
 	// Overwrite gives a file its final name even over an existing file,
-	// instead of "name (1).ext".
+	// instead of "name (1).ext" (a folder or a symlink under the name is
+	// left alone: the file is numbered then).
 	Overwrite bool
 	// NoTmpFiles names every partial file, as where O_TMPFILE is missing
 	// (tests).

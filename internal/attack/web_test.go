@@ -275,11 +275,15 @@ func (w *webServer) raw(q webReq) webResp {
 	}
 	b.WriteString("Connection: close\r\n\r\n")
 	b.Write(q.Body)
-	if _, err := c.Write(b.Bytes()); err != nil {
-		return webResp{Err: err}
-	}
+	// A server may answer (and close) before it read the whole body: write
+	// while reading the answer.
+	werr := make(chan error, 1)
+	go func() { _, err := c.Write(b.Bytes()); werr <- err }()
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: q.Method})
 	if err != nil {
+		if e := <-werr; e != nil {
+			err = fmt.Errorf("%w (writing: %v)", err, e)
+		}
 		return webResp{Err: err}
 	}
 	defer resp.Body.Close()
@@ -363,7 +367,15 @@ func (w *webServer) postOffer(src string, body []byte) (webResp, webOfferAnswer)
 // acceptedOffer offers files from src and fails unless the answer is 200.
 func (w *webServer) acceptedOffer(t *testing.T, src string, files ...webOfferFile) webOfferAnswer {
 	t.Helper()
-	r, a := w.postOffer(src, offerBody(newClient(), files...))
+	return w.acceptedOfferAs(t, src, newClient(), files...)
+}
+
+// acceptedOfferAs is acceptedOffer from the browser whose id is client
+// (a browser is its source address and its client id: a new id from the
+// same address counts as another of the 4).
+func (w *webServer) acceptedOfferAs(t *testing.T, src, client string, files ...webOfferFile) webOfferAnswer {
+	t.Helper()
+	r, a := w.postOffer(src, offerBody(client, files...))
 	if r.Status != 200 || len(a.Files) != len(files) || a.Chunk <= 0 {
 		t.Fatalf("offer of %d files: %v", len(files), r)
 	}
@@ -758,6 +770,231 @@ func noCORS(t *testing.T, what string, r webResp) {
 	for h := range r.Header {
 		if strings.HasPrefix(strings.ToLower(h), "access-control-") {
 			t.Errorf("FINDING: %s: response carries %s: %q", what, h, r.Header.Get(h))
+		}
+	}
+}
+
+// TestWebCORSAndOverrides: no response carries a CORS header, whatever
+// Origin a request names; preflights (OPTIONS) are refused, and so are
+// method overrides (a POST that asks to be taken as a PATCH, which tus
+// servers honour): neither moves the upload.
+func TestWebCORSAndOverrides(t *testing.T) {
+	t.Parallel()
+	w := startWebReceiver(t, "all")
+	src := newSrc(t)
+	a := w.acceptedOffer(t, src, webOfferFile{Path: "cors.bin", Size: 3000, Mtime: 1})
+	up := a.Files[0].Upload
+	data := random(3000)
+	origin := [2]string{"Origin", "http://rebind.example"}
+	for _, target := range []string{"/api/v1/offer", up, "/"} {
+		q := webReq{Src: src, Method: "OPTIONS", Target: target, Host: w.host, Header: [][2]string{origin,
+			{"Access-Control-Request-Method", "PATCH"}, {"Access-Control-Request-Headers", "x-ferry-auth, upload-offset, tus-resumable"}}}
+		r := w.raw(q)
+		t.Logf("preflight %s: %v", target, r)
+		noCORS(t, "preflight "+target, r)
+		if r.Err != nil || r.Status < 400 {
+			t.Errorf("FINDING: a preflight for %s answered %v, want a refusal", target, r)
+		}
+		// The same, signed: still no preflight.
+		r = w.raw(w.signed(q))
+		noCORS(t, "signed preflight "+target, r)
+		if r.Err != nil || r.Status < 400 {
+			t.Errorf("FINDING: a signed OPTIONS for %s answered %v, want a refusal", target, r)
+		}
+	}
+	// Method overrides, signed for what is sent (POST) and for what it
+	// asks to become (PATCH).
+	p := patchReq(src, up, 0, data)
+	for _, hdr := range []string{"X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method"} {
+		post := p
+		post.Method = "POST"
+		post.Header = append(append([][2]string(nil), p.Header...), [2]string{hdr, "PATCH"}, origin)
+		for name, q := range map[string]webReq{
+			"signed as POST":  w.signed(post),
+			"signed as PATCH": func() webReq { q := w.signed(p); q.Method = "POST"; q.Header = post.Header; return q }(),
+		} {
+			r := w.raw(q)
+			t.Logf("%s (%s): %v", hdr, name, r)
+			noCORS(t, hdr, r)
+			if r.Err != nil || r.Status < 400 {
+				t.Errorf("FINDING: POST with %s: PATCH (%s) answered %v, want a refusal", hdr, name, r)
+			}
+		}
+		if off, r := w.headOffset(src, up); off != 0 {
+			t.Fatalf("FINDING: after a POST with %s the offset is %d (%v)", hdr, off, r)
+		}
+	}
+	// Good requests with an Origin: served, and still no CORS header.
+	q := p
+	q.Header = append(append([][2]string(nil), p.Header...), origin)
+	r := w.raw(w.signed(q))
+	if r.Status/100 != 2 {
+		t.Fatalf("a good PATCH with an Origin header: %v", r)
+	}
+	noCORS(t, "PATCH", r)
+	for _, m := range []string{"HEAD", "GET"} {
+		target := up
+		if m == "GET" {
+			target = "/api/v1/events?offer=" + strings.Trim(string(a.Offer), `"`)
+		}
+		r := w.raw(w.signed(webReq{Src: src, Method: m, Target: target, Header: [][2]string{origin, {"Tus-Resumable", "1.0.0"}}}))
+		if m == "GET" {
+			t.Logf("events: %v", r.Status)
+		}
+		noCORS(t, m+" "+target, r)
+	}
+	if got := w.waitFile(t, "cors.bin", 10*time.Second); !bytes.Equal(got, data) {
+		t.Fatal("FINDING: the file is not the good PATCH's bytes")
+	}
+}
+
+// TestWebPatchAbuse: PATCHes signed right (the browser itself, or anyone
+// with the URL) but against the tus rules of the spec: an offset that is
+// not a multiple of the chunk size, past the file, negative, huge or not a
+// number; a body longer or shorter than its chunk, or empty; a body cut
+// short; an upload of another offer or of no file. Each is refused and
+// leaves the offset where it was; the upload then completes, byte for
+// byte, and nothing else is in the folder. A chunk sent again over a
+// verified one (overlapping) must not leave a file that is neither.
+func TestWebPatchAbuse(t *testing.T) {
+	t.Parallel()
+	w := startWebReceiver(t, "all")
+	src, client := newSrc(t), newClient()
+	probe := w.acceptedOfferAs(t, src, client, webOfferFile{Path: "probe.bin", Size: 1, Mtime: 1})
+	C := probe.Chunk
+	size := 2*C + 1000
+	data := random(int(size))
+	a := w.acceptedOfferAs(t, src, client, webOfferFile{Path: "abuse.bin", Size: size, Mtime: 1})
+	up := a.Files[0].Upload
+	chunk := func(i int64) []byte { return data[i*C : min((i+1)*C, size)] }
+	at := func(off string, body []byte) webReq {
+		q := patchReq(src, up, 0, body)
+		q.Header[2][1] = off
+		return q
+	}
+	id := strings.TrimSuffix(up[strings.LastIndex(up, "/")+1:], "-0")
+	cases := map[string]webReq{
+		"offset-1":             at("1", chunk(0)),
+		"offset-C-1":           at(strconv.FormatInt(C-1, 10), chunk(0)),
+		"offset-past-file":     at(strconv.FormatInt(3*C, 10), chunk(0)[:1000]),
+		"offset-far-past":      at(strconv.FormatInt(1<<40, 10), chunk(0)[:1000]),
+		"offset-negative":      at(strconv.FormatInt(-C, 10), chunk(0)),
+		"offset-minus-zero":    at("-0", chunk(0)[:10]),
+		"offset-int64-max":     at("9223372036854775807", chunk(0)[:10]),
+		"offset-overflow":      at("99999999999999999999999", chunk(0)[:10]),
+		"offset-hex":           at("0x0", chunk(0)),
+		"offset-plus":          at("+0", chunk(0)),
+		"offset-empty":         at("", chunk(0)),
+		"offset-float":         at("0.0", chunk(0)),
+		"body-chunk+1":         at("0", append(append([]byte(nil), chunk(0)...), 'x')),
+		"body-chunk-1":         at("0", chunk(0)[:C-1]),
+		"body-empty":           at("0", []byte{}),
+		"body-two-chunks":      at("0", data[:2*C]),
+		"last-chunk-too-long":  at(strconv.FormatInt(2*C, 10), append(append([]byte(nil), chunk(2)...), 'x')),
+		"last-chunk-too-short": at(strconv.FormatInt(2*C, 10), chunk(2)[:999]),
+		"other-file-of-offer":  func() webReq { q := at("0", chunk(0)); q.Target = "/api/v1/files/" + id + "-1"; return q }(),
+		"negative-file":        func() webReq { q := at("0", chunk(0)); q.Target = "/api/v1/files/" + id + "--1"; return q }(),
+		"huge-file-index":      func() webReq { q := at("0", chunk(0)); q.Target = "/api/v1/files/" + id + "-4294967296"; return q }(),
+		"other-offer":          func() webReq { q := at("0", chunk(0)); q.Target = probe.Files[0].Upload; return q }(),
+		"made-up-offer":        func() webReq { q := at("0", chunk(0)); q.Target = "/api/v1/files/" + nonce() + "-0"; return q }(),
+		"dotdot-upload":        func() webReq { q := at("0", chunk(0)); q.Target = "/api/v1/files/../files/" + id + "-0"; return q }(),
+		"wrong-content-type":   func() webReq { q := at("0", chunk(0)); q.Header[1][1] = "application/json"; return q }(),
+		"no-tus-resumable":     func() webReq { q := at("0", chunk(0)); q.Header[0][1] = "0.2.2"; return q }(),
+		"uppercase-chunk-hash": func() webReq { q := at("0", chunk(0)); q.Header[3][1] = strings.ToUpper(q.Header[3][1]); return q }(),
+	}
+	// Requests a browser that follows the spec never sends, which the
+	// spec's words allow either way: logged, each on an upload of its own.
+	lenient := map[string]bool{"offset-minus-zero": true, "offset-plus": true, "no-tus-resumable": true,
+		"uppercase-chunk-hash": true, "wrong-content-type": true}
+	for name, q := range cases {
+		if lenient[name] {
+			continue
+		}
+		r := w.raw(w.signed(q))
+		t.Logf("%-22s %v", name, r)
+		if r.Err == nil && r.Status < 300 { // a 3xx (a cleaned path) writes nothing either
+			t.Errorf("FINDING: PATCH %s answered %v, want a refusal", name, r)
+		}
+		if off, hr := w.headOffset(src, up); off != 0 {
+			t.Fatalf("FINDING: after PATCH %s the offset is %d (%v), want 0", name, off, hr)
+		}
+	}
+	// A torn body: Content-Length says one chunk, the connection ends
+	// half way.
+	c, err := w.dialFrom(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := w.signed(at("0", chunk(0)))
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "PATCH %s HTTP/1.1\r\nHost: %s\r\nX-Ferry-Auth: %s\r\nContent-Length: %d\r\n", up, w.host, q.Auth, C)
+	for _, h := range q.Header {
+		fmt.Fprintf(&b, "%s: %s\r\n", h[0], h[1])
+	}
+	b.WriteString("\r\n")
+	b.Write(chunk(0)[:C/2])
+	c.Write(b.Bytes())
+	c.Close()
+	waitOffset := func(want int64) int64 {
+		var off int64
+		var r webResp
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if off, r = w.headOffset(src, up); off == want {
+				break
+			}
+			t.Logf("HEAD after the torn chunk: %v %v", r, r.Header)
+			time.Sleep(50 * time.Millisecond) // polling HEAD: the spec gives no event for a torn chunk
+		}
+		return off
+	}
+	if off := waitOffset(0); off != 0 {
+		t.Fatalf("FINDING: a torn chunk moved the offset to %d", off)
+	}
+	// Chunk 0, then chunk 0 again with other bytes (signed, hashed right).
+	if r := w.raw(w.signed(at("0", chunk(0)))); r.Status/100 != 2 {
+		t.Fatalf("chunk 0: %v", r)
+	}
+	other := random(int(C))
+	r := w.raw(w.signed(at("0", other)))
+	t.Logf("chunk 0 sent again with other bytes: %v", r)
+	overwrote := r.Err == nil && r.Status/100 == 2
+	// Chunk 2 before chunk 1 (out of order): the spec speaks of kept
+	// ranges but not of whether a PATCH may skip ahead. Logged.
+	r = w.raw(w.signed(at(strconv.FormatInt(2*C, 10), chunk(2))))
+	t.Logf("chunk 2 before chunk 1: %v", r)
+	for i := int64(1); i < 3; i++ {
+		if off, _ := w.headOffset(src, up); off != i*C {
+			if off == size {
+				break
+			}
+			t.Fatalf("before chunk %d the offset is %d", i, off)
+		}
+		if r := w.raw(w.signed(at(strconv.FormatInt(i*C, 10), chunk(i)))); r.Status/100 != 2 {
+			t.Fatalf("chunk %d: %v", i, r)
+		}
+	}
+	got := w.waitFile(t, "abuse.bin", 10*time.Second)
+	switch {
+	case bytes.Equal(got, data):
+	case overwrote && bytes.Equal(got, append(append([]byte(nil), other...), data[C:]...)):
+		t.Logf("the second chunk 0 replaced the first (the browser's own choice)")
+	default:
+		t.Fatalf("FINDING: the received file (%d bytes) is neither upload", len(got))
+	}
+	if names := visibleFiles(t, w.dir); len(names) != 1 {
+		t.Errorf("FINDING: the folder holds %v, want abuse.bin only (no lenient file is complete)", names)
+	}
+	// Last: an offer from the same browser ends its earlier one.
+	for name := range lenient {
+		l := w.acceptedOfferAs(t, src, client, webOfferFile{Path: "lenient-" + name, Size: size, Mtime: 1})
+		q := cases[name]
+		q.Target = l.Files[0].Upload
+		r := w.raw(w.signed(q))
+		off, _ := w.headOffset(src, l.Files[0].Upload)
+		t.Logf("lenient %-22s %v, offset then %d", name, r, off)
+		if off != 0 && off != C {
+			t.Errorf("FINDING: after PATCH %s the offset is %d", name, off)
 		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -1142,5 +1143,242 @@ func TestWebOfferRefusals(t *testing.T) {
 	r, a := w.postOffer(newSrc(t), offerBody(newClient(), many[:10000]...))
 	if r.Status != 200 || len(a.Files) != 10000 {
 		t.Errorf("an offer of 10,000 files: %v", r)
+	}
+}
+
+// webAskReceiver is `ferry receive --web --accept ask` on a
+// pseudo-terminal (script(1)), as askReceiver is for QUIC.
+type webAskReceiver struct {
+	*askReceiver
+	web *webServer
+}
+
+var webURLOnTerminal = regexp.MustCompile(`http://10\.77\.0\.1:(\d+)/#k=([a-z2-7]+)`)
+
+func startWebAskReceiver(t *testing.T) *webAskReceiver {
+	t.Helper()
+	needWebNet(t)
+	script, err := exec.LookPath("script")
+	if err != nil {
+		testnetCannotRun(t, "no script(1) for a pseudo-terminal")
+	}
+	dir := t.TempDir()
+	inner := fmt.Sprintf("exec '%s' --home '%s' --name victim-receiver receive --web --accept ask --port 0 --dir '%s'",
+		ferryBin, t.TempDir(), dir)
+	a := &askReceiver{changed: make(chan struct{})}
+	a.cmd = exec.Command(script, "-qfec", inner, "/dev/null")
+	a.cmd.Env = append(os.Environ(), "NO_COLOR=1", "COLUMNS=200", "LINES=50")
+	a.stdin, _ = a.cmd.StdinPipe()
+	stdout, _ := a.cmd.StdoutPipe()
+	if err := a.cmd.Start(); err != nil {
+		t.Fatalf("script(1): %v", err)
+	}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := stdout.Read(buf)
+			a.mu.Lock()
+			a.out.Write(buf[:n])
+			close(a.changed)
+			a.changed = make(chan struct{})
+			a.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		a.stdin.Close()
+		a.cmd.Process.Kill()
+		a.cmd.Wait()
+		if t.Failed() {
+			t.Logf("web ask receiver's terminal:\n%q", a.text())
+		}
+	})
+	m := a.waitMatch(webURLOnTerminal, 1, 10*time.Second)
+	if m == nil {
+		t.Fatalf("no web URL on the terminal: %q", a.text())
+	}
+	secret, err := webSecret("#k=" + m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(m[1])
+	return &webAskReceiver{askReceiver: a, web: &webServer{port: port, secret: secret, key: webKeyOf(secret),
+		host: net.JoinHostPort(webIP4, m[1]), dir: dir}}
+}
+
+func testnetCannotRun(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true, and the test cannot run: %s", msg)
+	}
+	t.Skip(msg)
+}
+
+// TestWebAskOneAtATime: under --accept ask, a browser's offer is a
+// question on the terminal naming "web browser at ADDR" and the code the
+// page shows; while it waits, a second browser's offer gets 503 busy (1
+// offer waiting for an answer); a no is 403 declined, with nothing
+// written; a yes takes the file.
+func TestWebAskOneAtATime(t *testing.T) {
+	t.Parallel()
+	a := startWebAskReceiver(t)
+	w := a.web
+	src1, src2 := newSrc(t), newSrc(t)
+	body := offerBody(newClient(), webOfferFile{Path: "asked.txt", Size: 5, Mtime: 1700000000000})
+	type answer struct {
+		r webResp
+		a webOfferAnswer
+	}
+	first := make(chan answer, 1)
+	go func() { r, oa := w.postOffer(src1, body); first <- answer{r, oa} }()
+	q := a.waitMatch(regexp.MustCompile(`(?s)web browser at ([0-9.]+).*?(\d{3}-\d{3}).*?\[y/N\]`), 1, 10*time.Second)
+	if q == nil {
+		t.Fatalf("no question on the terminal: %q", a.text())
+	}
+	if q[1] != src1 {
+		t.Errorf("FINDING: the question names %q, the browser is at %s", q[1], src1)
+	}
+	if want := webCode(w.key, body); q[2] != want {
+		t.Errorf("FINDING: the question shows code %s, the spec's is %s", q[2], want)
+	}
+	r, oa := w.postOffer(src2, offerBody(newClient(), webOfferFile{Path: "second.txt", Size: 5, Mtime: 1}))
+	t.Logf("second browser while the first is asked: %v", r)
+	if r.Status != 503 || oa.Error != "busy" {
+		t.Errorf("FINDING: a second offer while one waits for an answer got %v, want 503 busy", r)
+	}
+	io.WriteString(a.stdin, "n\r")
+	var ans answer
+	select {
+	case ans = <-first:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the first offer got no answer after n: %q", a.text())
+	}
+	if ans.r.Status != 403 || ans.a.Error != "declined" {
+		t.Errorf("FINDING: a declined offer answered %v, want 403 declined", ans.r)
+	}
+	if names := visibleFiles(t, w.dir); len(names) != 0 {
+		t.Errorf("FINDING: a declined offer left %v", names)
+	}
+}
+
+// TestWebFourBrowsers: 4 browsers at once; a fifth (another address) gets
+// 503 busy, while one of the four offering again is still served.
+func TestWebFourBrowsers(t *testing.T) {
+	t.Parallel()
+	w := startWebReceiver(t, "all")
+	type browser struct{ src, client string }
+	var four []browser
+	for i := range 4 {
+		b := browser{newSrc(t), newClient()}
+		four = append(four, b)
+		w.acceptedOfferAs(t, b.src, b.client, webOfferFile{Path: fmt.Sprintf("b%d.txt", i), Size: 5, Mtime: 1})
+	}
+	r, a := w.postOffer(newSrc(t), offerBody(newClient(), webOfferFile{Path: "fifth.txt", Size: 5, Mtime: 1}))
+	if r.Status != 503 || a.Error != "busy" {
+		t.Errorf("FINDING: a fifth browser got %v, want 503 busy", r)
+	}
+	// Logged: the same address with a new client id (a second tab, or a
+	// private window) counts as another browser.
+	r, _ = w.postOffer(four[0].src, offerBody(newClient(), webOfferFile{Path: "tab.txt", Size: 5, Mtime: 1}))
+	t.Logf("a known address with a new client id: %v", r)
+	a = w.acceptedOfferAs(t, four[1].src, four[1].client, webOfferFile{Path: "again.txt", Size: 5, Mtime: 1})
+	w.upload(t, four[1].src, a.Files[0].Upload, a.Chunk, []byte("again"))
+	if got := w.waitFile(t, "again.txt", 10*time.Second); string(got) != "again" {
+		t.Fatalf("one of the four was not served: %q", got)
+	}
+}
+
+// TestWebSlowBrowsers: connections that say nothing, or trickle a header a
+// byte a second, are closed within the spec's 30 s (checked at 36 s), and
+// while 64 of them are held open, a QUIC sender is served at once and a
+// good browser request is answered.
+func TestWebSlowBrowsers(t *testing.T) {
+	t.Parallel()
+	w := startWebReceiver(t, "all")
+	start := time.Now()
+	type held struct {
+		c    net.Conn
+		kind string
+	}
+	var conns []held
+	for i := range 64 {
+		c, err := w.dialFrom(newSrcShared)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kind := "silent"
+		if i%2 == 1 {
+			kind = "trickle"
+		}
+		conns = append(conns, held{c, kind})
+		t.Cleanup(func() { c.Close() })
+	}
+	// A PATCH whose header is complete and whose body never comes.
+	a := w.acceptedOffer(t, newSrc(t), webOfferFile{Path: "slow.bin", Size: 100, Mtime: 1})
+	pc, err := w.dialFrom(newSrcShared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	q := w.signed(patchReq("", a.Files[0].Upload, 0, make([]byte, 100)))
+	fmt.Fprintf(pc, "PATCH %s HTTP/1.1\r\nHost: %s\r\nX-Ferry-Auth: %s\r\nContent-Length: 100\r\n", q.Target, w.host, q.Auth)
+	for _, h := range q.Header {
+		fmt.Fprintf(pc, "%s: %s\r\n", h[0], h[1])
+	}
+	io.WriteString(pc, "\r\n")
+	conns = append(conns, held{pc, "body-never-sent"})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(stop); wg.Wait() }()
+	for _, h := range conns {
+		if h.kind != "trickle" {
+			continue
+		}
+		wg.Add(1)
+		go func(c net.Conn) {
+			defer wg.Done()
+			msg := "GET / HTTP/1.1\r\nHost: " + w.host + "\r\nX-Slow: " + strings.Repeat("a", 100)
+			for i := 0; i < len(msg); i++ {
+				if _, err := c.Write([]byte{msg[i]}); err != nil {
+					return
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		}(h.c)
+	}
+	// Meanwhile: a real QUIC sender, and a good browser request.
+	r := &receiver{proc: w.proc, port: w.port}
+	took := realSenderServed(t, r, 15*time.Second)
+	t.Logf("QUIC sender served in %v with 65 slow browsers", took)
+	if resp := w.raw(w.signed(webReq{Src: newSrcShared, Method: "HEAD", Target: a.Files[0].Upload, Header: [][2]string{{"Tus-Resumable", "1.0.0"}}})); resp.Err != nil || resp.Status/100 != 2 {
+		t.Errorf("FINDING: a good request while slow browsers hold connections: %v", resp)
+	}
+	// Every slow connection must be closed by the server by 36 s.
+	var closed sync.WaitGroup
+	var mu sync.Mutex
+	open := map[string]int{}
+	for _, h := range conns {
+		closed.Add(1)
+		go func(h held) {
+			defer closed.Done()
+			h.c.SetReadDeadline(start.Add(36 * time.Second))
+			_, err := io.Copy(io.Discard, h.c)
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				mu.Lock()
+				open[h.kind]++
+				mu.Unlock()
+			}
+		}(h)
+	}
+	closed.Wait()
+	t.Logf("after %v: still open %v", time.Since(start).Round(time.Second), open)
+	if len(open) != 0 {
+		t.Errorf("FINDING: connections still open at 36 s: %v (the spec: a 30 s timeout on reading a header and on idle connections)", open)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -522,4 +523,181 @@ func TestSwarmStalledMember(t *testing.T) {
 	if err != nil {
 		t.Skipf("%v after %v, %s: one swarm member that stops reading its data streams holds up every other receiver (no receiver is handed more than 2 chunks first beyond the one handed the fewest, and the chunks stuck in B's streams never \"go out\", so A gets neither them nor a Have)", err, time.Since(start).Round(time.Second), b.stats())
 	}
+}
+
+// TestSwarmHaveOutOfRange: the kit is the sender of a swarm session to a
+// real receiver, and the receivers' other member (a swarm server of its
+// own). A good Have makes the receiver fetch that chunk from the member and
+// say Got; Haves of a chunk past the file's end, of an entry that does not
+// exist, or naming a holder the sender never listed must not make it fetch
+// (or accept) anything: the member is never asked for them, and the file
+// ends as exactly the sender's bytes.
+func TestSwarmHaveOutOfRange(t *testing.T) {
+	t.Parallel()
+	r := startReceiver(t, "all")
+	peer := newDevice(t)
+	token := random(16)
+	const C = 1 << 20
+	data := random(3 * C)
+	chunkOf := func(k int) []byte { return data[k*C : (k+1)*C] }
+	hashOf := func(b []byte) []byte { s := blake3.Sum256(b); return s[:] }
+	// The member: serves whatever is asked with bytes that match what
+	// the kit announced (so a fetch would succeed), and records the asks.
+	var mu sync.Mutex
+	var asks [][2]uint32
+	serve := map[[2]uint32][]byte{{0, 1}: chunkOf(1), {0, 3}: random(C), {7, 0}: random(C), {0, 1<<32 - 1}: random(C)}
+	ln, err := quic.ListenAddr("127.0.0.1:0", peer.serverTLS(alpnSwarm), quicConf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.CloseWithError(0, "")
+				str, err := c.AcceptStream(ctx)
+				if err != nil {
+					return
+				}
+				go func() { <-ctx.Done(); c.CloseWithError(0, "") }()
+				br := bufio.NewReader(str)
+				var hello [17]byte
+				if _, err := io.ReadFull(br, hello[:]); err != nil {
+					return
+				}
+				for {
+					var a [9]byte
+					if _, err := io.ReadFull(br, a[:]); err != nil {
+						return
+					}
+					k := [2]uint32{binary.BigEndian.Uint32(a[1:]), binary.BigEndian.Uint32(a[5:])}
+					mu.Lock()
+					asks = append(asks, k)
+					mu.Unlock()
+					b, ok := serve[k]
+					if !ok {
+						str.Write([]byte{0x22, 2, 0, 0, 0, 0})
+						continue
+					}
+					h := []byte{0x22, 0, 0, 0, 0, 0}
+					binary.BigEndian.PutUint32(h[2:], uint32(len(b)))
+					str.Write(append(h, b...))
+				}
+			}()
+		}
+	}()
+	hashOf1 := hashOf(chunkOf(1))
+	stranger := newDevice(t)
+	cases := map[string]struct {
+		file, chunk uint32
+		hash        []byte
+		holder      string
+	}{
+		"chunk past the end":   {0, 3, hashOf(serve[[2]uint32{0, 3}]), peer.id.String()},
+		"entry 7":              {7, 0, hashOf(serve[[2]uint32{7, 0}]), peer.id.String()},
+		"chunk 2^32-1":         {0, 1<<32 - 1, hashOf(serve[[2]uint32{0, 1<<32 - 1}]), peer.id.String()},
+		"unlisted holder":      {0, 2, hashOf(chunkOf(2)), stranger.id.String()},
+		"holder not an id":     {0, 2, hashOf(chunkOf(2)), "\x1b[2J not an id"},
+		"hash of 16 bytes":     {0, 2, hashOf(chunkOf(2))[:16], peer.id.String()},
+		"no hash":              {0, 2, nil, peer.id.String()},
+		"chunk it already has": {0, 1, hashOf1, peer.id.String()},
+	}
+	for name, c := range cases {
+		t.Run(strings.ReplaceAll(name, " ", "-"), func(t *testing.T) {
+			mu.Lock()
+			asks = nil
+			mu.Unlock()
+			o := struct {
+				offer
+				Swarm bool `json:"swarm"`
+			}{smallOffer("attacker", "have.bin", 3*C), true}
+			a := connect(t, r.addr(), newDevice(t), mustJSON(o))
+			a.verify(t)
+			if !a.dec.Accept {
+				t.Fatalf("not accepted: %+v", a.dec)
+			}
+			writeFrame(a.ctl, tPlan, []byte(`{}`))
+			writeFrame(a.ctl, tSwarm, mustJSON(map[string]any{"token": token,
+				"peers": []map[string]any{{"id": peer.id.String(), "addrs": []string{ln.Addr().String()}}}}))
+			have := func(file, chunk uint32, hash []byte, holder string) {
+				writeFrame(a.ctl, tHave, mustJSON(map[string]any{"file": file, "chunk": chunk, "hash": hash, "holder": holder}))
+			}
+			// Control: a good Have of chunk 1 is fetched from the member
+			// and Got.
+			have(0, 1, hashOf1, peer.id.String())
+			typ, body, err := readFrame(a.ctl, 10*time.Second)
+			if err != nil || typ != tGot {
+				t.Fatalf("a good Have: the receiver answered %d %s %v, want Got", typ, body, err)
+			}
+			have(c.file, c.chunk, c.hash, c.holder)
+			// End the session, or go on; wait a moment for asks.
+			typ, body, err = readFrame(a.ctl, 2*time.Second)
+			ended := err != nil && a.conn.Context().Err() != nil
+			t.Logf("after the Have: frame %d %s, err %v (session ended: %v)", typ, body, err, ended)
+			mu.Lock()
+			for _, k := range asks {
+				if k != [2]uint32{0, 1} && k != [2]uint32{0, 2} {
+					t.Errorf("FINDING: the receiver asked the member for chunk %d of entry %d, past its offer", k[1], k[0])
+				}
+				if k == [2]uint32{0, 1} && c.chunk == 1 {
+					t.Logf("the receiver asked again for the chunk it has")
+				}
+			}
+			mu.Unlock()
+			if ended {
+				return
+			}
+			// Chunks 0 and 2 from the sender, FileEnd: the file must be
+			// exactly the sender's 3 MiB.
+			u, err := a.conn.OpenUniStreamSync(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.Write(dataHello(a.dec.Token))
+			u.Write(chunkFrame(0, 0, chunkOf(0)))
+			if c.chunk != 2 || typ == tWant { // the receiver wanted chunk 2 at once
+				u.Write(chunkFrame(0, 2, chunkOf(2)))
+			}
+			u.Close()
+			writeFrame(a.ctl, tFileEnd, mustJSON(map[string]any{"file": 0, "size": len(data), "hash": fileHash(data, C)}))
+			for {
+				typ, body, err := readFrame(a.ctl, 10*time.Second)
+				if err != nil {
+					t.Fatalf("the session did not finish: %v", err)
+				}
+				if typ == tWant && c.chunk == 2 {
+					// Chunk 2 from the sender, as the spec says a
+					// receiver asks when the holder is not in the list.
+					u, _ := a.conn.OpenUniStreamSync(context.Background())
+					u.Write(dataHello(a.dec.Token))
+					u.Write(chunkFrame(0, 2, chunkOf(2)))
+					u.Close()
+					continue
+				}
+				if typ == tDone {
+					break
+				}
+				t.Logf("frame %d %s", typ, body)
+			}
+			dir, _ := os.ReadDir(r.dir)
+			for _, e := range dir {
+				if e.Name() == "have.bin" || strings.HasPrefix(e.Name(), "have (") {
+					if got, err := os.ReadFile(filepath.Join(r.dir, e.Name())); err != nil || !bytes.Equal(got, data) {
+						t.Errorf("FINDING: %s is not the sender's 3 MiB (%d bytes, %v)", e.Name(), len(got), err)
+					}
+				}
+			}
+		})
+	}
+	realSenderServed(t, r, 10*time.Second)
 }

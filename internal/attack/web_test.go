@@ -1696,3 +1696,91 @@ func TestWebSendRanges(t *testing.T) {
 		t.Errorf("FINDING: the zip served a range (the spec: no Range)")
 	}
 }
+
+// TestWebEightWriters: "8 PATCH requests written at once (more get 503
+// and retry)". Eight PATCHes that send their header and 10 bytes of their
+// body and then nothing take the 8 slots: a ninth, of another file, gets
+// 503 and, retried, goes through once the stalled ones are cut off (30 s,
+// tusd's network timeout); none of the stalled ones counts: every one of
+// their files stays at offset 0. (Someone with the URL can so hold off
+// every other browser's uploads, 30 s at a time: logged, as the spec
+// allows it.)
+func TestWebEightWriters(t *testing.T) {
+	t.Parallel()
+	w := startWebReceiver(t, "all")
+	src, client := newSrc(t), newClient()
+	var files []webOfferFile
+	for i := range 9 {
+		files = append(files, webOfferFile{Path: fmt.Sprintf("w%d.bin", i), Size: 1000, Mtime: 1})
+	}
+	a := w.acceptedOfferAs(t, src, client, files...)
+	bodies := make([][]byte, 9)
+	var held []net.Conn
+	for i := range 8 {
+		bodies[i] = random(1000)
+		q := w.signed(patchReq(src, a.Files[i].Upload, 0, bodies[i]))
+		c, err := w.dialFrom(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		t.Cleanup(func() { c.Close() })
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "PATCH %s HTTP/1.1\r\nHost: %s\r\nX-Ferry-Auth: %s\r\nContent-Length: 1000\r\n", q.Target, w.host, q.Auth)
+		for _, h := range q.Header {
+			fmt.Fprintf(&b, "%s: %s\r\n", h[0], h[1])
+		}
+		b.WriteString("\r\n")
+		b.Write(bodies[i][:10]) // and the rest never
+		c.Write(b.Bytes())
+	}
+	bodies[8] = random(1000)
+	// Until the server has taken the 8 in, a ninth may still find a slot:
+	// probe with a PATCH whose body does not match its hash (460 when it
+	// was written, 503 when no slot was free), for up to 2 s.
+	start := time.Now()
+	var probe webResp
+	for time.Since(start) < 2*time.Second {
+		q := patchReq(src, a.Files[8].Upload, 0, random(1000))
+		q.Header[3][1] = hexBlake3(bodies[8])
+		if probe = w.raw(w.signed(q)); probe.Status == 503 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // the spec gives no event for "8 being written"
+	}
+	t.Logf("probe while 8 stall: %v after %v", probe, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	r := w.raw(w.signed(patchReq(src, a.Files[8].Upload, 0, bodies[8])))
+	t.Logf("the ninth PATCH while 8 stall: %v", r)
+	if r.Status/100 != 2 && r.Status != 503 {
+		t.Fatalf("the ninth PATCH: %v", r)
+	}
+	for r.Status == 503 && time.Since(start) < 35*time.Second { // "503 and retry"
+		time.Sleep(time.Second)
+		r = w.raw(w.signed(patchReq(src, a.Files[8].Upload, 0, bodies[8])))
+	}
+	if r.Status/100 != 2 {
+		t.Errorf("FINDING: the ninth PATCH was refused for %v while 8 stalled: %v", time.Since(start), r)
+	}
+	t.Logf("the ninth PATCH went through after %v", time.Since(start).Round(100*time.Millisecond))
+	for _, c := range held {
+		c.Close()
+	}
+	for i := range 8 {
+		off := int64(-1)
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if off, _ = w.headOffset(src, a.Files[i].Upload); off == 0 {
+				break
+			}
+		}
+		if off != 0 {
+			t.Errorf("FINDING: a dropped, stalled PATCH of file %d left the offset at %d", i, off)
+		}
+	}
+	if got := w.waitFile(t, "w8.bin", 10*time.Second); !bytes.Equal(got, bodies[8]) {
+		t.Error("FINDING: w8.bin is not its PATCH's bytes")
+	}
+	if names := visibleFiles(t, w.dir); len(names) != 1 {
+		t.Errorf("FINDING: the folder holds %v, want w8.bin only", names)
+	}
+}

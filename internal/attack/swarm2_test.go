@@ -476,7 +476,7 @@ func TestSwarmLyingHolder(t *testing.T) {
 // logSenderVerdict logs how the sender ended with B.
 func logSenderVerdict(t *testing.T, s *proc) {
 	t.Helper()
-	code := s.waitExit(5 * time.Second) // -1: still running (B never finishes)
+	code := s.waitExit(2 * time.Second) // -1: still running (B never finishes)
 	var failed []any
 	for _, ev := range s.Events() {
 		if ev["event"] == "failed" {
@@ -523,7 +523,7 @@ func TestSwarmBadWants(t *testing.T) {
 // stuck.
 func TestSwarmStalledMember(t *testing.T) {
 	t.Parallel()
-	d := 25 * time.Second
+	d := 15 * time.Second                             // past the 10 s a Have's holder has to verify the chunk
 	if s := os.Getenv("ATTACK_STALL_WAIT"); s != "" { // to measure how long A is held up
 		d, _ = time.ParseDuration(s)
 	}

@@ -19,7 +19,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -710,4 +712,107 @@ func TestSwarmHaveOutOfRange(t *testing.T) {
 		})
 	}
 	realSenderServed(t, r, 10*time.Second)
+}
+
+// TestSwarmLateJoinerAndLiar: A (real) and B (the kit) accept at once, C
+// (real, --accept ask) only once A has everything; B has claimed with Got
+// every chunk it was told A holds, without fetching any, and answers no
+// ask. "A receiver that joins later gets a Have for each chunk it needs
+// that a connected receiver holds": does the sender name B, the liar, to
+// C (logged), and does C still end with the right file (asserted: B
+// answers nothing for 3 s, is dropped, and C gets the chunks elsewhere)?
+func TestSwarmLateJoinerAndLiar(t *testing.T) {
+	t.Parallel()
+	a := startReceiver(t, "all")
+	b := startFakeSwarmReceiver(t, swarmMode{serve: "silent", gotOnHave: true})
+	cDir := t.TempDir()
+	c := startAskReceiverIn(t, cDir)
+	data := random(8 << 20)
+	src := filepath.Join(t.TempDir(), "late.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startProc(t, "sender", "--json", "--home", t.TempDir(), "--name", "real-sender", "send",
+		"--to", a.addr(), "--to", b.addr, "--to", c.addr(), src)
+	if _, ok := a.waitEvent("file", 1, 20*time.Second); !ok {
+		t.Fatalf("A did not get its file: %v", a.Events())
+	}
+	if c.waitMatch(question, 1, 10*time.Second) == nil {
+		t.Fatalf("C was not asked: %q", c.text())
+	}
+	b.mu.Lock()
+	gotFromA := b.haves
+	b.mu.Unlock()
+	t.Logf("before C joins: B has claimed %d chunks it was told A holds", gotFromA)
+	joined := time.Now()
+	io.WriteString(c.stdin, "y\r")
+	var got []byte
+	for time.Since(joined) < 30*time.Second {
+		if b, err := os.ReadFile(filepath.Join(cDir, "late.bin")); err == nil && len(b) == len(data) {
+			got = b
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // C's terminal has no file event to wait on
+	}
+	t.Logf("C's file after %v; %s", time.Since(joined).Round(100*time.Millisecond), b.stats())
+	if !bytes.Equal(got, data) {
+		t.Fatalf("FINDING: C did not get the right file within 30 s of joining (%d bytes): %q", len(got), c.text())
+	}
+	b.mu.Lock()
+	var lies int
+	for _, k := range b.asks {
+		if _, ok := b.chunk[k]; !ok {
+			lies++
+		}
+	}
+	b.mu.Unlock()
+	t.Logf("C asked B %d times for chunks B only claimed (Got) and never had", lies)
+}
+
+// startAskReceiverIn is startAskReceiver saving into dir.
+func startAskReceiverIn(t *testing.T, dir string) *askReceiver {
+	t.Helper()
+	needFerry(t)
+	script, err := exec.LookPath("script")
+	if err != nil {
+		testnetCannotRun(t, "no script(1) for a pseudo-terminal")
+	}
+	inner := fmt.Sprintf("exec '%s' --home '%s' --name late-receiver receive --accept ask --port 0 --dir '%s'",
+		ferryBin, t.TempDir(), dir)
+	a := &askReceiver{changed: make(chan struct{})}
+	a.cmd = exec.Command(script, "-qfec", inner, "/dev/null")
+	a.cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	a.stdin, _ = a.cmd.StdinPipe()
+	stdout, _ := a.cmd.StdoutPipe()
+	if err := a.cmd.Start(); err != nil {
+		t.Fatalf("script(1): %v", err)
+	}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := stdout.Read(buf)
+			a.mu.Lock()
+			a.out.Write(buf[:n])
+			close(a.changed)
+			a.changed = make(chan struct{})
+			a.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		a.stdin.Close()
+		a.cmd.Process.Kill()
+		a.cmd.Wait()
+		if t.Failed() {
+			t.Logf("ask receiver's terminal:\n%q", a.text())
+		}
+	})
+	m := a.waitMatch(regexp.MustCompile(`listening on UDP port (\d+)`), 1, 10*time.Second)
+	if m == nil {
+		t.Fatalf("ask receiver did not start: %q", a.text())
+	}
+	fmt.Sscanf(m[1], "%d", &a.port)
+	return a
 }

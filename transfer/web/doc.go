@@ -35,8 +35,10 @@
 //	    its first 8 bytes big-endian mod 10^6, as "123-456".
 //	  A browser's partial files are its own: the store's sender ID is
 //	  BLAKE3-256("ferry-web/1 browser\x00" ‖ client). An answer of yes is
-//	  remembered for 15 minutes for the same client and the same body, so a
-//	  reloaded page that offers the same files is not asked about again.
+//	  remembered for 15 minutes for the same source address, the same client
+//	  and the same body, so a reloaded page that offers the same files is
+//	  not asked about again (the question named the address; the client id
+//	  travels in the clear, so it alone proves nothing).
 //	  200 {"offer": id, "code", "chunk": <bytes per PATCH>,
 //	       "files": [{"upload": "/api/v1/files/<id>-<i>", "offset": <bytes here>,
 //	                  "kept": [[from, to), …] chunk ranges from an earlier try, "done": <nothing to send>}]}

@@ -23,8 +23,9 @@ package web
 //	                         "total":123,"zip":"NAME.zip"}; mtime in Unix milliseconds; shown is
 //	                        the name as the terminal shows it (safepath.Display: control and bidi
 //	                        characters as \u202e escapes), which the page displays, as text
-//	GET /api/v1/dl/{i}      file i, through http.ServeContent: Range and If-Range
-//	                        (so a download resumes), Content-Disposition attachment
+//	GET /api/v1/dl/{i}      file i, through http.ServeContent: one Range and If-Range
+//	                        (so a download resumes; a Range of several ranges is
+//	                        ignored: 200, the whole file), Content-Disposition attachment
 //	                        with an RFC 5987 filename* (UTF-8) and an ASCII fallback
 //	GET /api/v1/zip         everything as one zip, streamed, entries stored
 //	                        (uncompressed), folders kept as paths, zip64 records
@@ -513,6 +514,14 @@ func (s *SendServer) serveFile(w http.ResponseWriter, r *http.Request) {
 	f := s.opt.Shared.Files[i]
 	w.Header().Set("Content-Disposition", ContentDisposition(path.Base(f.Name)))
 	w.Header().Set("Content-Type", "application/octet-stream")
+	if strings.Contains(r.Header.Get("Range"), ",") {
+		// One range is all a download needs to resume. Several would be
+		// answered as multipart, whose part headers http.ServeContent
+		// does not count against the file's size: 5,000 one-byte ranges
+		// made 7× the file. The whole file is served instead (RFC 9110
+		// §14.2 lets a server ignore Range).
+		r.Header.Del("Range")
+	}
 	if r.Method == http.MethodHead {
 		http.ServeContent(w, r, "", fi.ModTime(), fh)
 		return

@@ -123,7 +123,10 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if d := s.decide(r.Context(), info, peer.String()+"/"+digest); !d.accept {
+	// A yes is remembered for this browser at this address and these exact
+	// offer bytes: the question named the address, and the client id
+	// travels in the clear.
+	if d := s.decide(r.Context(), info, addr+"/"+peer.String()+"/"+digest); !d.accept {
 		in.Close()
 		if d.busy {
 			w.Header().Set("Retry-After", "10")

@@ -40,7 +40,9 @@
 // before in this run (it remembers the last 65,536). Wrong, missing or
 // replayed MACs are counted per source address: after 20 in a minute the
 // address gets HTTP 429 for the rest of that minute. A Host header that is
-// not one of the server's own ADDR:PORT (IPv6 bracketed) is refused with 421
-// before anything else (DNS rebinding). testdata/vectors.json holds golden
+// not one of the server's own ADDR:PORT (IPv6 bracketed; loopback's
+// 127.0.0.1, [::1] and localhost count, as names that only ever mean this
+// computer) is refused with 421 before anything else (DNS rebinding: a
+// rebound name is the attacker's). testdata/vectors.json holds golden
 // vectors a second implementation can check itself against.
 package webauth

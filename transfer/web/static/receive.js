@@ -172,8 +172,43 @@
     return err && err.originalResponse ? err.originalResponse.getStatus() : 0;
   }
 
-  // hashChunk reads bytes [start, end) of file and returns their BLAKE3.
-  async function hashChunk(file, start, end) {
+  // hashChunk reads bytes [start, end) of file and returns their BLAKE3:
+  // in a worker (hashworker.js) where the browser has workers, else here.
+  let worker = null;
+  const waiting = new Map(); // worker request id → { ok, bad }
+  let nextID = 0;
+  function hashChunk(file, start, end) {
+    if (worker === null) {
+      try {
+        worker = new Worker("/static/hashworker.js");
+        worker.onmessage = (e) => {
+          const w = waiting.get(e.data.id);
+          waiting.delete(e.data.id);
+          if (!w) return;
+          if (e.data.error) { w.bad(new Error(e.data.error)); return; }
+          state.readMs += e.data.readMs;
+          state.hashMs += e.data.hashMs;
+          w.ok(e.data.hash);
+        };
+        worker.onerror = () => {
+          // no worker after all: hash here from now on
+          worker = false;
+          for (const w of waiting.values()) w.retry();
+          waiting.clear();
+        };
+      } catch (e) {
+        worker = false;
+      }
+    }
+    if (!worker) return hashHere(file, start, end);
+    return new Promise((ok, bad) => {
+      const id = nextID++;
+      waiting.set(id, { ok, bad, retry: () => hashHere(file, start, end).then(ok, bad) });
+      worker.postMessage({ id, file, start, end });
+    });
+  }
+
+  async function hashHere(file, start, end) {
     const t0 = performance.now();
     const buf = new Uint8Array(await file.slice(start, end).arrayBuffer());
     const t1 = performance.now();
@@ -184,29 +219,31 @@
   }
 
   // hashingSource is tus-js-client's file source for one file: slice(start,
-  // end) hashes the chunk, remembers its hash for its offset (hashes), reads
-  // and hashes the next chunk while this one is on the wire, and returns the
-  // Blob slice itself as the body: Chromium sends a Blob ten times faster
-  // than an array.
+  // end) hashes the chunk, remembers its hash for its offset (hashes), has
+  // the next two chunks read and hashed while this one is on the wire, and
+  // returns the Blob slice itself as the body: Chromium sends a Blob ten
+  // times faster than an array.
   function hashingSource(file, chunk) {
     const hashes = new Map(); // chunk offset → its hash
-    let ahead = null; // { start, p }: the next chunk, being hashed
+    const ahead = new Map(); // chunk offset → its hash to come
     const hash = (start) => {
       const p = hashChunk(file, start, Math.min(start + chunk, file.size));
       p.catch(() => {}); // a prefetch nobody takes may fail quietly
-      return { start, p };
+      return p;
     };
     return {
       hashes,
       size: file.size,
       async slice(start, end) {
-        const cur = ahead && ahead.start === start ? ahead : hash(start);
-        ahead = null;
-        hashes.set(start, await cur.p);
-        if (end < file.size) ahead = hash(end);
+        const cur = ahead.get(start) || hash(start);
+        for (const off of ahead.keys()) if (off <= start) ahead.delete(off);
+        for (let off = end, i = 0; i < 2 && off < file.size; off += chunk, i++) {
+          if (!ahead.has(off)) ahead.set(off, hash(off));
+        }
+        hashes.set(start, await cur);
         return { value: file.slice(start, end), done: end >= file.size };
       },
-      close() { ahead = null; },
+      close() { ahead.clear(); },
     };
   }
 

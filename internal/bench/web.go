@@ -21,10 +21,12 @@ package main
 // chunk.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -55,7 +57,12 @@ type webRow struct {
 	PageReadMs float64   `json:"page_read_ms"` // the last page run's
 	PageHashMs float64   `json:"page_hash_ms"`
 	PageSendMs float64   `json:"page_patch_ms"`
-	Err        string    `json:"error,omitempty"`
+	// CPU seconds per GB (10^9 bytes) of the phone's namespace (Chromium,
+	// or curl) and of the receiver, medians of the runs
+	CPUPage [2]float64 `json:"cpu_page_phone_recv"`
+	CPUCurl [2]float64 `json:"cpu_curl_phone_recv"`
+	CPUBare [2]float64 `json:"cpu_bare_phone_recv"`
+	Err     string     `json:"error,omitempty"`
 }
 
 const (
@@ -183,11 +190,23 @@ func (b *bench) webRun(ctx context.Context, row *webRow) error {
 	mbps := func(d time.Duration) float64 { return float64(row.Bytes) / d.Seconds() / 1e6 }
 	timeout := runLimit(row.Bytes)
 	var ratios, bareRatios []float64
+	var cpu [3][2][]float64 // page, curl, bare × phone, receiver
+	gb := float64(row.Bytes) / 1e9
+	measureCPU := func(k int, f func() error) error {
+		ph0, rc0 := nsCPU(ctx, ph), pidCPU(recv.cmd.Process.Pid)
+		if err := f(); err != nil {
+			return err
+		}
+		cpu[k][0] = append(cpu[k][0], (nsCPU(ctx, ph)-ph0)/gb)
+		cpu[k][1] = append(cpu[k][1], (pidCPU(recv.cmd.Process.Pid)-rc0)/gb)
+		return nil
+	}
 	for i := 0; i < runs && ctx.Err() == nil; i++ {
 		if err := p.ResetCounters(tab); err != nil {
 			return err
 		}
-		page, err := p.Upload(tab, src.path, timeout)
+		var page, curl, bare time.Duration
+		err := measureCPU(0, func() (err error) { page, err = p.Upload(tab, src.path, timeout); return err })
 		if err != nil {
 			return fmt.Errorf("page upload: %w", err)
 		}
@@ -202,12 +221,14 @@ func (b *bench) webRun(ctx context.Context, row *webRow) error {
 		if err := emptyDir(dst); err != nil {
 			return err
 		}
-		curl, err := phone.CurlUpload(ctx, ph, u, src.path, scratch)
-		if err != nil {
+		// curl's own CPU is not counted (it has exited when measured)
+		if err := measureCPU(1, func() (err error) { curl, err = phone.CurlUpload(ctx, ph, u, src.path, scratch); return err }); err != nil {
 			return err
 		}
-		bare, err := p.BareUpload(tab, src.path)
-		if err != nil {
+		if err := p.PrepareBare(tab, src.path, row.Chunk); err != nil {
+			return err
+		}
+		if err := measureCPU(2, func() (err error) { bare, err = p.BareUpload(tab, row.Chunk); return err }); err != nil {
 			return err
 		}
 		if err := emptyDir(dst); err != nil {
@@ -219,6 +240,9 @@ func (b *bench) webRun(ctx context.Context, row *webRow) error {
 			mbps(page), mbps(curl), mbps(bare), curl.Seconds()/page.Seconds(), mib(recv.hwm.Load()))
 	}
 	row.Ratio, row.BareRatio = median(ratios), median(bareRatios)
+	for k, dst := range []*[2]float64{&row.CPUPage, &row.CPUCurl, &row.CPUBare} {
+		*dst = [2]float64{median(cpu[k][0]), median(cpu[k][1])}
+	}
 	row.RSSRecv = mib(recv.hwm.Load())
 
 	// Killed at 40 %, started again on the same port; the page opened from
@@ -261,6 +285,42 @@ func (b *bench) webRun(ctx context.Context, row *webRow) error {
 	}
 	row.Resent = st.Wire - float64(row.Bytes)
 	return nil
+}
+
+// nsCPU is the CPU time (user and system, seconds) that the processes now
+// in h's namespace have used.
+func nsCPU(ctx context.Context, h *netlab.Host) float64 {
+	out, err := exec.CommandContext(ctx, "ip", "netns", "pids", h.NS()).Output()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, pid := range strings.Fields(string(out)) {
+		if n, err := strconv.Atoi(pid); err == nil {
+			sum += pidCPU(n)
+		}
+	}
+	return sum
+}
+
+// pidCPU is a process's CPU time (user and system, all its threads) in
+// seconds, from /proc/PID/stat (clock ticks of 1/100 s), 0 if unknown.
+func pidCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:])) // from field 3, the state
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64) // utime, field 14
+	s, _ := strconv.ParseFloat(f[12], 64) // stime, field 15
+	return (u + s) / 100
 }
 
 // emptyDir removes what the receiver saved in dir (the store's own
@@ -315,6 +375,8 @@ func (rep *report) printWeb(w *os.File) {
 			median(r.Page), median(r.Curl), r.Ratio, passFail(r.Ratio >= 0.6))
 		fmt.Fprintf(w, "     Chromium's own PATCH loop (hashes made beforehand) %.1f MB/s: %.2fx curl, the ceiling of a page here; the page reaches %.2fx of it\n",
 			median(r.Bare), r.BareRatio, median(r.Page)/median(r.Bare))
+		fmt.Fprintf(w, "     CPU s/GB, phone's namespace/receiver: page %.2f/%.2f, curl -/%.2f, bare loop %.2f/%.2f\n",
+			r.CPUPage[0], r.CPUPage[1], r.CPUCurl[1], r.CPUBare[0], r.CPUBare[1])
 		fmt.Fprintf(w, "     in the page (last run): read %.0f ms, hash %.0f ms (in a worker, ahead of the wire), PATCHes %.0f ms\n", r.PageReadMs, r.PageHashMs, r.PageSendMs)
 		fmt.Fprintf(w, "     receiver peak RSS %.1f MiB (target <= 64) %s\n", r.RSSRecv, passFail(r.RSSRecv > 0 && r.RSSRecv <= 64))
 		fmt.Fprintf(w, "     URL to a ready page %.3f s, a fresh browser (target <= 1 s) %s; again %.3f s\n", r.ReadyCold, passFail(r.ReadyCold <= 1), r.ReadyWarm)

@@ -216,15 +216,31 @@ func CurlUpload(ctx context.Context, h *netlab.Host, u, path, scratch string) (t
 	return time.Since(start), nil
 }
 
-// bareJS is a page-side PATCH loop that does only what the browser must:
-// the chunks' hashes are made first (not timed; kept in the tab for the
-// next call with the same file), then each chunk goes as
-// a Blob in an XMLHttpRequest with its hash and MAC, one after the other.
-// It offers the file as the page's own client (the page's id in local
-// storage), so it takes no other place among the server's 4 browsers.
-// It answers the milliseconds the PATCHes took.
-const bareJS = `(async (sel) => {
+// bareHashJS hashes each chunk of the file in the input sel (chunks of ch
+// bytes) into window.bareHashes, once per file.
+const bareHashJS = `(async (sel, ch) => {
   const f = document.querySelector(sel).files[0];
+  const id = f.name + "/" + f.size + "/" + f.lastModified + "/" + ch;
+  if (window.bareHashes && window.bareHashes.id === id) return true;
+  const list = [];
+  for (let off = 0; off < f.size; off += ch) {
+    list.push(await FerryAuth.bodyHash(new Uint8Array(await f.slice(off, Math.min(off + ch, f.size)).arrayBuffer())));
+  }
+  window.bareHashes = { id, list };
+  return true;
+})`
+
+// bareSendJS is a page-side PATCH loop that does only what the browser
+// must: each chunk goes as a Blob in an XMLHttpRequest with its hash (from
+// bareHashJS) and MAC, one after the other. It offers the file as the
+// page's own client (the page's id in local storage), so it takes no other
+// place among the server's 4 browsers. It answers the milliseconds the
+// PATCHes took.
+const bareSendJS = `(async (sel, ch) => {
+  const f = document.querySelector(sel).files[0];
+  const id = f.name + "/" + f.size + "/" + f.lastModified + "/" + ch;
+  if (!window.bareHashes || window.bareHashes.id !== id) throw new Error("no hashes for this file");
+  const hashes = window.bareHashes.list;
   const key = window.ferryState.key;
   let client = null;
   try { client = localStorage.getItem("ferry-client"); } catch (e) { /* storage off */ }
@@ -235,16 +251,8 @@ const bareJS = `(async (sel) => {
     "X-Ferry-Auth": await FerryAuth.sign(key, "POST", "/api/v1/offer", bh) } });
   if (resp.status !== 200) throw new Error("offer: HTTP " + resp.status);
   const ans = await resp.json();
-  const url = ans.files[0].upload, ch = ans.chunk;
-  const id = f.name + "/" + f.size + "/" + f.lastModified + "/" + ch;
-  let hashes = window.bareHashes && window.bareHashes.id === id ? window.bareHashes.list : null;
-  if (!hashes) { // once per file: a run after the first takes them from here
-    hashes = [];
-    for (let off = 0; off < f.size; off += ch) {
-      hashes.push(await FerryAuth.bodyHash(new Uint8Array(await f.slice(off, Math.min(off + ch, f.size)).arrayBuffer())));
-    }
-    window.bareHashes = { id, list: hashes };
-  }
+  if (ans.chunk !== ch) throw new Error("the server's chunk is " + ans.chunk);
+  const url = ans.files[0].upload;
   const t0 = performance.now();
   for (let off = 0, i = 0; off < f.size; off += ch, i++) {
     const auth = await FerryAuth.sign(key, "PATCH", url, off + "\0" + hashes[i]);
@@ -265,21 +273,31 @@ const bareJS = `(async (sel) => {
   return performance.now() - t0;
 })`
 
-// BareUpload measures what the browser itself can do on the upload page
-// already open in the tab: the file at path goes to the same server in
-// the same PATCHes as the page's, but with every chunk's hash made
-// beforehand and nothing else in the loop (no tus-js-client, no
-// progress). The time of the PATCHes is the page's ceiling on this
-// machine. The file is added to the computer's folder as "bare-…".
-func (p *Phone) BareUpload(ctx context.Context, path string) (time.Duration, error) {
+// PrepareBare readies BareUpload on the upload page already open in the
+// tab: it puts the file at path in a file input of its own and hashes its
+// chunks of chunk bytes (the server's), once per file.
+func (p *Phone) PrepareBare(ctx context.Context, path string, chunk int64) error {
 	if _, err := Run(ctx, chromedp.Evaluate[bool](`document.getElementById("bare") ||
 		document.body.insertAdjacentHTML("beforeend", '<input type="file" id="bare">'), true`)); err != nil {
-		return 0, err
+		return err
 	}
 	if _, err := Run(ctx, chromedp.SetUploadFiles(`#bare`, []string{path})); err != nil {
-		return 0, err
+		return err
 	}
-	ms, err := Run(ctx, chromedp.Evaluate[float64](bareJS+`("#bare")`, chromedp.EvalAwaitPromise))
+	if _, err := Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`%s("#bare", %d)`, bareHashJS, chunk), chromedp.EvalAwaitPromise)); err != nil {
+		return fmt.Errorf("bare upload: hash: %w", err)
+	}
+	return nil
+}
+
+// BareUpload measures what the browser itself can do: the file readied by
+// PrepareBare goes to the same server in the same PATCHes as the page's,
+// with every chunk's hash made beforehand and nothing else in the loop (no
+// tus-js-client, no progress, no hashing). The time of the PATCHes is the
+// page's ceiling on this machine. The file is added to the computer's
+// folder as "bare-…".
+func (p *Phone) BareUpload(ctx context.Context, chunk int64) (time.Duration, error) {
+	ms, err := Run(ctx, chromedp.Evaluate[float64](fmt.Sprintf(`%s("#bare", %d)`, bareSendJS, chunk), chromedp.EvalAwaitPromise))
 	if err != nil {
 		return 0, fmt.Errorf("bare upload: %w", err)
 	}

@@ -239,6 +239,10 @@ func TestBrowserUploads(t *testing.T) {
 		t.Fatalf("computer asked %+v; page shows code %q", info, pageCode)
 	}
 	waitText(t, ctx, "#list", "saved as holiday photo.jpg")
+	// the chunks were hashed in the worker (hashworker.js), not on the page's thread
+	if h := run(t, ctx, chromedp.Evaluate[string](`window.ferryState.hasher`)); h != "worker" {
+		t.Errorf("chunks hashed by %q, want the worker", h)
+	}
 
 	folder := filepath.Join(src, "album")
 	os.MkdirAll(filepath.Join(folder, "sub"), 0o755)

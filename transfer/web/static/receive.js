@@ -8,7 +8,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   // wire: chunk bytes this page put in PATCH requests, sent again included.
-  const state = { key: null, files: [], answer: null, sent: 0, total: 0, items: [], events: null, over: false, trouble: false, eventErrors: 0, wire: 0, readMs: 0, hashMs: 0, sendMs: 0 };
+  const state = { key: null, files: [], answer: null, sent: 0, total: 0, items: [], events: null, over: false, trouble: false, eventErrors: 0, wire: 0, readMs: 0, hashMs: 0, sendMs: 0, hasher: "" };
   window.ferryState = state; // for tests and the curious
 
   function problem(text) {
@@ -188,6 +188,7 @@
           if (e.data.error) { w.bad(new Error(e.data.error)); return; }
           state.readMs += e.data.readMs;
           state.hashMs += e.data.hashMs;
+          state.hasher = "worker";
           w.ok(e.data.hash);
         };
         worker.onerror = () => {
@@ -215,6 +216,7 @@
     const hash = await FerryAuth.bodyHash(buf);
     state.readMs += t1 - t0;
     state.hashMs += performance.now() - t1;
+    state.hasher = "page";
     return hash;
   }
 
@@ -313,6 +315,7 @@
     if (!files.length) return;
     problem("");
     state.over = false;
+    state.trouble = false;
     state.eventErrors = 0;
     if (state.events) state.events.close();
     state.files = files;

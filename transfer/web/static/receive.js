@@ -344,6 +344,8 @@
 
   function picked(input) {
     const files = Array.from(input.files, (file) => ({ file, path: file.webkitRelativePath || file.name }));
+    // a folder comes in the browser's order, not the user's: list it by path
+    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     input.value = "";
     start(files);
   }

@@ -265,6 +265,22 @@ func TestBrowserUploads(t *testing.T) {
 			t.Fatalf("%s: %v", p, err)
 		}
 	}
+	// A browser without workers: the page hashes on its own thread.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	b.open(t, ctx, ts.url())
+	run(t, ctx, chromedp.Evaluate[bool](`window.Worker = undefined, true`))
+	two := randomBytes(3*testChunk+5, 11)
+	os.WriteFile(filepath.Join(src, "no worker.bin"), two, 0o644)
+	run(t, ctx, chromedp.SetUploadFiles(`#files`, []string{filepath.Join(src, "no worker.bin")}))
+	waitText(t, ctx, "#message", "Done: 1 file")
+	if got, _ := os.ReadFile(filepath.Join(dir, "no worker.bin")); !bytes.Equal(got, two) {
+		t.Fatal("the file sent without a worker differs")
+	}
+	if h := run(t, ctx, chromedp.Evaluate[string](`window.ferryState.hasher`)); h != "page" {
+		t.Errorf("without workers, chunks hashed by %q, want the page", h)
+	}
 }
 
 // TestBrowserDeclined: the computer says no; the page says so.

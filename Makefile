@@ -34,12 +34,13 @@ test:
 bench:
 	$(GO) run ./internal/bench $(BENCHFLAGS)
 
-# The web page's upload (ferry receive --web, Chromium in a phone namespace):
-# a 1 GiB upload against curl's PATCHes of the same bytes to the same
-# server, the receiver's peak RSS, URL-to-ready time, and a receiver killed
-# at 40 %. WEBRATE (e.g. 500mbit) caps the phone's link as a Wi-Fi would.
+# The web page's upload alone: make bench's case w (ferry receive --web,
+# Chromium in a phone namespace): a 1 GiB upload against curl's PATCHes of
+# the same bytes to the same server, the receiver's peak RSS, URL-to-ready
+# time, and a receiver killed at 40 %. WEBRATE (e.g. 500mbit) caps the
+# phone's link as a Wi-Fi would.
 bench-web:
-	FERRY_WEB_BYTES=1073741824 FERRY_WEB_RATE=$(WEBRATE) $(GO) test -count=1 -v -run '^TestWebReceive$$' ./e2e/
+	$(GO) run ./internal/bench -cases w -setups loopback -webrate=$(WEBRATE) $(BENCHFLAGS)
 
 # Every fuzz target of every package, ferry's and the forks', each for
 # FUZZTIME.

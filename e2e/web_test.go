@@ -3,11 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +17,6 @@ import (
 
 	"github.com/ferry-lan/ferry/internal/phone"
 	"github.com/ferry-lan/ferry/internal/testnet"
-	"github.com/ferry-lan/ferry/transfer/web/webauth"
 )
 
 // webURL is the receiver's page URL on host h's IPv4 address, from its
@@ -52,14 +46,13 @@ func pageRun[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 
 // openPage navigates the phone to u and returns how long until the page
 // held its key and was ready to pick files.
-func openPage(t *testing.T, ctx context.Context, u string) time.Duration {
+func openPage(t *testing.T, p *phone.Phone, ctx context.Context, u string) time.Duration {
 	t.Helper()
-	start := time.Now()
-	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
+	d, err := p.OpenUploadPage(ctx, u)
+	if err != nil {
 		t.Fatal(err)
 	}
-	pageRun(t, ctx, chromedp.Poll[bool](`(document.body.dataset.ready === "1" && window.ferryState.keyFor === location.hash) || null`))
-	return time.Since(start)
+	return d
 }
 
 func writeRandomWeb(t *testing.T, path string, n int64) []byte {
@@ -118,26 +111,33 @@ func TestWebReceive(t *testing.T) {
 	ctx, cancel := context.WithTimeout(p.Ctx, 3*time.Minute)
 	defer cancel()
 
-	ready := openPage(t, ctx, u)
+	ready := openPage(t, p, ctx, u)
 	t.Logf("URL to a ready page: %v (first load of the browser)", ready)
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
 	}
-	ready = openPage(t, ctx, u)
+	ready = openPage(t, p, ctx, u)
 	t.Logf("URL to a ready page: %v (again)", ready)
 
-	start := time.Now()
-	pageRun(t, ctx, chromedp.SetUploadFiles(`#files`, []string{filepath.Join(src, "first.bin")}))
-	pageRun(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent.startsWith("Done: 1 file") || null`, chromedp.WithPollingTimeout(2*time.Minute)))
-	pageTook := time.Since(start)
-	t.Logf("in the page: %s", pageRun(t, ctx, chromedp.Evaluate[string](`JSON.stringify({readMs: window.ferryState.readMs, hashMs: window.ferryState.hashMs, sendMs: window.ferryState.sendMs})`)))
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pageTook, err := p.Upload(ctx, filepath.Join(src, "first.bin"), 2*time.Minute)
+	must(err)
+	st, err := p.Stats(ctx)
+	must(err)
+	t.Logf("in the page: read %.0f ms, hash %.0f ms (in a worker, ahead of the wire), PATCHes %.0f ms", st.ReadMs, st.HashMs, st.SendMs)
 	rss := r.peakRSS()
 	if got, err := os.ReadFile(filepath.Join(dir, "first.bin")); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("first.bin on the computer: %v", err)
 	}
 	r.waitEvent("session_done", 10*time.Second)
 
-	curlTook := curlUpload(t, ph, u, filepath.Join(src, "first.bin"), size)
+	curlTook, err := phone.CurlUpload(ctx, ph.nh, u, filepath.Join(src, "first.bin"), t.TempDir())
+	must(err)
 	mbps := func(d time.Duration) float64 { return float64(size) / d.Seconds() / 1e6 }
 	t.Logf("page upload of %d bytes: %v (%.1f MB/s); curl of the same bytes to the same server: %v (%.1f MB/s); page/curl %.0f %%; receiver peak RSS %.1f MiB",
 		size, pageTook.Round(time.Millisecond), mbps(pageTook), curlTook.Round(time.Millisecond), mbps(curlTook), 100*curlTook.Seconds()/pageTook.Seconds(), rss)
@@ -147,97 +147,27 @@ func TestWebReceive(t *testing.T) {
 
 	// Killed at 40 %, started again on the same port.
 	second := writeRandomWeb(t, filepath.Join(src, "second.bin"), size+12345)
-	pageRun(t, ctx, chromedp.Evaluate[bool](`window.ferryState.wire = 0, true`))
-	pageRun(t, ctx, chromedp.SetUploadFiles(`#files`, []string{filepath.Join(src, "second.bin")}))
-	pageRun(t, ctx, chromedp.Poll[bool](fmt.Sprintf(`window.ferryState.sent >= %d || null`, int64(len(second))*4/10), chromedp.WithPollingTimeout(time.Minute)))
+	must(p.ResetCounters(ctx))
+	must(p.Pick(ctx, filepath.Join(src, "second.bin")))
+	must(p.WaitSent(ctx, int64(len(second))*4/10, time.Minute))
 	r.signal(syscall.SIGKILL)
 	r.wait(10 * time.Second)
 	port := u[strings.LastIndex(u, ":")+1 : strings.Index(u, "/#")]
 	r2 := pc.start(nil, "receive", "--web", "--accept", "all", "--port", port, "--dir", dir)
 	u2 := webURL(t, r2, pc)
-	pageRun(t, ctx, chromedp.Poll[bool](`document.getElementById("problem").textContent.includes("pick the files again") || null`, chromedp.WithPollingTimeout(time.Minute)))
-	openPage(t, ctx, u2)
-	pageRun(t, ctx, chromedp.SetUploadFiles(`#files`, []string{filepath.Join(src, "second.bin")}))
-	pageRun(t, ctx, chromedp.Poll[bool](`document.getElementById("message").textContent.startsWith("Done: 1 file") || null`, chromedp.WithPollingTimeout(2*time.Minute)))
+	must(p.WaitProblem(ctx, "pick the files again", time.Minute))
+	openPage(t, p, ctx, u2)
+	_, err = p.Upload(ctx, filepath.Join(src, "second.bin"), 2*time.Minute)
+	must(err)
 	if got, err := os.ReadFile(filepath.Join(dir, "second.bin")); err != nil || !bytes.Equal(got, second) {
 		t.Fatalf("second.bin on the computer: %v", err)
 	}
-	wire := pageRun(t, ctx, chromedp.Evaluate[float64](`window.ferryState.wire`))
-	t.Logf("killed at 40 %% and restarted: the page sent %.0f chunk bytes for a file of %d (%.4f×)", wire, len(second), wire/float64(len(second)))
-	if wire > float64(len(second)+4<<20) || wire > 1.05*float64(len(second)) {
-		t.Errorf("the page sent %.3f× the file: more than one 4 MiB chunk again, or over 1.05×", wire/float64(len(second)))
+	st, err = p.Stats(ctx)
+	must(err)
+	t.Logf("killed at 40 %% and restarted: the page sent %.0f chunk bytes for a file of %d (%.4f×)", st.Wire, len(second), st.Wire/float64(len(second)))
+	if st.Wire > float64(len(second)+4<<20) || st.Wire > 1.05*float64(len(second)) {
+		t.Errorf("the page sent %.3f× the file: more than one 4 MiB chunk again, or over 1.05×", st.Wire/float64(len(second)))
 	}
-}
-
-// curlUpload sends the file to the receiver behind u as curl would: an
-// offer made here, then curl -T of each 4 MiB chunk as a tus PATCH, all in
-// one curl process (one connection), from the phone's namespace. It
-// returns how long curl took.
-func curlUpload(t *testing.T, ph *host, u, path string, size int64) time.Duration {
-	t.Helper()
-	parsed, err := url.Parse(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, err := webauth.Parse(parsed.Fragment)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + parsed.Host
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, n, a string) (c net.Conn, err error) {
-		err = ph.nh.Do(func() error { c, err = net.Dial(n, a); return err })
-		return c, err
-	}}}
-	body := fmt.Sprintf(`{"client":"%s","files":[{"path":"curl.bin","size":%d,"mtime":0}]}`, webauth.NewNonce(), size)
-	req, _ := http.NewRequest("POST", base+"/api/v1/offer", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	sec.SignRequest(req, []byte(body))
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ans struct {
-		Chunk int64
-		Files []struct{ Upload string }
-	}
-	if err := jsonDecode(resp, &ans); err != nil || len(ans.Files) != 1 {
-		t.Fatalf("offer: %v %+v", err, ans)
-	}
-	data, _ := os.ReadFile(path)
-	cdir := t.TempDir()
-	var args []string
-	for off, i := int64(0), 0; off < size; off, i = off+ans.Chunk, i+1 {
-		chunk := data[off:min(off+ans.Chunk, size)]
-		name := filepath.Join(cdir, fmt.Sprintf("c%05d", i))
-		os.WriteFile(name, chunk, 0o644)
-		h := webauth.BodyHash(chunk)
-		o := strconv.FormatInt(off, 10)
-		if i > 0 {
-			args = append(args, "--next")
-		}
-		args = append(args, "-sS", "-o", "/dev/null", "-f", "-X", "PATCH", "-T", name,
-			"-H", "Tus-Resumable: 1.0.0", "-H", "Content-Type: application/offset+octet-stream",
-			"-H", "Upload-Offset: "+o, "-H", webauth.ChunkHashHeader+": "+h,
-			"-H", webauth.Header+": "+sec.Sign("PATCH", ans.Files[0].Upload, webauth.PatchBind(o, h)),
-			base+ans.Files[0].Upload)
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("no curl")
-	}
-	cmd := ph.command("curl", args...)
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("curl: %v\n%s", err, out)
-	}
-	return time.Since(start)
-}
-
-func jsonDecode(resp *http.Response, v any) error {
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 var webURLRe = regexp.MustCompile(`^\s+(http://10\.[0-9.]+:\d+/#k=[a-z2-7]{26})\s*$`)
@@ -259,7 +189,7 @@ func TestWebQuestionOnTerminal(t *testing.T) {
 	p := phone.ForTest(t, ph.nh)
 	ctx, cancel := context.WithTimeout(p.Ctx, time.Minute)
 	defer cancel()
-	openPage(t, ctx, u)
+	openPage(t, p, ctx, u)
 	src := filepath.Join(t.TempDir(), "from my phone.txt")
 	os.WriteFile(src, []byte("hello from the phone\n"), 0o644)
 	pageRun(t, ctx, chromedp.SetUploadFiles(`#files`, []string{src}))

@@ -12,13 +12,14 @@
 // iptables-legacy); (e) peak RSS of the ferry and baseline processes; (f) cold start,
 // from `ferry send` to the first data at the receiver: on veth `ferry send
 // FILE` with the receiver found by discovery, on loopback (no multicast)
-// `ferry send --to ADDR`. Each figure is a median over -runs runs; ferry and
-// baseline runs alternate so drift hits both, after one uncounted warm-up
-// copy. Every run's output is checked against its source. Other processes'
+// `ferry send --to ADDR`; (w) a phone's browser uploading to `ferry receive
+// --web` against curl (see web.go; needs root and Chromium). Each figure
+// is a median over -runs runs; ferry and baseline runs alternate so drift
+// hits both, after one uncounted warm-up copy. Every run's output is checked against its source. Other processes'
 // CPU use during a run is measured and flagged (BUSY) in the table.
 //
 //	go run ./internal/bench [-runs 3] [-size 1GiB] [-small 10000] [-setups loopback,veth]
-//	                        [-cases a,b,c,d,e,f] [-loss 1] [-delay 2ms] [-smallfs ext4|here]
+//	                        [-cases a,b,c,d,e,f,w] [-loss 1] [-delay 2ms] [-smallfs ext4|here]
 //	                        [-quick] [-profile] [-out FILE]
 //
 // The bench binary also runs its own child processes: "quic-recv" and
@@ -94,6 +95,9 @@ type config struct {
 	swarmN    int
 	swarmSize int64
 	swarmRate string
+	// (w): the web page
+	webSize int64
+	webRate string
 }
 
 type bench struct {
@@ -117,11 +121,14 @@ func benchMain() int {
 	flag.IntVar(&cfg.lossPct, "loss", 1, "UDP loss in percent for case d")
 	flag.DurationVar(&cfg.delay, "delay", 2*time.Millisecond, "delay added to the sender-to-receiver direction for case d, on the receiving host through NFQUEUE (veth only; needs iptables-legacy; 0: none)")
 	flag.StringVar(&setups, "setups", "loopback,veth", "where to measure: loopback, veth (veth needs root)")
-	flag.StringVar(&cases, "cases", "a,b,c,d,e,f", "cases to run (g, the swarm, on request: it takes a few minutes)")
+	flag.StringVar(&cases, "cases", "a,b,c,d,e,f,w", "cases to run (g, the swarm, on request: it takes a few minutes)")
 	var swarmSize string
 	flag.IntVar(&cfg.swarmN, "swarmreceivers", 5, "case g: receivers")
 	flag.StringVar(&swarmSize, "swarmsize", "32MiB", "case g: the file")
 	flag.StringVar(&cfg.swarmRate, "swarmrate", "20mbit", "case g: every host's uplink (tc tbf rate)")
+	var webSize string
+	flag.StringVar(&webSize, "websize", "1GiB", "case w: the file the phone uploads")
+	flag.StringVar(&cfg.webRate, "webrate", "", "case w: cap the phone's link (tc tbf rate, e.g. 500mbit; default: unshaped veth)")
 	flag.BoolVar(&cfg.quick, "quick", false, "tiny sizes and 1 run (smoke test); explicit flags still win")
 	flag.BoolVar(&cfg.profile, "profile", false, "also make one CPU-profiled baseline and ferry run per setup (pprof files next to -out)")
 	flag.StringVar(&cfg.smallFS, "smallfs", "ext4", "case c receives into: ext4 (a fresh ext4 in a loop file, as root; see internal/bench/fs.go) or here (next to the test data)")
@@ -134,19 +141,20 @@ func benchMain() int {
 	if cfg.quick {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		quick := map[string]string{"runs": "1", "size": "32MiB", "losssize": "16MiB", "small": "500"}
+		quick := map[string]string{"runs": "1", "size": "32MiB", "losssize": "16MiB", "small": "500", "websize": "32MiB"}
 		for name, v := range quick {
 			if !set[name] {
 				flag.Set(name, v)
 			}
 		}
 		size, lossSize = flag.Lookup("size").Value.String(), flag.Lookup("losssize").Value.String()
+		webSize = flag.Lookup("websize").Value.String()
 	}
 	var err error
 	for _, p := range []struct {
 		s   string
 		dst *int64
-	}{{size, &cfg.size}, {lossSize, &cfg.lossSize}, {smallSize, &cfg.smallSize}, {swarmSize, &cfg.swarmSize}} {
+	}{{size, &cfg.size}, {lossSize, &cfg.lossSize}, {smallSize, &cfg.smallSize}, {swarmSize, &cfg.swarmSize}, {webSize, &cfg.webSize}} {
 		if *p.dst, err = parseSize(p.s); err != nil || *p.dst <= 0 {
 			fmt.Fprintf(os.Stderr, "bench: bad size %q\n", p.s)
 			return 2
@@ -161,7 +169,7 @@ func benchMain() int {
 	}
 	cfg.cases = map[string]bool{}
 	for _, c := range strings.Split(cases, ",") {
-		if len(c) != 1 || c[0] < 'a' || c[0] > 'g' {
+		if len(c) != 1 || (c[0] < 'a' || c[0] > 'g') && c != "w" {
 			fmt.Fprintf(os.Stderr, "bench: unknown case %q\n", c)
 			return 2
 		}
@@ -292,6 +300,14 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			rep.Notes = append(rep.Notes, "case g skipped: needs root")
 		} else {
 			rep.Swarm = append(rep.Swarm, b.swarmCase(ctx))
+		}
+	}
+	if b.cfg.cases["w"] && ctx.Err() == nil {
+		if err := webReady(); err != nil {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("case w skipped: %v", err))
+		} else {
+			fmt.Fprintf(os.Stderr, "[web] %s from Chromium in a phone namespace: page, curl and a bare PATCH loop alternating, %d run(s); then a resume\n", human(b.cfg.webSize), b.cfg.runs)
+			rep.Web = append(rep.Web, b.webCase(ctx))
 		}
 	}
 	rep.finish()

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,6 +117,7 @@ type report struct {
 	LoadEnd   string     `json:"loadavg_end"`
 	Rows      []row      `json:"rows"`
 	Swarm     []swarmRow `json:"swarm,omitempty"`
+	Web       []webRow   `json:"web,omitempty"`
 	Notes     []string   `json:"notes,omitempty"`
 }
 
@@ -191,6 +193,11 @@ func (rep *report) finish() {
 
 func (rep *report) failed() bool {
 	for _, r := range rep.Swarm {
+		if r.Err != "" {
+			return true
+		}
+	}
+	for _, r := range rep.Web {
 		if r.Err != "" {
 			return true
 		}
@@ -398,6 +405,9 @@ func (rep *report) print(w *os.File) {
 	fmt.Fprintln(w, "targets: issue #2: ferry >= 0.9x 1-conn baseline, RSS < 100 MiB, >= 2,000 files/s;"+
 		" issue #5: >= 1.0x, >= 5,000 files/s, 1 % loss >= 3x baseline-under-loss, RSS <= 64 MiB, cold start <= 1 s")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(rep.Rows) == 0 { // only cases printed below (g, w)
+		tw = tabwriter.NewWriter(io.Discard, 0, 0, 2, ' ', 0)
+	}
 	fmt.Fprintln(tw, "case\tsetup\twhat\tbaseline MB/s (min-max)\tferry MB/s (min-max)\tratio\tfiles/s\tRSS MiB snd/rcv\tCPU s/GB snd/rcv\tcold s\ttarget #2 / #5\tmeets\tnotes")
 	num := func(v float64, format string) string {
 		if v == 0 {
@@ -419,6 +429,7 @@ func (rep *report) print(w *os.File) {
 	}
 	tw.Flush()
 	rep.printSwarm(w)
+	rep.printWeb(w)
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}

@@ -19,6 +19,15 @@
 // HTML response a strict Content-Security-Policy (CSP), nosniff,
 // no-referrer and no-store.
 //
+// # The page
+//
+// static/receive.html loads hash-wasm's BLAKE3 and tus-js-client (both
+// vendored, see static/vendor), auth.js (the page's half of the MAC) and
+// receive.js, which offers the picked files and then sends each with a
+// tus.Upload: its file reader has each chunk read and hashed in a worker
+// (hashworker.js), and its onBeforeRequest adds X-Ferry-Chunk-Hash and the
+// MAC to every HEAD and PATCH.
+//
 // # API (all under /api/v1, all with X-Ferry-Auth or a last auth= parameter)
 //
 //	POST /offer   Content-Type application/json, at most 16 MiB:

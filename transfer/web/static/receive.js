@@ -1,13 +1,14 @@
 // The upload page of `ferry receive --web`: offer the picked files, show
-// the verification code, upload each file with tus 1.0 (HEAD, then one
-// chunk per PATCH, each with its BLAKE3 in X-Ferry-Chunk-Hash), and show
-// what the computer made of each file. Names are only ever set as text.
+// the verification code, upload each file with tus 1.0 through
+// tus-js-client (HEAD, then one chunk per PATCH, each with its BLAKE3 in
+// X-Ferry-Chunk-Hash and its own MAC), and show what the computer made of
+// each file. Names are only ever set as text.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
   // wire: chunk bytes this page put in PATCH requests, sent again included.
-  const state = { key: null, files: [], answer: null, sent: 0, total: 0, items: [], events: null, over: false, eventErrors: 0, wire: 0, readMs: 0, hashMs: 0, sendMs: 0 };
+  const state = { key: null, files: [], answer: null, sent: 0, total: 0, items: [], events: null, over: false, trouble: false, eventErrors: 0, wire: 0, readMs: 0, hashMs: 0, sendMs: 0, hasher: "" };
   window.ferryState = state; // for tests and the curious
 
   function problem(text) {
@@ -42,8 +43,6 @@
     h["X-Ferry-Auth"] = await FerryAuth.sign(state.key, method, target, bodyBind || "");
     return fetch(target, { method, headers: h, body, cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" });
   }
-
-  function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
   // --- the list -----------------------------------------------------------
 
@@ -153,14 +152,13 @@
     };
   }
 
-  // --- tus upload -----------------------------------------------------------
-
-  async function head(url) {
-    const resp = await request("HEAD", url, null, { "Tus-Resumable": "1.0.0" });
-    if (resp.status === 401 || resp.status === 404) throw fatal(resp.status);
-    if (!resp.ok) throw new Error("HEAD " + resp.status);
-    return parseInt(resp.headers.get("Upload-Offset"), 10);
-  }
+  // --- tus upload (tus-js-client) -----------------------------------------
+  //
+  // tus-js-client drives each file: HEAD for the offset, then one PATCH per
+  // chunk (chunkSize is the offer answer's chunk), retries after a HEAD.
+  // Ferry adds what its server needs: the page's own fileReader hashes each
+  // chunk as tus-js-client takes it (slice), and onBeforeRequest puts the
+  // hash in X-Ferry-Chunk-Hash and signs the request, exactly as request().
 
   function fatal(status) {
     const e = new Error(status === 404
@@ -170,65 +168,154 @@
     return e;
   }
 
-  // readChunk hashes a chunk. The request body is the slice itself, not
-  // the bytes read: Chromium sends a Blob ten times faster than an array.
-  async function readChunk(file, off, size) {
-    const blob = file.slice(off, off + size);
+  function statusOf(err) {
+    return err && err.originalResponse ? err.originalResponse.getStatus() : 0;
+  }
+
+  // hashChunk reads bytes [start, end) of file and returns their BLAKE3:
+  // in a worker (hashworker.js) where the browser has workers, else here.
+  let worker = null;
+  const waiting = new Map(); // worker request id → { ok, bad }
+  let nextID = 0;
+  function hashChunk(file, start, end) {
+    if (worker === null) {
+      try {
+        worker = new Worker("/static/hashworker.js");
+        worker.onmessage = (e) => {
+          const w = waiting.get(e.data.id);
+          waiting.delete(e.data.id);
+          if (!w) return;
+          if (e.data.error) { w.bad(new Error(e.data.error)); return; }
+          state.readMs += e.data.readMs;
+          state.hashMs += e.data.hashMs;
+          state.hasher = "worker";
+          w.ok(e.data.hash);
+        };
+        worker.onerror = () => {
+          // no worker after all: hash here from now on
+          worker = false;
+          for (const w of waiting.values()) w.retry();
+          waiting.clear();
+        };
+      } catch (e) {
+        worker = false;
+      }
+    }
+    if (!worker) return hashHere(file, start, end);
+    return new Promise((ok, bad) => {
+      const id = nextID++;
+      waiting.set(id, { ok, bad, retry: () => hashHere(file, start, end).then(ok, bad) });
+      worker.postMessage({ id, file, start, end });
+    });
+  }
+
+  async function hashHere(file, start, end) {
     const t0 = performance.now();
-    const buf = new Uint8Array(await blob.arrayBuffer());
+    const buf = new Uint8Array(await file.slice(start, end).arrayBuffer());
     const t1 = performance.now();
     const hash = await FerryAuth.bodyHash(buf);
     state.readMs += t1 - t0;
     state.hashMs += performance.now() - t1;
-    return { off, blob, size: buf.length, hash };
+    state.hasher = "page";
+    return hash;
   }
 
-  async function uploadFile(i) {
+  // hashingSource is tus-js-client's file source for one file: slice(start,
+  // end) hashes the chunk, remembers its hash for its offset (hashes), has
+  // the next two chunks read and hashed while this one is on the wire, and
+  // returns the Blob slice itself as the body: Chromium sends a Blob ten
+  // times faster than an array.
+  function hashingSource(file, chunk) {
+    const hashes = new Map(); // chunk offset → its hash
+    const ahead = new Map(); // chunk offset → its hash to come
+    const hash = (start) => {
+      const p = hashChunk(file, start, Math.min(start + chunk, file.size));
+      p.catch(() => {}); // a prefetch nobody takes may fail quietly
+      return p;
+    };
+    return {
+      hashes,
+      size: file.size,
+      async slice(start, end) {
+        const cur = ahead.get(start) || hash(start);
+        for (const off of ahead.keys()) if (off <= start) ahead.delete(off);
+        for (let off = end, i = 0; i < 2 && off < file.size; off += chunk, i++) {
+          if (!ahead.has(off)) ahead.set(off, hash(off));
+        }
+        hashes.set(start, await cur);
+        return { value: file.slice(start, end), done: end >= file.size };
+      },
+      close() { ahead.clear(); },
+    };
+  }
+
+  function trouble(what) {
+    state.trouble = true;
+    if (!state.over) message("Connection trouble (" + what + "); retrying…");
+  }
+
+  function uploadFile(i) {
     const f = state.files[i].file;
     const fa = state.answer.files[i];
     const chunk = state.answer.chunk;
-    if (fa.done) { fileProgress(i, f.size); return; }
-    let tries = 0;
-    for (;;) {
-      try {
-        let off = await head(fa.upload);
-        fileProgress(i, off);
-        let next = off < f.size ? readChunk(f, off, chunk) : null;
-        while (off < f.size) {
-          const c = await next;
-          if (c.off !== off) { next = readChunk(f, off, chunk); continue; }
-          // read and hash the next chunk while this one is on the wire
-          next = off + c.size < f.size ? readChunk(f, off + c.size, chunk) : null;
-          state.wire += c.size;
-          const t0 = performance.now();
-          const resp = await request("PATCH", fa.upload, c.blob, {
-            "Tus-Resumable": "1.0.0",
-            "Upload-Offset": String(off),
-            "Content-Type": "application/offset+octet-stream",
-            "X-Ferry-Chunk-Hash": c.hash,
-          }, off + "\0" + c.hash);
-          state.sendMs += performance.now() - t0;
-          if (resp.status === 401 || resp.status === 404) throw fatal(resp.status);
-          if (resp.status !== 204) throw new Error("PATCH " + resp.status);
-          off = parseInt(resp.headers.get("Upload-Offset"), 10);
-          fileProgress(i, off);
-          tries = 0;
-        }
-        return;
-      } catch (e) {
-        if (e.fatal) throw e;
-        tries++;
-        message("Connection trouble (" + e.message + "); retrying…");
-        await sleep(Math.min(500 * tries, 5000));
-        message("Sending…");
-      }
-    }
+    if (fa.done) { fileProgress(i, f.size); return Promise.resolve(); }
+    const src = hashingSource(f, chunk);
+    let sendStart = 0;
+    return new Promise((resolve, reject) => {
+      const up = new tus.Upload(f, {
+        uploadUrl: fa.upload,
+        chunkSize: chunk,
+        // then, after the last, once more every 5 s (onError)
+        retryDelays: [0, 500, 1000, 2000, 3000, 5000, 5000, 5000],
+        fileReader: { openFile: () => Promise.resolve(src) },
+        fingerprint: () => Promise.resolve(null), // the offer answer says where a file stands
+        storeFingerprintForResuming: false,
+        async onBeforeRequest(req) {
+          const method = req.getMethod();
+          let bind = "";
+          if (method === "PATCH") {
+            const off = Number(req.getHeader("Upload-Offset"));
+            const h = src.hashes.get(off);
+            req.setHeader("X-Ferry-Chunk-Hash", h);
+            bind = off + "\0" + h;
+            state.wire += Math.min(chunk, f.size - off);
+            sendStart = performance.now();
+          }
+          req.setHeader("X-Ferry-Auth", await FerryAuth.sign(state.key, method, req.getURL(), bind));
+        },
+        onAfterResponse(req) {
+          if (req.getMethod() === "PATCH") state.sendMs += performance.now() - sendStart;
+        },
+        onProgress(sent) { fileProgress(i, sent); },
+        onChunkComplete(_n, accepted) {
+          for (const off of src.hashes.keys()) if (off < accepted) src.hashes.delete(off);
+          if (state.trouble && !state.over) message("Sending…");
+          state.trouble = false;
+        },
+        onShouldRetry(err) {
+          const st = statusOf(err);
+          if (st === 401 || st === 404) return false;
+          trouble(st ? "HTTP " + st : "no answer");
+          return true;
+        },
+        onError(err) {
+          const st = statusOf(err);
+          if (st === 401 || st === 404) { reject(fatal(st)); return; }
+          if (state.over) { resolve(); return; }
+          trouble(st ? "HTTP " + st : err.message);
+          setTimeout(() => up.start(), 5000);
+        },
+        onSuccess() { fileProgress(i, f.size); resolve(); },
+      });
+      up.start();
+    });
   }
 
   async function start(files) {
     if (!files.length) return;
     problem("");
     state.over = false;
+    state.trouble = false;
     state.eventErrors = 0;
     if (state.events) state.events.close();
     state.files = files;
@@ -257,6 +344,8 @@
 
   function picked(input) {
     const files = Array.from(input.files, (file) => ({ file, path: file.webkitRelativePath || file.name }));
+    // a folder comes in the browser's order, not the user's: list it by path
+    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     input.value = "";
     start(files);
   }

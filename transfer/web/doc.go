@@ -53,6 +53,14 @@
 //	                  "kept": [[from, to), …] chunk ranges from an earlier try, "done": <nothing to send>}]}
 //	  400 bad_offer, 403 declined, 503 busy (4 browsers, or another offer
 //	  on the terminal), 507 no_space (more than the free space): {"error", "reason", "code"}.
+//	  A new offer from the same client ends its earlier offer, whose
+//	  uploads then get 404 (the new answer says where each file stands).
+//
+// Every API request with a missing, wrong or replayed MAC gets 401;
+// once 20 of them have come from one address within a minute, every API
+// request from it gets 429 for the rest of that minute (the page itself,
+// which needs no MAC, is still served). A foreign Host gets 421 (not
+// counted).
 //
 //	HEAD  /files/<id>-<i>   tus 1.0 (tusd): Upload-Offset, Upload-Length.
 //	PATCH /files/<id>-<i>   tus 1.0: Tus-Resumable 1.0.0, Content-Type
@@ -91,9 +99,10 @@
 // 4 browsers at once (by source address and client id, forgotten after 2
 // minutes of silence), 1 offer waiting for an answer, 10,000 files per
 // offer, the offer's missing bytes within the folder's free space, 8
-// PATCH requests written at once (more get 503 and retry), a 30 s timeout
-// on reading a request's header and on idle connections (tusd's network
-// timeout on a body), an offer closed after 10 minutes without a request
+// PATCH requests written at once (more get 503 and retry; a PATCH whose
+// body stalls holds its place until tusd's 30 s network timeout cuts it),
+// a 30 s timeout on reading a request's header and on idle connections,
+// an offer closed after 10 minutes without a request
 // (its partial files stay). The HTTP server runs in goroutines of its own:
 // a slow browser never holds up a QUIC sender.
 package web

@@ -18,8 +18,8 @@ import (
 const (
 	// NonceMemory is how many accepted nonces are remembered for replay checks.
 	NonceMemory = 65536
-	// BadPerMinute is how many bad MACs one address may send in a minute
-	// before it gets 429 for the rest of that minute.
+	// BadPerMinute is how many bad MACs from one address in a minute make
+	// every later request from it get 429 for the rest of that minute.
 	BadPerMinute = 20
 	// MaxJSONBody caps the body of a JSON POST the middleware reads to
 	// compute its BODYBIND.
@@ -162,7 +162,7 @@ func (v *Verifier) limited(addr string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.roll()
-	return v.bad[v.bucket(addr)] > BadPerMinute
+	return v.bad[v.bucket(addr)] >= BadPerMinute
 }
 
 func (v *Verifier) fail(addr string) {

@@ -145,7 +145,11 @@ func TestSwarmReceiverKilled(t *testing.T) {
 	sl.recvs[1], _ = victim.receive(sl.ins[1], port, "all")
 	sl.to[3] = victim.addr(port)
 	base := sl.uploads(t)
-	s := sl.tx.start(nil, append(append([]string{"send"}, sl.to...), file)...)
+	args := append(append([]string{"send"}, sl.to...), file)
+	if os.Getenv("FERRY_SWARM_TRACE") != "" {
+		args = append(args, "--verbose")
+	}
+	s := sl.tx.start(nil, args...)
 	victim.waitRx(victim.rxBytes(), size/2, time.Minute, s)
 	// Half of the bytes can all be in flight (four streams from the
 	// sender, 4 MiB asked of peers): wait until some are verified too, as
@@ -190,6 +194,16 @@ func TestSwarmReceiverKilled(t *testing.T) {
 		if resumed = again.mustEvent("session").num("resumed"); resumed <= 0 {
 			t.Errorf("the restarted receiver resumed %d bytes, want > 0", resumed)
 		}
+	}
+	if os.Getenv("FERRY_SWARM_TRACE") != "" {
+		s.mu.Lock()
+		for i, ev := range s.events {
+			if ev.name() != "progress" {
+				t.Logf("TRACE %v %v", s.at[i].Sub(s.begun).Round(time.Millisecond), ev)
+			}
+		}
+		t.Logf("TRACE kill at %v stderr:\n%s", killed.Sub(s.begun), s.stderr.String())
+		s.mu.Unlock()
 	}
 	sent := float64(up[0]-base[0]) / float64(size)
 	t.Logf("FIGURES swarm, %d receivers, %d MiB, one killed at 50%% (restarted: %v): the last file delivered at %v (%v after the kill), exit %d after %v; restarted one resumed %d bytes; uploads per host (× the file, sender first): %s",

@@ -484,7 +484,9 @@ func (sw *swarmIn) dial(ctx context.Context, p *swarmPeer) (*quic.Conn, *quic.St
 	sw.mu.Lock()
 	addrs, tok := p.addrs, sw.token
 	sw.mu.Unlock()
-	dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	// A peer that does not complete a handshake within peerSilence is
+	// as silent as one that stops answering.
+	dctx, cancel := context.WithTimeout(ctx, peerSilence)
 	defer cancel()
 	var errs []error
 	for _, a := range addrs {

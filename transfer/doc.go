@@ -228,8 +228,25 @@
 // all gone, and answers the others' Wants meanwhile with a Have naming
 // that receiver once it has gone out. A receiver that has everything
 // (Done sent) keeps serving until the sender closes its connection, which
-// it does once no receiver of the swarm is still receiving, or 30 s
-// after the last request.
+// it does once no receiver of the swarm is still receiving or reconnecting
+// (a session that lost its connection before it had everything, while it
+// tries again), or 30 s after the last request.
+//
+// A sender that has received nothing on a receiver's connections for 1 s
+// sends it the Swarm frame again: it must be acknowledged, and it is large
+// enough that a receiver restarted on the same port answers it with a
+// stateless reset (a keep-alive PING is too small for one, RFC 9000
+// §10.3), so that the session reconnects and resumes at once rather than
+// at the idle timeout. A receiver from which nothing has come for 3 s is
+// silent for the swarm: no further Have names it as a holder (a Want for
+// a chunk only it held is answered with the chunk, sent to that receiver,
+// who then serves the others), the sender stops waiting for it when it
+// hands chunks out first, and a chunk handed to it first that has not gone
+// out is handed to another. It is taken back when something comes from it
+// again. Its session is not ended for that: the sender gives up on a
+// receiver only as it does with a single one (Timeouts). Receivers
+// likewise drop a peer that does not complete its handshake, or answer an
+// ask, within 3 s.
 //
 // Receivers connect to one another on their receiving port, QUIC with TLS
 // 1.3 as above, ALPN "ferry-swarm/1", each presenting its device

@@ -203,6 +203,7 @@ func (sw *swarmIn) dropLocked(p *swarmPeer, why string) {
 		return
 	}
 	p.gone = true
+	sw.s.r.swarmDrops.Add(1)
 	sw.s.r.log.Info("swarm peer dropped", "peer", p.id.Short(), "why", why)
 	for ref, a := range sw.have {
 		if a.holder == p.id {

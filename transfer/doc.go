@@ -191,8 +191,8 @@
 // swarm, after the Plan, the control stream also carries:
 //
 //	12 Swarm  S→R  {token, peers:[{id, addrs:[host:port…]}]}   (cap 1 MiB)
-//	13 Have   S→R  {file, chunk, hash, holder}                  (cap 64 KiB)
-//	14 Want   R→S  {file, chunk}                                (cap 64 KiB)
+//	13 Have   S→R  {file, chunk, hash, holder, holders}         (cap 64 KiB)
+//	14 Want   R→S  {file, chunk, alt}                           (cap 64 KiB)
 //	15 Got    R→S  {file, chunk}                                (cap 64 KiB)
 //
 // Swarm gives the swarm's token (16 random bytes, the same for every
@@ -213,7 +213,19 @@
 // data stream and in a Have.
 //
 // A receiver fetches each chunk a Have names from its holder and accepts
-// it only if it matches the Have's hash. It asks the sender with Want,
+// it only if it matches the Have's hash. holders is how many connected
+// receivers the sender knows to hold the chunk when it sends the Have (it
+// learns of a holder when it sends it the chunk, from its kept chunks, and
+// from Got); absent or 0 (an older sender) reads as 1. A receiver asks
+// first for the chunks with the fewest holders, then the ones announced
+// first, at most 4 MiB of asks outstanding to one peer. The endgame: once
+// fewer than 8 chunks are still to come, a receiver sends, for each chunk
+// it is fetching, a Want with alt: true (only to a sender whose Haves
+// carry holders: an older one would send the chunk); the sender answers
+// with a Have naming another connected holder the receiver was not told
+// of, or not at all, and never sends the chunk for it. The receiver then
+// asks that holder too, keeps the first answer that verifies, and reads
+// the other past. It asks the sender with Want,
 // and the sender then sends the chunk on a data stream, when the holder
 // is not in the list, cannot be reached, answers nothing for 3 s (the
 // peer is dropped: everything it was to give is wanted), serves a chunk

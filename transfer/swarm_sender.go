@@ -164,7 +164,7 @@ func (sw *swarmOut) join(s *sender, id identity.DeviceID, addr string, ctrl *con
 				continue
 			}
 			if h := sw.holderLocked(f, c, m); h != nil {
-				frames = append(frames, m.haveFrame(i, int64(c), f.hash[c], h))
+				frames = append(frames, sw.haveFrame(m, i, int64(c), h))
 			} else {
 				m.direct = append(m.direct, workItem{files[i], int64(c)})
 			}
@@ -235,19 +235,23 @@ func (sw *swarmOut) writer(ctx context.Context, m *member) error {
 	}
 }
 
-func have(file int, c int64, h [wire.HashLen]byte, holder *member) wire.HaveChunk {
-	return wire.HaveChunk{File: file, Chunk: c, Hash: h[:], Holder: holder.id.String()}
-}
-
-// haveFrame is a Have for m naming holder, which m is then known to have
-// been told of (under the swarm's lock).
-func (m *member) haveFrame(file int, c int64, h [wire.HashLen]byte, holder *member) frame {
+// haveFrame is a Have for m naming holder of chunk c of file, and how
+// many connected receivers hold it (m fetches the rarest first); m is
+// then known to have been told of holder (under the swarm's lock).
+func (sw *swarmOut) haveFrame(m *member, file int, c int64, holder *member) frame {
 	ref := chunkRef{file, c}
 	if m.told == nil {
 		m.told = make(map[chunkRef][]*member)
 	}
 	m.told[ref] = append(m.told[ref], holder)
-	return frame{to: m, t: wire.TypeHave, v: have(file, c, h, holder)}
+	f := sw.files[file]
+	n := 0
+	for _, o := range f.holders[c] {
+		if o.up() {
+			n++
+		}
+	}
+	return frame{to: m, t: wire.TypeHave, v: wire.HaveChunk{File: file, Chunk: c, Hash: f.hash[c][:], Holder: holder.id.String(), Holders: max(n, 1)}}
 }
 
 // listLocked is the Swarm frame: the token and every connected member.
@@ -297,7 +301,7 @@ func (sw *swarmOut) learnLocked(m *member, i int, c int64, h [wire.HashLen]byte)
 		var frames []frame
 		for _, w := range f.waiters[c] {
 			if w != m && w.active {
-				frames = append(frames, w.haveFrame(i, c, h, m))
+				frames = append(frames, sw.haveFrame(w, i, c, m))
 			}
 		}
 		f.waiters[c] = nil
@@ -306,7 +310,7 @@ func (sw *swarmOut) learnLocked(m *member, i int, c int64, h [wire.HashLen]byte)
 	var frames []frame
 	for _, o := range sw.members {
 		if o != m && o.active && o.needs[i] != nil && o.needs[i][c] {
-			frames = append(frames, o.haveFrame(i, c, h, m))
+			frames = append(frames, sw.haveFrame(o, i, c, m))
 		}
 	}
 	if f.nKnown == len(f.known) {
@@ -350,13 +354,16 @@ func (sw *swarmOut) want(m *member, w wire.WantChunk) error {
 	if f.known[w.Chunk] {
 		for _, h := range f.holders[w.Chunk] {
 			if h != m && h.up() && !slices.Contains(m.told[chunkRef{w.File, w.Chunk}], h) {
-				sw.postLocked([]frame{m.haveFrame(w.File, w.Chunk, f.hash[w.Chunk], h)})
+				sw.postLocked([]frame{sw.haveFrame(m, w.File, w.Chunk, h)})
 				sw.mu.Unlock()
 				return nil
 			}
 		}
 	}
 	defer sw.mu.Unlock()
+	if w.Alt { // the endgame: another holder or nothing
+		return nil
+	}
 	if r := f.resend[w.Chunk]; r != nil && r != m && r.up() {
 		// Already on its way again to another receiver: m hears of it
 		// from there.

@@ -56,7 +56,8 @@ func TestSwarmSendsOneCopy(t *testing.T) {
 		}
 	}
 	total := int64(size + 100)
-	t.Logf("sender put %d bytes on the wire for 3 receivers of %d (%.2f×)", sent, total, float64(sent)/float64(total))
+	t.Logf("sender put %d bytes on the wire for 3 receivers of %d (%.2f×); chunks asked of a second holder in the endgame: %d",
+		sent, total, float64(sent)/float64(total), rs[0].swarmSecond.Load()+rs[1].swarmSecond.Load()+rs[2].swarmSecond.Load())
 	if sent > total*3/2 {
 		t.Errorf("the sender sent %d bytes for 3 receivers of %d: the swarm did not share", sent, total)
 	}

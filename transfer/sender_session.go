@@ -273,7 +273,10 @@ func (s *sender) deliver(ctx context.Context, conn *quic.Conn, peer identity.Dev
 		wctx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(conn.Context(), cancel)
 		var wg sync.WaitGroup
-		wg.Go(func() { s.sw.watch(wctx, s.member, conns) }) // it still serves: is it there?
+		// It still serves: is it there? (The writer sends watch's probes;
+		// the receiver no longer reads them, but acknowledges them.)
+		wg.Go(func() { s.sw.watch(wctx, s.member, conns) })
+		wg.Go(func() { s.sw.writer(wctx, s.member) })
 		s.sw.waitEnd(wctx, swarmIdle)
 		stop()
 		cancel()

@@ -202,9 +202,11 @@
 // up to 64 bytes.
 //
 // The sender puts each chunk on the wire once, to the receiver whose data
-// stream asks for work first, and no receiver is handed more than 2
-// chunks first beyond the one handed the fewest (so each re-serves about
-// an equal share). Once a chunk has gone out, every other receiver in the
+// stream asks for work first (a stream asks once QUIC has taken its last
+// chunk, so this is the receiver taking bytes soonest: the shortest queue
+// in time, with no estimate to go stale), and no receiver is handed more
+// than 2 chunks first beyond the one handed the fewest (so each re-serves
+// about an equal share). Once a chunk has gone out, every other receiver in the
 // swarm that needs it gets a Have naming the chunk, its BLAKE3-256 hash
 // and its holder; a receiver that joins later gets a Have for each chunk
 // it needs that a connected receiver holds (its kept chunks make it a
@@ -213,19 +215,7 @@
 // data stream and in a Have.
 //
 // A receiver fetches each chunk a Have names from its holder and accepts
-// it only if it matches the Have's hash. holders is how many connected
-// receivers the sender knows to hold the chunk when it sends the Have (it
-// learns of a holder when it sends it the chunk, from its kept chunks, and
-// from Got); absent or 0 (an older sender) reads as 1. A receiver asks
-// first for the chunks with the fewest holders, then the ones announced
-// first, at most 4 MiB of asks outstanding to one peer. The endgame: once
-// fewer than 8 chunks are still to come, a receiver sends, for each chunk
-// it is fetching, a Want with alt: true (only to a sender whose Haves
-// carry holders: an older one would send the chunk); the sender answers
-// with a Have naming another connected holder the receiver was not told
-// of, or not at all, and never sends the chunk for it. The receiver then
-// asks that holder too, keeps the first answer that verifies, and reads
-// the other past. It asks the sender with Want,
+// it only if it matches the Have's hash. It asks the sender with Want,
 // and the sender then sends the chunk on a data stream, when the holder
 // is not in the list, cannot be reached, answers nothing for 3 s (the
 // peer is dropped: everything it was to give is wanted), serves a chunk
@@ -243,6 +233,21 @@
 // it does once no receiver of the swarm is still receiving or reconnecting
 // (a session that lost its connection before it had everything, while it
 // tries again), or 30 s after the last request.
+//
+// Order and endgame. holders in a Have is how many connected receivers
+// the sender knows to hold the chunk when it sends the Have (it learns of
+// a holder when it sends it the chunk, from its kept chunks, and from
+// Got); absent or 0 (an older sender) reads as 1. A receiver asks first
+// for the chunks with the fewest holders, then the ones announced first,
+// with at most 4 MiB of asks outstanding to one peer. Once fewer than 8
+// chunks are still to come, a receiver sends, for each chunk it is
+// fetching from a peer, a Want with alt: true (only to a sender whose
+// Haves carry holders: an older one would send the chunk); the sender
+// answers with a Have naming another connected holder the receiver was
+// not yet told of, or not at all, and never sends the chunk for it. The
+// receiver then asks that holder too, keeps the first answer that
+// verifies and reads the other past; if one of the two fails, the other
+// goes on alone.
 //
 // A sender that has received nothing on a receiver's connections for 1 s
 // sends it the Swarm frame again: it must be acknowledged, and it is large

@@ -191,8 +191,8 @@
 // swarm, after the Plan, the control stream also carries:
 //
 //	12 Swarm  S→R  {token, peers:[{id, addrs:[host:port…]}]}   (cap 1 MiB)
-//	13 Have   S→R  {file, chunk, hash, holder}                  (cap 64 KiB)
-//	14 Want   R→S  {file, chunk}                                (cap 64 KiB)
+//	13 Have   S→R  {file, chunk, hash, holder, holders}         (cap 64 KiB)
+//	14 Want   R→S  {file, chunk, alt}                           (cap 64 KiB)
 //	15 Got    R→S  {file, chunk}                                (cap 64 KiB)
 //
 // Swarm gives the swarm's token (16 random bytes, the same for every
@@ -202,9 +202,11 @@
 // up to 64 bytes.
 //
 // The sender puts each chunk on the wire once, to the receiver whose data
-// stream asks for work first, and no receiver is handed more than 2
-// chunks first beyond the one handed the fewest (so each re-serves about
-// an equal share). Once a chunk has gone out, every other receiver in the
+// stream asks for work first (a stream asks once QUIC has taken its last
+// chunk, so this is the receiver taking bytes soonest: the shortest queue
+// in time, with no estimate to go stale), and no receiver is handed more
+// than 2 chunks first beyond the one handed the fewest (so each re-serves
+// about an equal share). Once a chunk has gone out, every other receiver in the
 // swarm that needs it gets a Have naming the chunk, its BLAKE3-256 hash
 // and its holder; a receiver that joins later gets a Have for each chunk
 // it needs that a connected receiver holds (its kept chunks make it a
@@ -228,8 +230,40 @@
 // all gone, and answers the others' Wants meanwhile with a Have naming
 // that receiver once it has gone out. A receiver that has everything
 // (Done sent) keeps serving until the sender closes its connection, which
-// it does once no receiver of the swarm is still receiving, or 30 s
-// after the last request.
+// it does once no receiver of the swarm is still receiving or reconnecting
+// (a session that lost its connection before it had everything, while it
+// tries again), or 30 s after the last request.
+//
+// Order and endgame. holders in a Have is how many connected receivers
+// the sender knows to hold the chunk when it sends the Have (it learns of
+// a holder when it sends it the chunk, from its kept chunks, and from
+// Got); absent or 0 (an older sender) reads as 1. A receiver asks first
+// for the chunks with the fewest holders, then the ones announced first,
+// with at most 4 MiB of asks outstanding to one peer. Once fewer than 8
+// chunks are still to come, a receiver sends, for each chunk it is
+// fetching from a peer, a Want with alt: true (only to a sender whose
+// Haves carry holders: an older one would send the chunk); the sender
+// answers with a Have naming another connected holder the receiver was
+// not yet told of, or not at all, and never sends the chunk for it. The
+// receiver then asks that holder too, keeps the first answer that
+// verifies and reads the other past; if one of the two fails, the other
+// goes on alone.
+//
+// A sender that has received nothing on a receiver's connections for 1 s
+// sends it the Swarm frame again: it must be acknowledged, and it is large
+// enough that a receiver restarted on the same port answers it with a
+// stateless reset (a keep-alive PING is too small for one, RFC 9000
+// §10.3), so that the session reconnects and resumes at once rather than
+// at the idle timeout. A receiver from which nothing has come for 3 s is
+// silent for the swarm: no further Have names it as a holder (a Want for
+// a chunk only it held is answered with the chunk, sent to that receiver,
+// who then serves the others), the sender stops waiting for it when it
+// hands chunks out first, and a chunk handed to it first that has not gone
+// out is handed to another. It is taken back when something comes from it
+// again. Its session is not ended for that: the sender gives up on a
+// receiver only as it does with a single one (Timeouts). Receivers
+// likewise drop a peer that does not complete its handshake, or answer an
+// ask, within 3 s.
 //
 // Receivers connect to one another on their receiving port, QUIC with TLS
 // 1.3 as above, ALPN "ferry-swarm/1", each presenting its device

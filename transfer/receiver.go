@@ -112,6 +112,12 @@ type Receiver struct {
 	// swarmBans counts the swarm peers this receiver banned for a wrong
 	// chunk (tests read it).
 	swarmBans atomic.Int64
+	// swarmDrops counts the swarm peers this receiver dropped (silent,
+	// unreachable or banned): tests read it.
+	swarmDrops atomic.Int64
+	// swarmSecond counts the chunks asked of a second holder in the
+	// endgame (tests read it).
+	swarmSecond atomic.Int64
 
 	// offerBytes counts the bytes of the offers over smallOffer that are
 	// held until they are decided: a flood of large offers costs a bounded

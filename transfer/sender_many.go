@@ -99,7 +99,12 @@ func SendMany(ctx context.Context, opt SendOptions, targets []Target) ([]Outcome
 			return nil, err
 		}
 		s.d, s.cache = d, cache
-		wg.Go(func() { out[i].Result, out[i].Err = s.run(ctx) })
+		wg.Go(func() {
+			out[i].Result, out[i].Err = s.run(ctx)
+			if sw != nil {
+				sw.ended(s)
+			}
+		})
 	}
 	wg.Wait()
 	return out, nil

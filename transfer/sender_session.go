@@ -258,6 +258,9 @@ func (s *sender) deliver(ctx context.Context, conn *quic.Conn, peer identity.Dev
 	if s.streamed {
 		g.Go(func() error { return s.sendStdin(gctx, conn, token, files, ctrl) })
 	}
+	if m := s.member; m != nil {
+		g.Go(func() error { return s.sw.watch(gctx, m, conns) })
+	}
 	var done wire.DoneFrame
 	var heard atomic.Int64 // frames from the receiver, for the watchdog
 	g.Go(func() error { return s.watchdog(gctx, &heard) })
@@ -269,9 +272,15 @@ func (s *sender) deliver(ctx context.Context, conn *quic.Conn, peer identity.Dev
 		s.sw.finished(s.member)
 		wctx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(conn.Context(), cancel)
+		var wg sync.WaitGroup
+		// It still serves: is it there? (The writer sends watch's probes;
+		// the receiver no longer reads them, but acknowledges them.)
+		wg.Go(func() { s.sw.watch(wctx, s.member, conns) })
+		wg.Go(func() { s.sw.writer(wctx, s.member) })
 		s.sw.waitEnd(wctx, swarmIdle)
 		stop()
 		cancel()
+		wg.Wait()
 	}
 	if errors.Is(err, errComplete) {
 		conn.CloseWithError(codeDone, "")

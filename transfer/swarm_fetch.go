@@ -2,11 +2,13 @@ package transfer
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +35,9 @@ const (
 	swarmIdle = 30 * time.Second
 	// swarmTick is how often the fetcher looks for work without a nudge.
 	swarmTick = 100 * time.Millisecond
+	// endgame: with fewer chunks than this still to come, each chunk being
+	// fetched is asked of a second holder too, if the sender knows one.
+	endgame = 8
 )
 
 type chunkRef struct {
@@ -42,11 +47,47 @@ type chunkRef struct {
 
 // announced is a chunk the sender said a peer holds.
 type announced struct {
-	hash   [wire.HashLen]byte
-	holder identity.DeviceID
-	since  time.Time // announced
-	next   time.Time // not asked again before
-	busy   bool      // asked, answer pending
+	hash    [wire.HashLen]byte
+	holder  identity.DeviceID
+	holders int       // how many hold it, as the sender last said
+	since   time.Time // announced
+	next    time.Time // not asked again before
+	busy    bool      // asked, answer pending
+	// The endgame: a second holder, asked too; the first answer that
+	// verifies is kept, the other read past.
+	alt      identity.DeviceID
+	altBusy  bool
+	altAsked bool // the sender was asked for a second holder
+}
+
+// doneWith notes that p answered (or failed) the ask of a.
+func (a *announced) doneWith(p identity.DeviceID) {
+	switch p {
+	case a.alt:
+		a.altBusy = false
+	case a.holder:
+		a.busy = false
+	}
+}
+
+// failedLocked: p did not give ref. It is wanted from the sender unless
+// another holder is at it, or is to be asked.
+func (sw *swarmIn) failedLocked(ref chunkRef, p *swarmPeer) {
+	a := sw.have[ref]
+	if a == nil {
+		return
+	}
+	a.doneWith(p.id)
+	if a.alt == p.id {
+		a.alt = identity.DeviceID{}
+	}
+	if a.busy || a.altBusy {
+		return
+	}
+	if q := sw.peers[a.holder]; a.holder != p.id && q != nil && !q.gone {
+		return
+	}
+	sw.wantLocked(ref)
 }
 
 type swarmIn struct {
@@ -65,7 +106,9 @@ type swarmIn struct {
 	have   map[chunkRef]*announced // announced, not yet here
 	wanted map[chunkRef]bool       // asked of the sender
 	wants  []chunkRef              // to ask of the sender
+	alts   []chunkRef              // to ask the sender another holder of (the endgame)
 	gots   []chunkRef              // fetched from peers, to tell the sender
+	altOK  bool                    // the sender's Haves count holders: it knows Want's alt
 }
 
 type swarmPeer struct {
@@ -174,9 +217,15 @@ func (sw *swarmIn) onHave(body []byte) error {
 	// receiver instead, and will not send it here.
 	delete(sw.wanted, ref)
 	if a := sw.have[ref]; a != nil && a.busy {
-		return nil // being fetched
+		// Being fetched: the endgame's second holder, or nothing new.
+		if p := sw.peers[holder]; holder != a.holder && a.alt.IsZero() && p != nil && !p.gone {
+			a.alt = holder
+			sw.nudge()
+		}
+		return nil
 	}
-	a := &announced{holder: holder, since: time.Now()}
+	a := &announced{holder: holder, holders: max(h.Holders, 1), since: time.Now()}
+	sw.altOK = sw.altOK || h.Holders > 0
 	copy(a.hash[:], h.Hash)
 	if p := sw.peers[holder]; p == nil || p.gone {
 		sw.wantLocked(ref)
@@ -203,9 +252,16 @@ func (sw *swarmIn) dropLocked(p *swarmPeer, why string) {
 		return
 	}
 	p.gone = true
+	sw.s.r.swarmDrops.Add(1)
 	sw.s.r.log.Info("swarm peer dropped", "peer", p.id.Short(), "why", why)
 	for ref, a := range sw.have {
-		if a.holder == p.id {
+		switch {
+		case a.alt == p.id:
+			a.alt, a.altBusy = identity.DeviceID{}, false
+		case a.holder != p.id:
+		case !a.alt.IsZero(): // the second holder becomes the first
+			a.holder, a.busy, a.alt, a.altBusy = a.alt, a.altBusy, identity.DeviceID{}, false
+		default:
 			sw.wantLocked(ref)
 		}
 	}
@@ -235,6 +291,15 @@ func (sw *swarmIn) run(ctx context.Context, g interface{ Go(func() error) }) err
 			}
 		}
 		sw.mu.Lock()
+		alts := sw.alts
+		sw.alts = nil
+		sw.mu.Unlock()
+		for _, ref := range alts {
+			if err := sw.s.ctrl.send(wire.TypeWant, wire.WantChunk{File: ref.file, Chunk: ref.chunk, Alt: true}); err != nil {
+				return err
+			}
+		}
+		sw.mu.Lock()
 		gots := sw.gots
 		sw.gots = nil
 		sw.mu.Unlock()
@@ -246,45 +311,100 @@ func (sw *swarmIn) run(ctx context.Context, g interface{ Go(func() error) }) err
 	}
 }
 
-// plan hands chunks to the peers' queues and returns the wants to send
-// and the peers whose fetcher must start.
+// plan hands chunks to the peers' queues, the rarest first (the fewest
+// holders, then the oldest announcement), and returns the wants to send
+// and the peers whose fetcher must start. In the endgame (fewer than
+// endgame chunks still to come) a chunk being fetched is also asked of a
+// second holder.
 func (sw *swarmIn) plan(now time.Time) ([]chunkRef, []*swarmPeer) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	var starts []*swarmPeer
-	for ref, a := range sw.have {
-		f := sw.s.file(ref.file)
-		if f.Has(ref.chunk) {
+	refs := make([]chunkRef, 0, len(sw.have))
+	for ref := range sw.have {
+		if sw.s.file(ref.file).Has(ref.chunk) {
 			delete(sw.have, ref)
 			continue
 		}
-		if a.busy || now.Before(a.next) {
+		refs = append(refs, ref)
+	}
+	slices.SortFunc(refs, func(x, y chunkRef) int {
+		a, b := sw.have[x], sw.have[y]
+		if c := cmp.Compare(a.holders, b.holders); c != 0 {
+			return c
+		}
+		return a.since.Compare(b.since)
+	})
+	end := len(refs) < endgame && sw.left() < endgame
+	var starts []*swarmPeer
+	queue := func(ref chunkRef, id identity.DeviceID) bool {
+		p := sw.peers[id]
+		if p == nil || p.gone {
+			return false
+		}
+		n := sw.s.file(ref.file).ChunkLen(ref.chunk)
+		if p.out > 0 && p.out+n > maxOutstanding {
+			return false
+		}
+		select {
+		case p.queue <- ref:
+		default:
+			return false
+		}
+		p.out += n
+		if !p.started {
+			p.started = true
+			starts = append(starts, p)
+		}
+		return true
+	}
+	for _, ref := range refs {
+		a := sw.have[ref]
+		if a.busy {
+			if end && !a.altAsked && sw.altOK {
+				a.altAsked = true
+				sw.alts = append(sw.alts, ref)
+			}
+			if !a.alt.IsZero() && !a.altBusy && !now.Before(a.next) && queue(ref, a.alt) {
+				a.altBusy = true
+				sw.s.r.swarmSecond.Add(1)
+			}
+			continue
+		}
+		if a.altBusy || now.Before(a.next) {
 			continue
 		}
 		if now.Sub(a.since) > missWait {
 			sw.wantLocked(ref)
 			continue
 		}
-		p := sw.peers[a.holder]
-		n := f.ChunkLen(ref.chunk)
-		if p.out > 0 && p.out+n > maxOutstanding {
-			continue
-		}
-		select {
-		case p.queue <- ref:
-		default:
-			continue
-		}
-		a.busy = true
-		p.out += n
-		if !p.started {
-			p.started = true
-			starts = append(starts, p)
+		if queue(ref, a.holder) {
+			a.busy = true
 		}
 	}
 	wants := sw.wants
 	sw.wants = nil
 	return wants, starts
+}
+
+// left counts the chunks still to come, up to endgame: for each file
+// still receiving, its bytes not yet verified in whole chunks, the last
+// short chunk counted as one.
+func (sw *swarmIn) left() int {
+	n := int64(0)
+	for _, f := range sw.s.files {
+		if f == nil || f.Skipped() {
+			continue
+		}
+		size, c := f.Size(), f.ChunkLen(0)
+		if size <= 0 || c <= 0 {
+			continue
+		}
+		n += (size - f.Verified() + c - 1) / c
+		if n >= endgame {
+			return endgame
+		}
+	}
+	return int(n)
 }
 
 // fetchFrom connects to p and asks it for what plan queues for it, until
@@ -351,21 +471,18 @@ loop:
 			why = werr.Error()
 		}
 		sw.dropLocked(p, why)
-		// What was asked and not answered, or queued, goes to the sender.
+		// What was asked and not answered, or queued, goes to the sender
+		// (or to another holder, in the endgame).
 		for _, ref := range lost {
-			if sw.have[ref] != nil {
-				sw.wantLocked(ref)
-			}
+			sw.failedLocked(ref, p)
 		}
 		for ref := range pending {
-			if sw.have[ref] != nil {
-				sw.wantLocked(ref)
-			}
+			sw.failedLocked(ref, p)
 		}
 		for {
 			select {
 			case ref := <-p.queue:
-				sw.wantLocked(ref)
+				sw.failedLocked(ref, p)
 				continue
 			default:
 			}
@@ -376,6 +493,10 @@ loop:
 	}
 	return nil
 }
+
+// errNotServed: a peer no longer serves a chunk ("not any more"): it is
+// fetched elsewhere, and the peer is kept.
+var errNotServed = errors.New("chunk not served any more")
 
 // localErr wraps an error of this receiver's own (its store), which ends
 // the session, from the peer's faults, which end only the peer.
@@ -394,14 +515,15 @@ func (sw *swarmIn) answers(ctx context.Context, p *swarmPeer, str *quic.Stream, 
 		f := sw.s.file(ref.file)
 		p.out -= f.ChunkLen(ref.chunk)
 		if a := sw.have[ref]; a != nil {
-			a.busy = false
-		}
-		if err != nil && sw.have[ref] != nil {
-			sw.wantLocked(ref)
+			if err != nil {
+				sw.failedLocked(ref, p)
+			} else {
+				a.doneWith(p.id)
+			}
 		}
 		sw.mu.Unlock()
 		sw.nudge()
-		if err != nil {
+		if err != nil && !errors.Is(err, errNotServed) {
 			return err
 		}
 	}
@@ -425,7 +547,8 @@ func (sw *swarmIn) answer(br *bufio.Reader, p *swarmPeer, ref chunkRef, str *qui
 		switch {
 		case a == nil:
 		case status == wire.SwarmGone:
-			sw.wantLocked(ref)
+			sw.mu.Unlock()
+			return errNotServed
 		default:
 			a.next = time.Now().Add(200 * time.Millisecond)
 		}
@@ -484,7 +607,9 @@ func (sw *swarmIn) dial(ctx context.Context, p *swarmPeer) (*quic.Conn, *quic.St
 	sw.mu.Lock()
 	addrs, tok := p.addrs, sw.token
 	sw.mu.Unlock()
-	dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	// A peer that does not complete a handshake within peerSilence is
+	// as silent as one that stops answering.
+	dctx, cancel := context.WithTimeout(ctx, peerSilence)
 	defer cancel()
 	var errs []error
 	for _, a := range addrs {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/ferry-lan/ferry/identity"
 	"github.com/ferry-lan/ferry/transfer/internal/wire"
 )
@@ -30,6 +32,10 @@ type swarmOut struct {
 	wake    chan struct{} // closed and replaced whenever work may have appeared
 	members []*member
 	files   []*swarmFile // by entry; nil for folders
+	// returning: sessions whose member left before it had everything and
+	// that are reconnecting: the swarm is kept for them (the others go on
+	// serving), until they join again or give up (ended).
+	returning map[*sender]bool
 }
 
 // swarmFile is what the swarm knows of one file.
@@ -59,6 +65,10 @@ type member struct {
 	posF   int        // the seeding cursor: no chunk before it is left to seed
 	posC   int64
 	active bool // connected: may serve the others
+	// silent: connected, but it answered nothing for peerSilence (see
+	// watch): not named as a holder, not waited for, until it is heard
+	// from again.
+	silent bool
 	done   bool // has everything
 	seeded int  // chunks handed to it first
 	// told: the holders m was told of, by chunk; a Want is answered with
@@ -68,6 +78,10 @@ type member struct {
 	outbox []frame
 	kick   chan struct{}
 }
+
+// up reports whether m may be named as a holder and handed chunks first:
+// connected and not silent.
+func (m *member) up() bool { return m.active && !m.silent }
 
 // seedSlack is how many more chunks a member may have been handed first
 // than the member handed the fewest: each receiver then re-serves about
@@ -79,7 +93,7 @@ const seedSlack = 2
 // has something left to be handed.
 func (sw *swarmOut) mayseedLocked(m *member) bool {
 	for _, o := range sw.members {
-		if o != m && o.active && !o.done && o.posF < len(o.files) && m.seeded >= o.seeded+seedSlack {
+		if o != m && o.up() && !o.done && o.posF < len(o.files) && m.seeded >= o.seeded+seedSlack {
 			return false
 		}
 	}
@@ -87,7 +101,7 @@ func (sw *swarmOut) mayseedLocked(m *member) bool {
 }
 
 func newSwarmOut(src []source) *swarmOut {
-	sw := &swarmOut{token: make([]byte, wire.TokenLen), src: src, wake: make(chan struct{})}
+	sw := &swarmOut{token: make([]byte, wire.TokenLen), src: src, wake: make(chan struct{}), returning: make(map[*sender]bool)}
 	rand.Read(sw.token)
 	sw.files = make([]*swarmFile, len(src))
 	for i := range src {
@@ -141,6 +155,7 @@ func (sw *swarmOut) join(s *sender, id identity.DeviceID, addr string, ctrl *con
 		}
 	}
 	sw.members = slices.DeleteFunc(sw.members, func(o *member) bool { return o.s == s }) // an earlier attempt
+	delete(sw.returning, s)
 	sw.members = append(sw.members, m)
 	for i, need := range m.needs {
 		f := sw.files[i]
@@ -149,7 +164,7 @@ func (sw *swarmOut) join(s *sender, id identity.DeviceID, addr string, ctrl *con
 				continue
 			}
 			if h := sw.holderLocked(f, c, m); h != nil {
-				frames = append(frames, m.haveFrame(i, int64(c), f.hash[c], h))
+				frames = append(frames, sw.haveFrame(m, i, int64(c), h))
 			} else {
 				m.direct = append(m.direct, workItem{files[i], int64(c)})
 			}
@@ -220,19 +235,23 @@ func (sw *swarmOut) writer(ctx context.Context, m *member) error {
 	}
 }
 
-func have(file int, c int64, h [wire.HashLen]byte, holder *member) wire.HaveChunk {
-	return wire.HaveChunk{File: file, Chunk: c, Hash: h[:], Holder: holder.id.String()}
-}
-
-// haveFrame is a Have for m naming holder, which m is then known to have
-// been told of (under the swarm's lock).
-func (m *member) haveFrame(file int, c int64, h [wire.HashLen]byte, holder *member) frame {
+// haveFrame is a Have for m naming holder of chunk c of file, and how
+// many connected receivers hold it (m fetches the rarest first); m is
+// then known to have been told of holder (under the swarm's lock).
+func (sw *swarmOut) haveFrame(m *member, file int, c int64, holder *member) frame {
 	ref := chunkRef{file, c}
 	if m.told == nil {
 		m.told = make(map[chunkRef][]*member)
 	}
 	m.told[ref] = append(m.told[ref], holder)
-	return frame{to: m, t: wire.TypeHave, v: have(file, c, h, holder)}
+	f := sw.files[file]
+	n := 0
+	for _, o := range f.holders[c] {
+		if o.up() {
+			n++
+		}
+	}
+	return frame{to: m, t: wire.TypeHave, v: wire.HaveChunk{File: file, Chunk: c, Hash: f.hash[c][:], Holder: holder.id.String(), Holders: max(n, 1)}}
 }
 
 // listLocked is the Swarm frame: the token and every connected member.
@@ -251,7 +270,7 @@ func (sw *swarmOut) listLocked() wire.Swarm {
 func (sw *swarmOut) holderLocked(f *swarmFile, c int, m *member) *member {
 	var best *member
 	for _, h := range f.holders[c] {
-		if h != m && h.active && (best == nil || len(h.direct) < len(best.direct)) {
+		if h != m && h.up() && (best == nil || len(h.direct) < len(best.direct)) {
 			best = h
 		}
 	}
@@ -282,7 +301,7 @@ func (sw *swarmOut) learnLocked(m *member, i int, c int64, h [wire.HashLen]byte)
 		var frames []frame
 		for _, w := range f.waiters[c] {
 			if w != m && w.active {
-				frames = append(frames, w.haveFrame(i, c, h, m))
+				frames = append(frames, sw.haveFrame(w, i, c, m))
 			}
 		}
 		f.waiters[c] = nil
@@ -291,7 +310,7 @@ func (sw *swarmOut) learnLocked(m *member, i int, c int64, h [wire.HashLen]byte)
 	var frames []frame
 	for _, o := range sw.members {
 		if o != m && o.active && o.needs[i] != nil && o.needs[i][c] {
-			frames = append(frames, o.haveFrame(i, c, h, m))
+			frames = append(frames, sw.haveFrame(o, i, c, m))
 		}
 	}
 	if f.nKnown == len(f.known) {
@@ -334,15 +353,18 @@ func (sw *swarmOut) want(m *member, w wire.WantChunk) error {
 	f := sw.files[w.File]
 	if f.known[w.Chunk] {
 		for _, h := range f.holders[w.Chunk] {
-			if h != m && h.active && !slices.Contains(m.told[chunkRef{w.File, w.Chunk}], h) {
-				sw.postLocked([]frame{m.haveFrame(w.File, w.Chunk, f.hash[w.Chunk], h)})
+			if h != m && h.up() && !slices.Contains(m.told[chunkRef{w.File, w.Chunk}], h) {
+				sw.postLocked([]frame{sw.haveFrame(m, w.File, w.Chunk, h)})
 				sw.mu.Unlock()
 				return nil
 			}
 		}
 	}
 	defer sw.mu.Unlock()
-	if r := f.resend[w.Chunk]; r != nil && r != m && r.active {
+	if w.Alt { // the endgame: another holder or nothing
+		return nil
+	}
+	if r := f.resend[w.Chunk]; r != nil && r != m && r.up() {
 		// Already on its way again to another receiver: m hears of it
 		// from there.
 		f.waiters[w.Chunk] = append(f.waiters[w.Chunk], m)
@@ -420,11 +442,31 @@ func (sw *swarmOut) next(ctx context.Context, m *member) (workItem, bool) {
 // leave takes m out of the swarm: its attempt ended (done: with every
 // file delivered). Chunks handed to it that never went out go to whoever
 // asks next; those it held are fetched elsewhere (receivers that fail to
-// reach it ask the sender).
+// reach it ask the sender). A session that left before it had everything
+// is returning until it joins again or ends.
 func (sw *swarmOut) leave(m *member) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	m.active = false
+	if !m.done && slices.Contains(sw.members, m) {
+		sw.returning[m.s] = true
+	}
+	sw.releaseLocked(m)
+	sw.wakeLocked()
+}
+
+// ended says that session s will not join again (its run returned).
+func (sw *swarmOut) ended(s *sender) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	delete(sw.returning, s)
+	sw.wakeLocked()
+}
+
+// releaseLocked gives what m was to do to the others: the chunks handed
+// to it first that have not gone out are handed again, and a chunk being
+// sent again to it for others that wait goes to the next of them.
+func (sw *swarmOut) releaseLocked(m *member) {
 	for i, f := range sw.files {
 		if f == nil {
 			continue
@@ -442,7 +484,7 @@ func (sw *swarmOut) leave(m *member) {
 			for len(f.waiters[c]) > 0 { // the next waiter still connected has it sent instead
 				w := f.waiters[c][0]
 				f.waiters[c] = f.waiters[c][1:]
-				if w.active && w != m {
+				if w.up() && w != m {
 					f.resend[c] = w
 					w.direct = append(w.direct, workItem{w.files[i], int64(c)})
 					break
@@ -450,6 +492,87 @@ func (sw *swarmOut) leave(m *member) {
 			}
 		}
 	}
+	for _, o := range sw.members {
+		o.posF, o.posC = 0, 0
+	}
+}
+
+// probeAfter: a member the sender has heard nothing from for this long
+// is sent its list again (see watch).
+const probeAfter = time.Second
+
+// watch follows what m's connections receive, until ctx ends. A member
+// not heard from for probeAfter is sent the Swarm list again: a frame that
+// asks for an acknowledgement, and large enough that a restarted receiver
+// answers it with a stateless reset (QUIC's keep-alive PING is too small
+// for one, RFC 9000 §10.3), so its session reconnects at once. A member
+// that still answers nothing peerSilence after it was last heard from is
+// silent for the swarm (see silence); it is taken back as soon as it is
+// heard from again. The session itself goes on: whether to give up on
+// the receiver is the watchdog's and QUIC's idle timeout's to decide.
+func (sw *swarmOut) watch(ctx context.Context, m *member, conns []*quic.Conn) error {
+	t := time.NewTicker(swarmWatchTick)
+	defer t.Stop()
+	var heard uint64
+	last, probed := time.Now(), false
+	for {
+		var now time.Time
+		select {
+		case <-ctx.Done():
+			return nil
+		case now = <-t.C:
+		}
+		var n uint64
+		for _, c := range conns {
+			n += c.ConnectionStats().PacketsReceived
+		}
+		if n != heard {
+			heard, last, probed = n, now, false
+			sw.heard(m)
+			continue
+		}
+		quiet := now.Sub(last)
+		if quiet >= probeAfter && !probed {
+			probed = true
+			sw.mu.Lock()
+			sw.postLocked([]frame{{to: m, t: wire.TypeSwarm, v: sw.listLocked()}})
+			sw.mu.Unlock()
+		}
+		if quiet >= peerSilence {
+			sw.silence(m, quiet)
+		}
+	}
+}
+
+// swarmWatchTick is how often watch looks at a member's connections.
+const swarmWatchTick = 200 * time.Millisecond
+
+// silence takes m out of the swarm's scheduling while it answers
+// nothing: it is no longer named as a holder (receivers that need what
+// only it held want it, and the sender sends it to one of them, who
+// serves the others), no longer waited for when chunks are handed out
+// first, and what it was handed first and has not sent goes to others.
+func (sw *swarmOut) silence(m *member, quiet time.Duration) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if m.silent || !m.active {
+		return
+	}
+	m.silent = true
+	m.s.log.Info("swarm: receiver silent", "for", quiet.Round(time.Millisecond))
+	sw.releaseLocked(m)
+	sw.wakeLocked()
+}
+
+// heard takes a silent m back: it was heard from.
+func (sw *swarmOut) heard(m *member) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if !m.silent {
+		return
+	}
+	m.silent = false
+	m.s.log.Info("swarm: receiver heard from again")
 	for _, o := range sw.members {
 		o.posF, o.posC = 0, 0
 	}
@@ -472,7 +595,7 @@ func (sw *swarmOut) waitEnd(ctx context.Context, limit time.Duration) {
 	defer t.Stop()
 	for {
 		sw.mu.Lock()
-		busy := slices.ContainsFunc(sw.members, func(o *member) bool { return o.active && !o.done })
+		busy := len(sw.returning) > 0 || slices.ContainsFunc(sw.members, func(o *member) bool { return o.active && !o.done })
 		wake := sw.wake
 		sw.mu.Unlock()
 		if !busy {

@@ -86,6 +86,10 @@ type HaveChunk struct {
 	Chunk  int64  `json:"chunk"`
 	Hash   []byte `json:"hash"`
 	Holder string `json:"holder"`
+	// Holders is how many connected receivers the sender knows to hold
+	// the chunk (0 from an older sender: read as 1). Receivers fetch the
+	// rarest first.
+	Holders int `json:"holders,omitempty"`
 }
 
 // WantChunk asks the sender for a chunk directly (Want), or tells it a
@@ -93,6 +97,9 @@ type HaveChunk struct {
 type WantChunk struct {
 	File  int   `json:"file"`
 	Chunk int64 `json:"chunk"`
+	// Alt (Want only): the endgame; name another holder of the chunk if
+	// there is one, never send the chunk itself.
+	Alt bool `json:"alt,omitempty"`
 }
 
 func swarmFrameCap(t byte) (int, bool) {

@@ -260,8 +260,12 @@
 // who then serves the others), the sender stops waiting for it when it
 // hands chunks out first, and a chunk handed to it first that has not gone
 // out is handed to another. It is taken back when something comes from it
-// again. Its session is not ended for that: the sender gives up on a
-// receiver only as it does with a single one (Timeouts). Receivers
+// again. A receiver that answers but takes no data — chunks were handed
+// to it first, and its connections carried under 64 KiB in 3 s (it
+// stopped reading its data streams) — is treated as silent likewise,
+// until data flows to it again. Its session is not ended for that: the
+// sender gives up on a receiver only as it does with a single one
+// (Timeouts). Receivers
 // likewise drop a peer that does not complete its handshake, or answer an
 // ask, within 3 s.
 //

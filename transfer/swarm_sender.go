@@ -69,8 +69,13 @@ type member struct {
 	// watch): not named as a holder, not waited for, until it is heard
 	// from again.
 	silent bool
-	done   bool // has everything
-	seeded int  // chunks handed to it first
+	// stalled: it answers, but takes no data: chunks were handed to it
+	// first and its connections carried under stallBytes for peerSilence
+	// (a receiver that stopped reading its streams). Treated as silent
+	// until data flows to it again.
+	stalled bool
+	done    bool // has everything
+	seeded  int  // chunks handed to it first
 	// told: the holders m was told of, by chunk; a Want is answered with
 	// a holder not among them, if there is one (else the chunk itself).
 	told map[chunkRef][]*member
@@ -81,7 +86,7 @@ type member struct {
 
 // up reports whether m may be named as a holder and handed chunks first:
 // connected and not silent.
-func (m *member) up() bool { return m.active && !m.silent }
+func (m *member) up() bool { return m.active && !m.silent && !m.stalled }
 
 // seedSlack is how many more chunks a member may have been handed first
 // than the member handed the fewest: each receiver then re-serves about
@@ -510,11 +515,19 @@ const probeAfter = time.Second
 // silent for the swarm (see silence); it is taken back as soon as it is
 // heard from again. The session itself goes on: whether to give up on
 // the receiver is the watchdog's and QUIC's idle timeout's to decide.
+//
+// A member that answers but takes no data — chunks were handed to it
+// first, and its connections carried less than stallBytes in peerSilence
+// — is stalled (a receiver that stopped reading its streams): it is
+// treated as silent until data flows to it again, so that it holds
+// nobody up.
 func (sw *swarmOut) watch(ctx context.Context, m *member, conns []*quic.Conn) error {
 	t := time.NewTicker(swarmWatchTick)
 	defer t.Stop()
 	var heard uint64
 	last, probed := time.Now(), false
+	var flowed uint64      // bytes sent at flowedAt
+	flowedAt := time.Now() // when m last took stallBytes, or was handed nothing
 	for {
 		var now time.Time
 		select {
@@ -522,9 +535,20 @@ func (sw *swarmOut) watch(ctx context.Context, m *member, conns []*quic.Conn) er
 			return nil
 		case now = <-t.C:
 		}
-		var n uint64
+		var n, sent uint64
 		for _, c := range conns {
-			n += c.ConnectionStats().PacketsReceived
+			st := c.ConnectionStats()
+			n += st.PacketsReceived
+			sent += st.BytesSent
+		}
+		switch {
+		case sent-flowed >= stallBytes:
+			flowed, flowedAt = sent, now
+			sw.flowing(m)
+		case !sw.handedOut(m):
+			flowedAt = now
+		case now.Sub(flowedAt) >= peerSilence:
+			sw.stall(m, now.Sub(flowedAt))
 		}
 		if n != heard {
 			heard, last, probed = n, now, false
@@ -561,6 +585,58 @@ func (sw *swarmOut) silence(m *member, quiet time.Duration) {
 	m.silent = true
 	m.s.log.Info("swarm: receiver silent", "for", quiet.Round(time.Millisecond))
 	sw.releaseLocked(m)
+	sw.wakeLocked()
+}
+
+// stallBytes: a member handed chunks that takes less than this in
+// peerSilence is stalled (see watch). A chunk is 1 MiB or more; probes and
+// acknowledgements are far less.
+const stallBytes = 64 << 10
+
+// handedOut reports whether chunks were handed to m first, or are being
+// sent to it again for others, and have not gone out.
+func (sw *swarmOut) handedOut(m *member) bool {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	for _, f := range sw.files {
+		if f == nil {
+			continue
+		}
+		for c := range f.seeder {
+			if f.seeder[c] == m && !f.known[c] || f.resend[c] == m {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stall takes m out of the swarm's scheduling as silence does, while it
+// takes no data.
+func (sw *swarmOut) stall(m *member, quiet time.Duration) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if m.stalled || !m.active {
+		return
+	}
+	m.stalled = true
+	m.s.log.Info("swarm: receiver takes no data", "for", quiet.Round(time.Millisecond))
+	sw.releaseLocked(m)
+	sw.wakeLocked()
+}
+
+// flowing takes a stalled m back: data flows to it again.
+func (sw *swarmOut) flowing(m *member) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if !m.stalled {
+		return
+	}
+	m.stalled = false
+	m.s.log.Info("swarm: receiver takes data again")
+	for _, o := range sw.members {
+		o.posF, o.posC = 0, 0
+	}
 	sw.wakeLocked()
 }
 

@@ -571,23 +571,6 @@ func (sw *swarmOut) watch(ctx context.Context, m *member, conns []*quic.Conn) er
 // swarmWatchTick is how often watch looks at a member's connections.
 const swarmWatchTick = 200 * time.Millisecond
 
-// silence takes m out of the swarm's scheduling while it answers
-// nothing: it is no longer named as a holder (receivers that need what
-// only it held want it, and the sender sends it to one of them, who
-// serves the others), no longer waited for when chunks are handed out
-// first, and what it was handed first and has not sent goes to others.
-func (sw *swarmOut) silence(m *member, quiet time.Duration) {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	if m.silent || !m.active {
-		return
-	}
-	m.silent = true
-	m.s.log.Info("swarm: receiver silent", "for", quiet.Round(time.Millisecond))
-	sw.releaseLocked(m)
-	sw.wakeLocked()
-}
-
 // stallBytes: a member handed chunks that takes less than this in
 // peerSilence is stalled (see watch). A chunk is 1 MiB or more; probes and
 // acknowledgements are far less.
@@ -611,46 +594,49 @@ func (sw *swarmOut) handedOut(m *member) bool {
 	return false
 }
 
-// stall takes m out of the swarm's scheduling as silence does, while it
-// takes no data.
-func (sw *swarmOut) stall(m *member, quiet time.Duration) {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	if m.stalled || !m.active {
-		return
-	}
-	m.stalled = true
-	m.s.log.Info("swarm: receiver takes no data", "for", quiet.Round(time.Millisecond))
-	sw.releaseLocked(m)
-	sw.wakeLocked()
-}
-
-// flowing takes a stalled m back: data flows to it again.
-func (sw *swarmOut) flowing(m *member) {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	if !m.stalled {
-		return
-	}
-	m.stalled = false
-	m.s.log.Info("swarm: receiver takes data again")
-	for _, o := range sw.members {
-		o.posF, o.posC = 0, 0
-	}
-	sw.wakeLocked()
+// silence takes m out of the swarm's scheduling while it answers
+// nothing: it is no longer named as a holder (receivers that need what
+// only it held want it, and the sender sends it to one of them, who
+// serves the others), no longer waited for when chunks are handed out
+// first, and what it was handed first and has not sent goes to others.
+func (sw *swarmOut) silence(m *member, quiet time.Duration) {
+	sw.mark(m, &m.silent, true, "swarm: receiver silent", "for", quiet.Round(time.Millisecond))
 }
 
 // heard takes a silent m back: it was heard from.
 func (sw *swarmOut) heard(m *member) {
+	sw.mark(m, &m.silent, false, "swarm: receiver heard from again")
+}
+
+// stall takes m out of the swarm's scheduling as silence does, while it
+// takes no data.
+func (sw *swarmOut) stall(m *member, quiet time.Duration) {
+	sw.mark(m, &m.stalled, true, "swarm: receiver takes no data", "for", quiet.Round(time.Millisecond))
+}
+
+// flowing takes a stalled m back: data flows to it again.
+func (sw *swarmOut) flowing(m *member) {
+	sw.mark(m, &m.stalled, false, "swarm: receiver takes data again")
+}
+
+// mark sets one of m's flags that keep it out of the scheduling (silent,
+// stalled) to on, and logs msg if that changed it. Set, what m was
+// handed goes to others; cleared, every member looks again for chunks
+// to be handed.
+func (sw *swarmOut) mark(m *member, flag *bool, on bool, msg string, args ...any) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if !m.silent {
+	if *flag == on || on && !m.active {
 		return
 	}
-	m.silent = false
-	m.s.log.Info("swarm: receiver heard from again")
-	for _, o := range sw.members {
-		o.posF, o.posC = 0, 0
+	*flag = on
+	m.s.log.Info(msg, args...)
+	if on {
+		sw.releaseLocked(m)
+	} else {
+		for _, o := range sw.members {
+			o.posF, o.posC = 0, 0
+		}
 	}
 	sw.wakeLocked()
 }

@@ -224,7 +224,8 @@
 // serves it (a receiver keeps up to 64 complete files open to serve
 // from; chunks of the others are "not any more"). A receiver that
 // verified a chunk fetched from a peer says so with Got: it holds it too.
-// The sender answers a Want with a Have naming a connected holder the
+// A Want of a chunk the receiver holds (it was sent it, or said Got) is
+// ignored. The sender answers a Want with a Have naming a connected holder the
 // receiver was not yet told of for that chunk, if there is one; else it
 // sends the chunk, to the first receiver that wants it if its holders are
 // all gone, and answers the others' Wants meanwhile with a Have naming

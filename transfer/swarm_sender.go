@@ -356,6 +356,12 @@ func (sw *swarmOut) want(m *member, w wire.WantChunk) error {
 	}
 	sw.mu.Lock()
 	f := sw.files[w.File]
+	if slices.Contains(f.holders[w.Chunk], m) {
+		// m was sent it, or said Got: it holds the chunk, and wants
+		// nothing from anyone.
+		sw.mu.Unlock()
+		return nil
+	}
 	if f.known[w.Chunk] {
 		for _, h := range f.holders[w.Chunk] {
 			if h != m && h.up() && !slices.Contains(m.told[chunkRef{w.File, w.Chunk}], h) {

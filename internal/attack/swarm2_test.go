@@ -143,6 +143,7 @@ type fakeSwarmReceiver struct {
 	mu        sync.Mutex
 	offer     offer
 	chunk     map[[2]uint32][]byte // chunks B was sent on data streams (verified)
+	again     int                  // chunks B was sent on data streams a second time
 	haves     int                  // Have frames B got
 	asks      [][2]uint32          // what peers asked of B, in order
 	swarmConn int                  // swarm connections from peers
@@ -308,6 +309,9 @@ func (f *fakeSwarmReceiver) readData(u *quic.ReceiveStream) {
 		}
 		if s := blake3.Sum256(b[:n]); bytes.Equal(s[:], b[n:]) {
 			f.mu.Lock()
+			if _, ok := f.chunk[[2]uint32{file, ck}]; ok {
+				f.again++
+			}
 			f.chunk[[2]uint32{file, ck}] = b[:n]
 			f.mu.Unlock()
 		}
@@ -511,8 +515,15 @@ func TestSwarmBadWants(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			_, _, s := swarmSend(t, mode, 8<<20, 40*time.Second)
+			_, b, s := swarmSend(t, mode, 8<<20, 40*time.Second)
 			logSenderVerdict(t, s)
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if b.again > 0 {
+				// A Want of a chunk B was sent: the sender holds B for
+				// its holder and has nothing to send.
+				t.Errorf("FINDING: B was sent %d chunks a second time for its Wants of chunks it holds", b.again)
+			}
 		})
 	}
 }

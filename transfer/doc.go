@@ -214,8 +214,10 @@
 // chunk of the file is known. A receiver never gets a chunk both on a
 // data stream and in a Have.
 //
-// A receiver fetches each chunk a Have names from its holder and accepts
-// it only if it matches the Have's hash. It asks the sender with Want,
+// A Have of a chunk outside the offer's files, or without a 32-byte hash,
+// is a protocol violation: the receiver ends the session. A receiver
+// fetches each chunk a Have names from its holder and accepts it only if
+// it matches the Have's hash. It asks the sender with Want,
 // and the sender then sends the chunk on a data stream, when the holder
 // is not in the list, cannot be reached, answers nothing for 3 s (the
 // peer is dropped: everything it was to give is wanted), serves a chunk

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"sync"
@@ -25,19 +26,43 @@ type askReceiver struct {
 }
 
 func startAskReceiver(t *testing.T) *askReceiver {
+	return startAskReceiverIn(t, "victim-receiver", t.TempDir())
+}
+
+// startAskReceiverIn is an ask receiver called name, saving into dir.
+func startAskReceiverIn(t *testing.T, name, dir string) *askReceiver {
+	t.Helper()
 	needFerry(t)
 	script, err := exec.LookPath("script")
 	if err != nil {
-		t.Skip("no script(1) for a pseudo-terminal: ask mode not tested")
+		testnetCannotRun(t, "no script(1) for a pseudo-terminal: ask mode not tested")
 	}
-	inner := fmt.Sprintf("exec '%s' --home '%s' --name victim-receiver receive --accept ask --port 0 --dir '%s'",
-		ferryBin, t.TempDir(), t.TempDir())
+	inner := fmt.Sprintf("exec '%s' --home '%s' --name %s receive --accept ask --port 0 --dir '%s'",
+		ferryBin, t.TempDir(), name, dir)
+	a, err := onTerminal(t, script, inner, "NO_COLOR=1")
+	if err != nil {
+		t.Fatalf("script(1): %v", err)
+	}
+	m := a.waitMatch(regexp.MustCompile(`listening on UDP port (\d+)`), 1, 10*time.Second)
+	if m == nil {
+		t.Fatalf("ask receiver did not start on script(1)'s terminal: %q", a.text())
+	}
+	fmt.Sscanf(m[1], "%d", &a.port)
+	return a
+}
+
+// onTerminal runs the shell command inner on a pseudo-terminal made by
+// script, env added to the kit's, collecting what it shows; the command
+// ends with the test (what it showed is logged if the test failed).
+func onTerminal(t *testing.T, script, inner string, env ...string) (*askReceiver, error) {
+	t.Helper()
 	a := &askReceiver{changed: make(chan struct{})}
 	a.cmd = exec.Command(script, "-qfec", inner, "/dev/null")
+	a.cmd.Env = append(os.Environ(), env...)
 	a.stdin, _ = a.cmd.StdinPipe()
 	stdout, _ := a.cmd.StdoutPipe()
 	if err := a.cmd.Start(); err != nil {
-		t.Skipf("script(1): %v", err)
+		return nil, err
 	}
 	go func() {
 		buf := make([]byte, 4096)
@@ -58,15 +83,10 @@ func startAskReceiver(t *testing.T) *askReceiver {
 		a.cmd.Process.Kill()
 		a.cmd.Wait()
 		if t.Failed() {
-			t.Logf("ask receiver's terminal:\n%s", a.text())
+			t.Logf("the terminal of %s:\n%q", inner, a.text())
 		}
 	})
-	m := a.waitMatch(regexp.MustCompile(`listening on UDP port (\d+)`), 1, 10*time.Second)
-	if m == nil {
-		t.Skipf("ask receiver did not start on script(1)'s terminal: %q", a.text())
-	}
-	fmt.Sscanf(m[1], "%d", &a.port)
-	return a
+	return a, nil
 }
 
 func (a *askReceiver) text() string {

@@ -19,9 +19,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -737,7 +735,7 @@ func TestSwarmLateJoinerAndLiar(t *testing.T) {
 	a := startReceiver(t, "all")
 	b := startFakeSwarmReceiver(t, swarmMode{serve: "silent", gotOnHave: true})
 	cDir := t.TempDir()
-	c := startAskReceiverIn(t, cDir)
+	c := startAskReceiverIn(t, "late-receiver", cDir)
 	data := random(8 << 20)
 	src := filepath.Join(t.TempDir(), "late.bin")
 	if err := os.WriteFile(src, data, 0o644); err != nil {
@@ -778,52 +776,4 @@ func TestSwarmLateJoinerAndLiar(t *testing.T) {
 	}
 	b.mu.Unlock()
 	t.Logf("C asked B %d times for chunks B only claimed (Got) and never had", lies)
-}
-
-// startAskReceiverIn is startAskReceiver saving into dir.
-func startAskReceiverIn(t *testing.T, dir string) *askReceiver {
-	t.Helper()
-	needFerry(t)
-	script, err := exec.LookPath("script")
-	if err != nil {
-		testnetCannotRun(t, "no script(1) for a pseudo-terminal")
-	}
-	inner := fmt.Sprintf("exec '%s' --home '%s' --name late-receiver receive --accept ask --port 0 --dir '%s'",
-		ferryBin, t.TempDir(), dir)
-	a := &askReceiver{changed: make(chan struct{})}
-	a.cmd = exec.Command(script, "-qfec", inner, "/dev/null")
-	a.cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	a.stdin, _ = a.cmd.StdinPipe()
-	stdout, _ := a.cmd.StdoutPipe()
-	if err := a.cmd.Start(); err != nil {
-		t.Fatalf("script(1): %v", err)
-	}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := stdout.Read(buf)
-			a.mu.Lock()
-			a.out.Write(buf[:n])
-			close(a.changed)
-			a.changed = make(chan struct{})
-			a.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		a.stdin.Close()
-		a.cmd.Process.Kill()
-		a.cmd.Wait()
-		if t.Failed() {
-			t.Logf("ask receiver's terminal:\n%q", a.text())
-		}
-	})
-	m := a.waitMatch(regexp.MustCompile(`listening on UDP port (\d+)`), 1, 10*time.Second)
-	if m == nil {
-		t.Fatalf("ask receiver did not start: %q", a.text())
-	}
-	fmt.Sscanf(m[1], "%d", &a.port)
-	return a
 }

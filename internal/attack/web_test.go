@@ -1161,36 +1161,10 @@ func startWebAskReceiver(t *testing.T) *webAskReceiver {
 	dir := t.TempDir()
 	inner := fmt.Sprintf("exec '%s' --home '%s' --name victim-receiver receive --web --accept ask --port 0 --dir '%s'",
 		ferryBin, t.TempDir(), dir)
-	a := &askReceiver{changed: make(chan struct{})}
-	a.cmd = exec.Command(script, "-qfec", inner, "/dev/null")
-	a.cmd.Env = append(os.Environ(), "NO_COLOR=1", "COLUMNS=200", "LINES=50")
-	a.stdin, _ = a.cmd.StdinPipe()
-	stdout, _ := a.cmd.StdoutPipe()
-	if err := a.cmd.Start(); err != nil {
+	a, err := onTerminal(t, script, inner, "NO_COLOR=1", "COLUMNS=200", "LINES=50")
+	if err != nil {
 		t.Fatalf("script(1): %v", err)
 	}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := stdout.Read(buf)
-			a.mu.Lock()
-			a.out.Write(buf[:n])
-			close(a.changed)
-			a.changed = make(chan struct{})
-			a.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		a.stdin.Close()
-		a.cmd.Process.Kill()
-		a.cmd.Wait()
-		if t.Failed() {
-			t.Logf("web ask receiver's terminal:\n%q", a.text())
-		}
-	})
 	m := a.waitMatch(webURLOnTerminal, 1, 10*time.Second)
 	if m == nil {
 		t.Fatalf("no web URL on the terminal: %q", a.text())

@@ -18,6 +18,13 @@ func sendSwarm(t *testing.T, s *testSender, rs []*testReceiver, paths []string, 
 	for _, r := range rs {
 		targets = append(targets, Target{Addrs: []string{r.addr()}, Expect: r.cfg.Device.ID})
 	}
+	return sendTargets(t, s, targets, paths, opts...)
+}
+
+// sendTargets sends paths to targets with SendMany and returns the
+// outcomes.
+func sendTargets(t *testing.T, s *testSender, targets []Target, paths []string, opts ...func(*SendOptions)) []Outcome {
+	t.Helper()
 	opt := SendOptions{Device: s.dev, Name: "sender", Paths: paths, ConnectFor: 5 * time.Second, RetryFor: 2 * time.Second}
 	for _, o := range opts {
 		o(&opt)
@@ -29,6 +36,18 @@ func sendSwarm(t *testing.T, s *testSender, rs []*testReceiver, paths []string, 
 		t.Fatal(err)
 	}
 	return out
+}
+
+// allArrived fails the test unless every outcome succeeded and every
+// receiver holds src/name exactly.
+func allArrived(t *testing.T, out []Outcome, rs []*testReceiver, src, name string) {
+	t.Helper()
+	for i, o := range out {
+		if o.Err != nil {
+			t.Fatalf("receiver %d: %v", i, o.Err)
+		}
+		sameFile(t, filepath.Join(src, name), filepath.Join(rs[i].cfg.Dir, name))
+	}
 }
 
 // In a swarm of three receivers every file arrives whole, and the sender
@@ -73,12 +92,7 @@ func TestSwarmWithoutSwarmReceiver(t *testing.T) {
 	const size = 6 * mib
 	writeFile(t, src, "f.bin", size)
 	out := sendSwarm(t, s, rs, []string{filepath.Join(src, "f.bin")})
-	for i, o := range out {
-		if o.Err != nil {
-			t.Fatalf("receiver %d: %v", i, o.Err)
-		}
-		sameFile(t, filepath.Join(src, "f.bin"), filepath.Join(rs[i].cfg.Dir, "f.bin"))
-	}
+	allArrived(t, out, rs, src, "f.bin")
 	if got := out[1].Result.BytesSent; got != size {
 		t.Errorf("the receiver outside the swarm was sent %d bytes, want all %d", got, size)
 	}
@@ -125,12 +139,7 @@ func TestSwarmCorruptPeerIsBanned(t *testing.T) {
 	const size = 32 * mib
 	writeFile(t, src, "f.bin", size)
 	out := sendSwarm(t, s, rs, []string{filepath.Join(src, "f.bin")})
-	for i, o := range out {
-		if o.Err != nil {
-			t.Fatalf("receiver %d: %v", i, o.Err)
-		}
-		sameFile(t, filepath.Join(src, "f.bin"), filepath.Join(rs[i].cfg.Dir, "f.bin"))
-	}
+	allArrived(t, out, rs, src, "f.bin")
 	if n := rs[0].swarmBans.Load() + rs[2].swarmBans.Load(); n == 0 {
 		t.Error("no good receiver banned the corrupting one")
 	}
@@ -290,19 +299,8 @@ func TestSwarmSilentReceiver(t *testing.T) {
 		}
 		relay.cut.Store(false)
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	out, err := SendMany(ctx, SendOptions{Device: s.dev, Name: "sender", Paths: []string{filepath.Join(src, "f.bin")},
-		ConnectFor: 5 * time.Second, RetryFor: 10 * time.Second}, targets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, o := range out {
-		if o.Err != nil {
-			t.Fatalf("receiver %d: %v", i, o.Err)
-		}
-		sameFile(t, filepath.Join(src, "f.bin"), filepath.Join(rs[i].cfg.Dir, "f.bin"))
-	}
+	out := sendTargets(t, s, targets, []string{filepath.Join(src, "f.bin")}, func(o *SendOptions) { o.RetryFor = 10 * time.Second })
+	allArrived(t, out, rs, src, "f.bin")
 	if cutAt.Load() == 0 {
 		t.Fatal("the receiver's network was never cut")
 	}
@@ -383,19 +381,8 @@ func TestSwarmSilentPeerDropped(t *testing.T) {
 		}
 		relay.cut.Store(false)
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	out, err := SendMany(ctx, SendOptions{Device: s.dev, Name: "sender", Paths: []string{filepath.Join(src, "f.bin")},
-		ConnectFor: 5 * time.Second, RetryFor: 10 * time.Second}, targets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, o := range out {
-		if o.Err != nil {
-			t.Fatalf("receiver %d: %v", i, o.Err)
-		}
-		sameFile(t, filepath.Join(src, "f.bin"), filepath.Join(rs[i].cfg.Dir, "f.bin"))
-	}
+	out := sendTargets(t, s, targets, []string{filepath.Join(src, "f.bin")}, func(o *SendOptions) { o.RetryFor = 10 * time.Second })
+	allArrived(t, out, rs, src, "f.bin")
 	if n := rs[1].swarmDrops.Load() + rs[2].swarmDrops.Load(); n == 0 {
 		t.Error("neither late receiver dropped the silent peer")
 	}

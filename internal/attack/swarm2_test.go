@@ -160,35 +160,37 @@ func startFakeSwarmReceiver(t *testing.T, mode swarmMode) *fakeSwarmReceiver {
 	}
 	f := &fakeSwarmReceiver{dev: dev, ln: ln, addr: ln.Addr().String(), mode: mode,
 		chunk: map[[2]uint32][]byte{}, frames: map[byte]int{}}
+	serveConns(t, ln, func(ctx context.Context, c *quic.Conn) {
+		if c.ConnectionState().TLS.NegotiatedProtocol == alpnSwarm {
+			f.serveSwarm(ctx, c)
+		} else {
+			f.serveSender(ctx, t, c)
+		}
+	})
+	return f
+}
+
+// serveConns runs handle on each connection ln accepts until the test
+// ends, in goroutines the test's cleanup waits for. A connection is closed
+// when its handler returns or the test ends.
+func serveConns(t *testing.T, ln *quic.Listener, handle func(ctx context.Context, c *quic.Conn)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for {
 			c, err := ln.Accept(ctx)
 			if err != nil {
 				return
 			}
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				<-ctx.Done()
-				c.CloseWithError(0, "")
-			}()
-			go func() {
-				defer wg.Done()
+			stop := context.AfterFunc(ctx, func() { c.CloseWithError(0, "") })
+			wg.Go(func() {
+				defer stop()
 				defer c.CloseWithError(0, "")
-				if c.ConnectionState().TLS.NegotiatedProtocol == alpnSwarm {
-					f.serveSwarm(ctx, c)
-				} else {
-					f.serveSender(ctx, t, c)
-				}
-			}()
+				handle(ctx, c)
+			})
 		}
-	}()
-	return f
+	})
 }
 
 // serveSender is B's side of the sender's session: verification, an
@@ -324,6 +326,40 @@ func (f *fakeSwarmReceiver) serveSwarm(ctx context.Context, c *quic.Conn) {
 		f.lateConns++
 	}
 	f.mu.Unlock()
+	swarmAsks(ctx, c, func(str *quic.Stream, file, ck uint32) bool {
+		f.mu.Lock()
+		f.asks = append(f.asks, [2]uint32{file, ck})
+		var size, csize int64
+		if int(file) < len(f.offer.Entries) {
+			size, csize = f.offer.Entries[file].Size, f.offer.Entries[file].Chunk
+		}
+		f.mu.Unlock()
+		switch f.mode.serve {
+		case "notyet":
+			str.Write([]byte{0x22, 1, 0, 0, 0, 0})
+		case "wrong":
+			n := min(csize, size-int64(ck)*csize)
+			if n <= 0 {
+				return false
+			}
+			ans := make([]byte, 6, 6+n)
+			ans[0] = 0x22
+			binary.BigEndian.PutUint32(ans[2:], uint32(n))
+			str.Write(append(ans, random(int(n))...))
+			f.mu.Lock()
+			if f.bannedAt.IsZero() {
+				f.bannedAt = time.Now()
+			}
+			f.mu.Unlock()
+		}
+		return true // "silent": no answer
+	})
+}
+
+// swarmAsks accepts a peer's swarm stream on c, reads its hello and calls
+// ask for each ask (file, chunk) that follows, with the stream to answer
+// on, until the stream ends, something else comes, or ask returns false.
+func swarmAsks(ctx context.Context, c *quic.Conn, ask func(str *quic.Stream, file, chunk uint32) bool) {
 	str, err := c.AcceptStream(ctx)
 	if err != nil {
 		return
@@ -338,33 +374,8 @@ func (f *fakeSwarmReceiver) serveSwarm(ctx context.Context, c *quic.Conn) {
 		if _, err := io.ReadFull(br, a[:]); err != nil || a[0] != 0x21 {
 			return
 		}
-		file, ck := binary.BigEndian.Uint32(a[1:]), binary.BigEndian.Uint32(a[5:])
-		f.mu.Lock()
-		f.asks = append(f.asks, [2]uint32{file, ck})
-		var size, csize int64
-		if int(file) < len(f.offer.Entries) {
-			size, csize = f.offer.Entries[file].Size, f.offer.Entries[file].Chunk
-		}
-		f.mu.Unlock()
-		switch f.mode.serve {
-		case "silent":
-			continue
-		case "notyet":
-			str.Write([]byte{0x22, 1, 0, 0, 0, 0})
-		case "wrong":
-			n := min(csize, size-int64(ck)*csize)
-			if n <= 0 {
-				return
-			}
-			ans := make([]byte, 6, 6+n)
-			ans[0] = 0x22
-			binary.BigEndian.PutUint32(ans[2:], uint32(n))
-			str.Write(append(ans, random(int(n))...))
-			f.mu.Lock()
-			if f.bannedAt.IsZero() {
-				f.bannedAt = time.Now()
-			}
-			f.mu.Unlock()
+		if !ask(str, binary.BigEndian.Uint32(a[1:]), binary.BigEndian.Uint32(a[5:])) {
+			return
 		}
 	}
 }
@@ -570,52 +581,23 @@ func TestSwarmHaveOutOfRange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept(ctx)
-			if err != nil {
-				return
+	serveConns(t, ln, func(ctx context.Context, c *quic.Conn) {
+		swarmAsks(ctx, c, func(str *quic.Stream, file, chunk uint32) bool {
+			k := [2]uint32{file, chunk}
+			mu.Lock()
+			asks = append(asks, k)
+			mu.Unlock()
+			b, ok := serve[k]
+			if !ok {
+				str.Write([]byte{0x22, 2, 0, 0, 0, 0})
+				return true
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.CloseWithError(0, "")
-				str, err := c.AcceptStream(ctx)
-				if err != nil {
-					return
-				}
-				go func() { <-ctx.Done(); c.CloseWithError(0, "") }()
-				br := bufio.NewReader(str)
-				var hello [17]byte
-				if _, err := io.ReadFull(br, hello[:]); err != nil {
-					return
-				}
-				for {
-					var a [9]byte
-					if _, err := io.ReadFull(br, a[:]); err != nil {
-						return
-					}
-					k := [2]uint32{binary.BigEndian.Uint32(a[1:]), binary.BigEndian.Uint32(a[5:])}
-					mu.Lock()
-					asks = append(asks, k)
-					mu.Unlock()
-					b, ok := serve[k]
-					if !ok {
-						str.Write([]byte{0x22, 2, 0, 0, 0, 0})
-						continue
-					}
-					h := []byte{0x22, 0, 0, 0, 0, 0}
-					binary.BigEndian.PutUint32(h[2:], uint32(len(b)))
-					str.Write(append(h, b...))
-				}
-			}()
-		}
-	}()
+			h := []byte{0x22, 0, 0, 0, 0, 0}
+			binary.BigEndian.PutUint32(h[2:], uint32(len(b)))
+			str.Write(append(h, b...))
+			return true
+		})
+	})
 	hashOf1 := hashOf(chunkOf(1))
 	stranger := newDevice(t)
 	cases := map[string]struct {

@@ -35,7 +35,7 @@ func TestPidCPU(t *testing.T) {
 	for end := time.Now().Add(10 * time.Second); after-before < 0.05 && time.Now().Before(end); {
 		after = pidCPU(os.Getpid())
 	}
-	if before <= 0 || after-before < 0.05 {
+	if after-before < 0.05 { // before may be 0: a fresh process can have used less than a tick
 		t.Errorf("CPU time went from %.2f to %.2f s over up to 10 s of spinning", before, after)
 	}
 	if got := pidCPU(1 << 30); got != 0 {

@@ -252,6 +252,112 @@ func newUDPRelay(t *testing.T, to string) *udpRelay {
 
 func (r *udpRelay) addr() string { return r.ln.LocalAddr().String() }
 
+// netCut cuts a receiver's network (its relay) once the first session
+// the sender reports for it has made enough progress, and restores it once
+// the others are done or a limit passes. Its goroutine is the test's.
+type netCut struct {
+	relay   *udpRelay
+	session chan *Progress // the first session reported
+	cut     chan struct{}  // closed at the cut
+	at      time.Time      // when; read once cut is closed
+}
+
+// newNetCut starts the cut's goroutine: mark says when to cut (progress
+// is a counter with no event of its own: it is polled), back are closed
+// when the receivers it waits for are done.
+func newNetCut(t *testing.T, relay *udpRelay, mark func(*Progress) bool, limit time.Duration, back ...*arrival) *netCut {
+	c := &netCut{relay: relay, session: make(chan *Progress, 1), cut: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Go(func() {
+		var p *Progress
+		select {
+		case p = <-c.session:
+		case <-ctx.Done():
+			return
+		}
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for !mark(p) {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		relay.cut.Store(true)
+		c.at = time.Now()
+		close(c.cut)
+		wait, stop := context.WithTimeout(ctx, limit)
+		defer stop()
+		for _, a := range back {
+			select {
+			case <-a.done:
+			case <-wait.Done():
+			}
+		}
+		relay.cut.Store(false)
+	})
+	return c
+}
+
+// when is the time of the cut; it fails the test if there was none.
+func (c *netCut) when(t *testing.T) time.Time {
+	t.Helper()
+	select {
+	case <-c.cut:
+		return c.at
+	default:
+		t.Fatal("the receiver's network was never cut")
+		return time.Time{}
+	}
+}
+
+// event is the cut receiver's Events hook.
+func (c *netCut) event(e Event) {
+	if s, ok := e.(EventSession); ok {
+		select {
+		case c.session <- s.Progress:
+		default: // a later session of the same receiver
+		}
+	}
+}
+
+// arrival is when a receiver's (only) file arrived.
+type arrival struct {
+	once sync.Once
+	done chan struct{}
+	at   time.Time // read once done is closed
+}
+
+func newArrivals(n int) []*arrival {
+	as := make([]*arrival, n)
+	for i := range as {
+		as[i] = &arrival{done: make(chan struct{})}
+	}
+	return as
+}
+
+func (a *arrival) event(e Event) {
+	if _, ok := e.(EventFile); ok {
+		a.once.Do(func() { a.at = time.Now(); close(a.done) })
+	}
+}
+
+// since is how long after t the file arrived; it fails the test if it
+// never did.
+func (a *arrival) since(t *testing.T, from time.Time) time.Duration {
+	t.Helper()
+	select {
+	case <-a.done:
+		return a.at.Sub(from)
+	default:
+		t.Fatal("no file arrived")
+		return 0
+	}
+}
+
 // A receiver that goes silent in the middle (its network cut: no close,
 // no reset) stops holding the others up within about 3 s, not at QUIC's
 // 15 s idle timeout: the sender stops waiting for it when it hands chunks
@@ -264,48 +370,25 @@ func TestSwarmSilentReceiver(t *testing.T) {
 	src := t.TempDir()
 	const size = 32 * mib
 	writeFile(t, src, "f.bin", size)
-	var cutAt atomic.Int64
-	done := make([]atomic.Int64, len(rs)) // when each completed, Unix ns
+	arrived := newArrivals(len(rs))
+	// Cut once it has something, and has been handed more; back once the
+	// other two are done (or 14 s: the test then fails).
+	cut := newNetCut(t, relay, func(p *Progress) bool { return p.Done.Load() >= 2*mib || p.Wire.Load() >= 6*mib },
+		14*time.Second, arrived[0], arrived[2])
 	var targets []Target
 	for i, r := range rs {
-		addr := r.addr()
+		addr, ev := r.addr(), arrived[i].event
 		if i == 1 {
 			addr = relay.addr()
+			ev = func(e Event) { cut.event(e); arrived[i].event(e) }
 		}
-		targets = append(targets, Target{Addrs: []string{addr}, Expect: r.cfg.Device.ID, Events: func(e Event) {
-			switch e := e.(type) {
-			case EventSession:
-				if i == 1 {
-					go func() { // once it has something, and has been handed more
-						for e.Progress.Done.Load() < 2*mib && e.Progress.Wire.Load() < 6*mib {
-							time.Sleep(time.Millisecond)
-						}
-						relay.cut.Store(true)
-						cutAt.Store(time.Now().UnixNano())
-					}()
-				}
-			case EventFile:
-				done[i].Store(time.Now().UnixNano())
-			}
-		}})
+		targets = append(targets, Target{Addrs: []string{addr}, Expect: r.cfg.Device.ID, Events: ev})
 	}
-	// Back once the other two are done (or 14 s: the test then fails).
-	go func() {
-		for cutAt.Load() == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		for time.Now().Before(time.Unix(0, cutAt.Load()).Add(14*time.Second)) && (done[0].Load() == 0 || done[2].Load() == 0) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		relay.cut.Store(false)
-	}()
 	out := sendTargets(t, s, targets, []string{filepath.Join(src, "f.bin")}, func(o *SendOptions) { o.RetryFor = 10 * time.Second })
 	allArrived(t, out, rs, src, "f.bin")
-	if cutAt.Load() == 0 {
-		t.Fatal("the receiver's network was never cut")
-	}
+	cutAt := cut.when(t)
 	for _, i := range []int{0, 2} {
-		after := time.Duration(done[i].Load() - cutAt.Load())
+		after := arrived[i].since(t, cutAt)
 		t.Logf("receiver %d done %v after the cut", i, after.Round(time.Millisecond))
 		// Within QUIC's idle timeout (15 s), with room for -race on a
 		// loaded machine: 3.6 s measured, 7.6 s under -race.
@@ -324,15 +407,17 @@ func TestSwarmSilentReceiver(t *testing.T) {
 // that does not come), wants those chunks from the sender, and completes.
 // Then the network comes back and the first completes too.
 func TestSwarmSilentPeerDropped(t *testing.T) {
-	cut := make(chan struct{})
-	var relay *udpRelay
 	first := startReceiver(t)
-	relay = newUDPRelay(t, first.addr())
+	relay := newUDPRelay(t, first.addr())
+	arrived := newArrivals(3)
+	// Cut once the first has 4 MiB; back once the late ones are done (or
+	// 12 s: the test then fails).
+	cut := newNetCut(t, relay, func(p *Progress) bool { return p.Done.Load() >= 4*mib }, 12*time.Second, arrived[1], arrived[2])
 	late := withConfig(func(c *ReceiverConfig) {
 		c.Policy = PolicyAsk
 		c.Ask = func(ctx context.Context, _ OfferInfo) (bool, error) {
 			select {
-			case <-cut:
+			case <-cut.cut:
 				return true, nil
 			case <-ctx.Done():
 				return false, ctx.Err()
@@ -344,50 +429,22 @@ func TestSwarmSilentPeerDropped(t *testing.T) {
 	src := t.TempDir()
 	const size = 24 * mib
 	writeFile(t, src, "f.bin", size)
-	var once sync.Once
-	var cutAt time.Time
-	done := make([]atomic.Int64, len(rs)) // when each completed, Unix ns
 	var targets []Target
 	for i, r := range rs {
-		addr := r.addr()
-		ev := func(e Event) {
-			if _, ok := e.(EventFile); ok {
-				done[i].Store(time.Now().UnixNano())
-			}
-		}
+		addr, ev := r.addr(), arrived[i].event
 		if i == 0 {
-			addr = relay.addr()
-			ev = func(e Event) {
-				if e, ok := e.(EventSession); ok {
-					go func() {
-						for e.Progress.Done.Load() < 4*mib {
-							time.Sleep(time.Millisecond)
-						}
-						once.Do(func() {
-							relay.cut.Store(true)
-							cutAt = time.Now()
-							close(cut)
-						})
-					}()
-				}
-			}
+			addr, ev = relay.addr(), cut.event
 		}
 		targets = append(targets, Target{Addrs: []string{addr}, Expect: r.cfg.Device.ID, Events: ev})
 	}
-	go func() { // back once the late ones are done (or 12 s: the test then fails)
-		<-cut
-		for end := time.Now().Add(12 * time.Second); time.Now().Before(end) && (done[1].Load() == 0 || done[2].Load() == 0); {
-			time.Sleep(10 * time.Millisecond)
-		}
-		relay.cut.Store(false)
-	}()
 	out := sendTargets(t, s, targets, []string{filepath.Join(src, "f.bin")}, func(o *SendOptions) { o.RetryFor = 10 * time.Second })
 	allArrived(t, out, rs, src, "f.bin")
 	if n := rs[1].swarmDrops.Load() + rs[2].swarmDrops.Load(); n == 0 {
 		t.Error("neither late receiver dropped the silent peer")
 	}
+	cutAt := cut.when(t)
 	for _, i := range []int{1, 2} {
-		after := time.Duration(done[i].Load() - cutAt.UnixNano())
+		after := arrived[i].since(t, cutAt)
 		t.Logf("late receiver %d done %v after the cut", i, after.Round(time.Millisecond))
 		if after > 8*time.Second {
 			t.Errorf("late receiver %d was done %v after its peer's network was cut: held up by it", i, after.Round(time.Millisecond))

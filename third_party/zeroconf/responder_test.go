@@ -167,7 +167,12 @@ func TestAnswerDelay(t *testing.T) {
 	// The unique ones first: a PTR answer carries SRV and TXT as additional
 	// records, which the rate limit would then hold back for a second.
 	for _, qtype := range []uint16{dns.TypeSRV, dns.TypeTXT} {
-		if d := measure(instName, qtype); d > 15*time.Millisecond {
+		d := atOnce(func() time.Duration {
+			d := measure(instName, qtype)
+			settleAfter(q, time.Now()) // past the rate limit for a second try
+			return d
+		})
+		if d > atOnceMax {
 			t.Errorf("%s answered after %v, want at once", dns.TypeToString[qtype], d)
 		} else {
 			t.Logf("%s answered after %v", dns.TypeToString[qtype], d)
@@ -180,6 +185,23 @@ func TestAnswerDelay(t *testing.T) {
 			t.Logf("PTR %s answered after %v", name, d)
 		}
 	}
+}
+
+// atOnceMax is the most an answer given at once may take to arrive; a
+// delayed one takes at least sharedDelayMin.
+const atOnceMax = 15 * time.Millisecond
+
+// atOnce is the quickest of up to three measurements, stopping at the
+// first within atOnceMax: on a loaded machine (-race, the whole suite
+// beside it) one answer given at once can arrive after 19 ms, but an
+// answer held back for 20–120 ms never arrives sooner, however often it
+// is asked.
+func atOnce(measure func() time.Duration) time.Duration {
+	best := measure()
+	for i := 1; i < 3 && best > atOnceMax; i++ {
+		best = min(best, measure())
+	}
+	return best
 }
 
 // TestAnswerDelayOthersAsked: a unique record asked for in a query that
@@ -202,7 +224,7 @@ func TestAnswerDelayOthersAsked(t *testing.T) {
 		settleAfter(q, r.at) // past the rate limit for the next query
 		return r.at.Sub(t0)
 	}
-	if d := measure(question(instName, dns.TypeSRV), question(instName, dns.TypeTXT)); d > 15*time.Millisecond {
+	if d := atOnce(func() time.Duration { return measure(question(instName, dns.TypeSRV), question(instName, dns.TypeTXT)) }); d > atOnceMax {
 		t.Errorf("SRV and TXT of this server alone answered after %v, want at once", d)
 	}
 	other := `other\ desk.` + svcName
